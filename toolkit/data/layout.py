@@ -1,0 +1,34 @@
+"""Where things live inside a wmhub dataset directory (see docs/format.md)."""
+
+from __future__ import annotations
+
+import re
+
+DATA_DIR = "data"
+CARD_NAME = "README.md"
+JOB_NAME = ".wmhub-job.json"
+LOCK_NAME = ".wmhub.lock"
+STEPS_CONFIG = "steps"
+EPISODES_CONFIG = "episodes"
+_SHARD_RE = re.compile(r"^episodes-(\d{8})-(\d{8})\.parquet$")
+TMP_MARKER = ".tmp-"
+
+
+def shard_path(config: str, episode_start: int, episode_end: int) -> str:
+    """Relative path of the shard of ``config`` holding episodes [start, end).
+
+    Names carry the episode range with fixed width, so appended shards sort
+    after existing ones and nothing is ever renamed.
+    """
+    return f"{DATA_DIR}/{config}/episodes-{episode_start:08d}-{episode_end:08d}.parquet"
+
+
+def parse_shard_name(name: str) -> tuple[int, int] | None:
+    """(start, end) from a shard file name, or None if it is not one."""
+    match = _SHARD_RE.match(name)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def is_temporary(name: str) -> bool:
+    """True for the temporary files of an unfinished atomic write."""
+    return name.startswith(".") and TMP_MARKER in name

@@ -1,0 +1,146 @@
+"""``manifest.json``: the index of a wmhub dataset directory.
+
+The manifest is the source of truth: which configs exist, which shard files
+belong to each (path, SHA-256, size, rows, episode range) and the mergeable
+statistics of every numeric feature. It is always replaced atomically and
+written last, so a reader never sees a manifest that lists a missing shard.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from toolkit.data.stats import FeatureStats
+from toolkit.errors import UnsupportedFormatError, WmhubError
+from toolkit.fileio import atomic_write_json
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+SUPPORTED_FORMAT_VERSIONS = (1,)
+
+
+class FeatureInfo(BaseModel):
+    """A column of a config, as described in the manifest."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    dtype: str
+    shape: list[int]
+    description: str = ""
+    terminal_null: bool = False
+
+
+class ConfigInfo(BaseModel):
+    """One config (a table aligned with the dataset's episodes)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str
+    granularity: str = Field(description="'step' (one row per observation) or 'episode'")
+    features: list[FeatureInfo]
+    latent_features: list[str] = Field(default_factory=list,
+                                       description="features concatenated, in order, to form the latent z")
+    extra: dict[str, Any] = Field(default_factory=dict, description="e.g. the encoder's identity")
+
+
+class ShardInfo(BaseModel):
+    """One shard file and what it holds."""
+
+    model_config = ConfigDict(extra="forbid")
+    config: str
+    path: str
+    sha256: str
+    num_bytes: int
+    num_rows: int
+    episode_start: int
+    episode_end: int
+    stats: dict[str, FeatureStats]
+
+
+class GeneratorInfo(BaseModel):
+    """How the data was produced: enough to regenerate any episode."""
+
+    model_config = ConfigDict(extra="forbid")
+    env: str
+    command: str
+    config: dict[str, Any]
+    seed: int
+
+
+class Manifest(BaseModel):
+    """The whole ``manifest.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+    format_version: int = FORMAT_VERSION
+    generator: GeneratorInfo
+    versions: dict[str, str]
+    num_episodes: int
+    configs: list[ConfigInfo]
+    shards: list[ShardInfo]
+
+    # ----------------------------------------------------------------- io
+    @classmethod
+    def read(cls, root: str | Path) -> "Manifest":
+        """Read and validate ``root/manifest.json``."""
+        path = Path(root) / MANIFEST_NAME
+        if not path.is_file():
+            raise WmhubError(f"{path} not found: {root} is not a wmhub dataset directory "
+                             "(create one with `wmhub generate`)")
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise WmhubError(f"{path} is not valid JSON ({exc}); restore it or regenerate the dataset") from exc
+        return cls.from_json_obj(raw, source=str(path))
+
+    @classmethod
+    def from_json_obj(cls, raw: Any, source: str = MANIFEST_NAME) -> "Manifest":
+        """Validate a parsed manifest, checking the format version first."""
+        if not isinstance(raw, dict) or "format_version" not in raw:
+            raise UnsupportedFormatError(f"{source} has no format_version: not a wmhub manifest")
+        version = raw["format_version"]
+        if version not in SUPPORTED_FORMAT_VERSIONS:
+            raise UnsupportedFormatError(
+                f"{source} has format_version {version!r}, but this wmhub reads only "
+                f"{', '.join(map(str, SUPPORTED_FORMAT_VERSIONS))}; upgrade wmhub (pip install -U wmhub)")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise WmhubError(f"{source} is invalid at {where}: {first['msg']}") from exc
+
+    def to_json_obj(self) -> dict[str, Any]:
+        """The manifest as plain JSON data (field order fixed, so bytes are stable)."""
+        return self.model_dump(mode="json")
+
+    def write(self, root: str | Path) -> None:
+        """Atomically replace ``root/manifest.json``."""
+        atomic_write_json(Path(root) / MANIFEST_NAME, self.to_json_obj())
+
+    # ------------------------------------------------------------ queries
+    def config(self, name: str) -> ConfigInfo:
+        """The config called ``name`` (error lists the available ones)."""
+        for cfg in self.configs:
+            if cfg.name == name:
+                return cfg
+        names = ", ".join(c.name for c in self.configs)
+        raise WmhubError(f"config {name!r} not in this dataset; available: {names}")
+
+    def shards_of(self, config: str) -> list[ShardInfo]:
+        """Shards of one config, ordered by episode range."""
+        self.config(config)
+        return sorted((s for s in self.shards if s.config == config), key=lambda s: s.episode_start)
+
+    def stats(self, config: str) -> dict[str, FeatureStats]:
+        """Dataset-wide statistics of a config, merged exactly from its shards."""
+        shards = self.shards_of(config)
+        names = shards[0].stats.keys() if shards else []
+        return {name: FeatureStats.merge(s.stats[name] for s in shards) for name in names}
+
+    def num_rows(self, config: str) -> int:
+        """Total rows of a config."""
+        return sum(s.num_rows for s in self.shards_of(config))

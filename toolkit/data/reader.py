@@ -1,0 +1,151 @@
+"""Reading wmhub datasets: episodes, whole configs as tensors, H-step windows.
+
+>>> ds = open_dataset("reacher-100k")
+>>> ds.num_episodes, ds.num_transitions
+>>> for ep in ds.iter_episodes(): ...        # dict of numpy arrays, T+1 rows
+>>> data = ds.load_tensors()                 # whole config as torch tensors
+>>> windows = ds.windows(horizon=5)          # torch Dataset of 5-step windows
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from toolkit.data.layout import STEPS_CONFIG
+from toolkit.data.manifest import ConfigInfo, Manifest
+from toolkit.data.schema import Feature, column_numpy
+from toolkit.data.shard_io import read_parquet
+from toolkit.errors import WmhubError
+from toolkit.fileio import resolve_inside
+
+
+def _feature(info) -> Feature:
+    return Feature(info.name, info.dtype, tuple(info.shape), info.description, info.terminal_null)
+
+
+@dataclass
+class TensorData:
+    """A whole step config in memory.
+
+    Attributes:
+        latents: ``[rows, D]`` float32, the config's latent features concatenated.
+        actions: ``[rows, A]`` float32 (NaN on each episode's last row).
+        rewards: ``[rows]`` float32 (NaN on each episode's last row).
+        episode_index: ``[rows]`` int64.
+        episode_starts: ``[E + 1]`` int64 row offsets; episode e is rows
+            ``episode_starts[e]:episode_starts[e + 1]``.
+        columns: every requested column as a tensor.
+    """
+
+    latents: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    episode_index: torch.Tensor
+    episode_starts: torch.Tensor
+    columns: dict[str, torch.Tensor]
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.latents.shape[1])
+
+    @property
+    def action_dim(self) -> int:
+        return int(self.actions.shape[1])
+
+
+class WmDataset:
+    """A local wmhub dataset directory (use :func:`open_dataset`)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.manifest = Manifest.read(self.root)
+
+    # ------------------------------------------------------------ metadata
+    @property
+    def num_episodes(self) -> int:
+        return self.manifest.num_episodes
+
+    @property
+    def num_transitions(self) -> int:
+        return self.manifest.num_rows(STEPS_CONFIG) - self.manifest.num_episodes
+
+    def config_info(self, config: str = STEPS_CONFIG) -> ConfigInfo:
+        return self.manifest.config(config)
+
+    def features(self, config: str = STEPS_CONFIG) -> list[Feature]:
+        return [_feature(f) for f in self.config_info(config).features]
+
+    def shard_paths(self, config: str = STEPS_CONFIG) -> list[Path]:
+        """Absolute paths of a config's shards, in episode order (checked to stay inside the root)."""
+        return [resolve_inside(self.root, s.path) for s in self.manifest.shards_of(config)]
+
+    # ---------------------------------------------------------------- data
+    def table(self, config: str = STEPS_CONFIG, columns: list[str] | None = None) -> pa.Table:
+        """A whole config as one Arrow table (memory-mapped shards)."""
+        paths = self.shard_paths(config)
+        if not paths:
+            raise WmhubError(f"config {config!r} of {self.root} has no shards")
+        return pa.concat_tables([read_parquet(p, columns) for p in paths])
+
+    def iter_episodes(self, config: str = STEPS_CONFIG) -> Iterator[dict[str, np.ndarray]]:
+        """Yield one dict of numpy arrays per episode, shard by shard."""
+        features = self.features(config)
+        for path in self.shard_paths(config):
+            table = read_parquet(path)
+            arrays = {f.name: column_numpy(table, f) for f in features}
+            index = arrays["episode_index"]
+            bounds = np.flatnonzero(np.diff(index)) + 1
+            for rows in np.split(np.arange(len(index)), bounds):
+                yield {name: values[rows[0]:rows[-1] + 1] for name, values in arrays.items()}
+
+    def load_tensors(self, config: str = STEPS_CONFIG, latent_features: list[str] | None = None,
+                     extra_columns: list[str] | None = None) -> TensorData:
+        """Load a whole step config as tensors (the fast path for training).
+
+        Columns come from memory-mapped Arrow buffers; single-chunk vector
+        columns convert without a copy before the final float32 cast.
+        """
+        info = self.config_info(config)
+        if info.granularity != "step":
+            raise WmhubError(f"config {config!r} has one row per episode; load a step config such as 'steps'")
+        latent_names = latent_features or info.latent_features
+        if not latent_names:
+            raise WmhubError(f"config {config!r} declares no latent features; pass latent_features=[...]")
+        by_name = {f.name: f for f in self.features(config)}
+        steps_features = {f.name: f for f in self.features(STEPS_CONFIG)}
+        missing = [n for n in latent_names if n not in by_name]
+        if missing:
+            raise WmhubError(f"config {config!r} has no feature(s) {missing}; it has {sorted(by_name)}")
+        table = self.table(config, columns=sorted(set(latent_names) | {"episode_index"} | set(extra_columns or [])))
+        latents = np.concatenate([column_numpy(table, by_name[n]).reshape(table.num_rows, -1).astype(np.float32)
+                                  for n in latent_names], axis=1)
+        index = column_numpy(table, by_name["episode_index"])
+        if config == STEPS_CONFIG:
+            act_table = table if "action" in table.column_names else self.table(config, ["action", "reward"])
+        else:  # embedding configs are aligned row-for-row with steps
+            act_table = self.table(STEPS_CONFIG, ["action", "reward"])
+        actions = column_numpy(act_table, steps_features["action"]).astype(np.float32)
+        rewards = column_numpy(act_table, steps_features["reward"]).astype(np.float32)
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(index)) + 1, [len(index)]]).astype(np.int64)
+        columns = {n: torch.from_numpy(np.ascontiguousarray(column_numpy(table, by_name[n])))
+                   for n in (extra_columns or [])}
+        return TensorData(latents=torch.from_numpy(latents), actions=torch.from_numpy(actions),
+                          rewards=torch.from_numpy(rewards), episode_index=torch.from_numpy(index.astype(np.int64)),
+                          episode_starts=torch.from_numpy(starts), columns=columns)
+
+    def windows(self, horizon: int, config: str = STEPS_CONFIG, stride: int = 1) -> "WindowDataset":
+        """A torch Dataset of H-step windows that never cross an episode boundary."""
+        from toolkit.data.windows import WindowDataset
+
+        return WindowDataset(self.load_tensors(config), horizon=horizon, stride=stride)
+
+
+def open_dataset(root: str | Path) -> WmDataset:
+    """Open a local wmhub dataset directory."""
+    return WmDataset(root)

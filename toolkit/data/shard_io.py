@@ -1,0 +1,48 @@
+"""Writing and reading shard files, and describing them for the manifest."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from toolkit.data.manifest import ShardInfo
+from toolkit.data.schema import Feature, column_numpy
+from toolkit.data.stats import FeatureStats
+from toolkit.fileio import fsync_dir, sha256_file, tmp_name
+
+PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, row_group_size=100_000,
+                       write_statistics=True, use_dictionary=False)
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    """Write ``table`` to ``path`` as parquet: temp name, fsync, rename.
+
+    The writer stores no timestamps or host names, so equal tables give equal
+    bytes (for a given pyarrow version).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_name(path)
+    with open(tmp, "wb") as handle:
+        pq.write_table(table, handle, **PARQUET_OPTIONS)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """Read a shard (memory-mapped)."""
+    return pq.read_table(path, columns=columns, memory_map=True)
+
+
+def shard_info(root: Path, rel_path: str, config: str, episode_start: int, episode_end: int,
+               table: pa.Table, features: list[Feature]) -> ShardInfo:
+    """Describe a written shard: checksum, size, rows and mergeable statistics."""
+    full = root / rel_path
+    stats = {f.name: FeatureStats.from_array(column_numpy(table, f))
+             for f in features if f.stats}
+    return ShardInfo(config=config, path=rel_path, sha256=sha256_file(full), num_bytes=full.stat().st_size,
+                     num_rows=table.num_rows, episode_start=episode_start, episode_end=episode_end, stats=stats)

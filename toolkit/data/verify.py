@@ -1,0 +1,95 @@
+"""``wmhub verify``: recompute sizes, checksums, row counts and episode coverage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from toolkit.data.layout import DATA_DIR, EPISODES_CONFIG, JOB_NAME, STEPS_CONFIG
+from toolkit.data.manifest import MANIFEST_NAME, Manifest, ShardInfo
+from toolkit.errors import WmhubError
+from toolkit.fileio import resolve_inside, sha256_file
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a dataset: the file concerned and what is wrong."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+def _check_shard(root: Path, shard: ShardInfo) -> str | None:
+    try:
+        path = resolve_inside(root, shard.path)
+    except WmhubError:
+        return "manifest path is outside the dataset directory (refused)"
+    if not path.is_file():
+        return "missing (listed in manifest.json); re-download or regenerate it"
+    size = path.stat().st_size
+    if size != shard.num_bytes:
+        return f"size {size} bytes, manifest says {shard.num_bytes} (truncated or replaced)"
+    digest = sha256_file(path)
+    if digest != shard.sha256:
+        return f"SHA-256 {digest[:12]}… does not match the manifest's {shard.sha256[:12]}… (corrupted)"
+    try:
+        metadata = pq.read_metadata(path)
+        rows = metadata.num_rows
+        index = pq.read_table(path, columns=["episode_index"]).column("episode_index").to_numpy()
+    except Exception as exc:  # noqa: BLE001 - any parquet error is a bad shard
+        return f"unreadable parquet ({exc})"
+    if rows != shard.num_rows:
+        return f"{rows} rows, manifest says {shard.num_rows}"
+    expected = set(range(shard.episode_start, shard.episode_end))
+    found = set(index.tolist())
+    if found != expected or (len(index) > 1 and (index[1:] < index[:-1]).any()):
+        return (f"holds episodes {min(found, default=None)}..{max(found, default=None)} "
+                f"({len(found)} distinct), expected [{shard.episode_start}, {shard.episode_end}) in order")
+    return None
+
+
+def _check_coverage(manifest: Manifest) -> list[Problem]:
+    problems = []
+    for cfg in manifest.configs:
+        expected_start = 0
+        for shard in manifest.shards_of(cfg.name):
+            if shard.episode_start != expected_start:
+                kind = "gap" if shard.episode_start > expected_start else "overlap"
+                problems.append(Problem(shard.path, f"episode {kind}: starts at {shard.episode_start}, "
+                                                    f"previous shard of {cfg.name!r} ends at {expected_start}"))
+            expected_start = max(expected_start, shard.episode_end)
+        if cfg.name in (STEPS_CONFIG, EPISODES_CONFIG) and expected_start != manifest.num_episodes:
+            problems.append(Problem(MANIFEST_NAME, f"config {cfg.name!r} covers {expected_start} episodes, "
+                                                   f"manifest says {manifest.num_episodes}"))
+    return problems
+
+
+def verify_dataset(root: str | Path) -> list[Problem]:
+    """Check a local dataset directory; returns the problems found (empty when all is well)."""
+    root = Path(root)
+    try:
+        manifest = Manifest.read(root)
+    except WmhubError as exc:
+        return [Problem(MANIFEST_NAME, str(exc))]
+    problems: list[Problem] = []
+    if (root / JOB_NAME).exists():
+        problems.append(Problem(JOB_NAME, "an interrupted generate job is present; re-run it with --resume"))
+    for shard in manifest.shards:
+        message = _check_shard(root, shard)
+        if message:
+            problems.append(Problem(shard.path, message))
+    problems += _check_coverage(manifest)
+    listed = {s.path for s in manifest.shards}
+    data_dir = root / DATA_DIR
+    if data_dir.is_dir():
+        for path in sorted(p for p in data_dir.rglob("*") if p.is_file() or p.is_symlink()):
+            rel = path.relative_to(root).as_posix()
+            if rel not in listed:
+                problems.append(Problem(rel, "extra file not listed in manifest.json; remove it "
+                                             "(or re-run the job that made it with --resume)"))
+    return problems

@@ -1,0 +1,54 @@
+"""H-step windows over episodes, for multi-step world-model training."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset
+
+from toolkit.data.reader import TensorData
+from toolkit.errors import WmhubError
+
+
+class WindowDataset(Dataset):
+    """Windows (z_{t..t+H}, a_{t..t+H-1}, r_{t..t+H-1}) inside one episode.
+
+    Item ``i`` is a dict with ``latents [H+1, D]``, ``actions [H, A]``,
+    ``rewards [H]``, ``episode_index`` and ``step_index`` (t). A window starts
+    at every ``stride``-th step t with t + H ≤ T, so it never crosses an
+    episode boundary and never uses the action-less last row as an action.
+    """
+
+    def __init__(self, data: TensorData, horizon: int, stride: int = 1) -> None:
+        if horizon < 1:
+            raise WmhubError(f"horizon must be >= 1, got {horizon}")
+        if stride < 1:
+            raise WmhubError(f"stride must be >= 1, got {stride}")
+        self.data = data
+        self.horizon = horizon
+        starts, steps = [], []
+        bounds = data.episode_starts.tolist()
+        for first, end in zip(bounds[:-1], bounds[1:]):
+            num_actions = end - first - 1
+            t = torch.arange(0, num_actions - horizon + 1, stride)
+            starts.append(first + t)
+            steps.append(t)
+        self.rows = torch.cat(starts) if starts else torch.zeros(0, dtype=torch.long)
+        self.step_index = torch.cat(steps) if steps else torch.zeros(0, dtype=torch.long)
+        self._offsets = torch.arange(horizon + 1)
+
+    def __len__(self) -> int:
+        return int(self.rows.numel())
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {key: value[0] for key, value in self.batch(torch.as_tensor([i])).items()}
+
+    def batch(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Gather many windows at once (fast path for training loops)."""
+        rows = self.rows[indices][:, None] + self._offsets[None, :]
+        return {
+            "latents": self.data.latents[rows],
+            "actions": self.data.actions[rows[:, :-1]],
+            "rewards": self.data.rewards[rows[:, :-1]],
+            "episode_index": self.data.episode_index[rows[:, 0]],
+            "step_index": self.step_index[indices],
+        }

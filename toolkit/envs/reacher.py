@@ -1,0 +1,193 @@
+"""dm_control ``reacher-easy`` rollouts with scripted policies and ε-greedy noise.
+
+Control step 0.02 s (one physics step). Episodes default to 200 steps instead
+of the suite's 1000 (the seeds' setting); the time limit is handled here, not
+by dm_control. Policies:
+
+* ``p-controller``: the seeds' controller, action = clip(5 · to_target, −1, 1).
+  It feeds a Cartesian error straight to the two joint motors, which is only
+  loosely related to the right joint torques, so it often stalls next to the
+  target (the seeds report a ~20% success ceiling; see BENCHMARKS.md for the
+  rate this code measures).
+* ``jacobian``: an expert. Resolved-rate control through the damped
+  least-squares inverse of the finger's 2×2 positional Jacobian
+  (``dq = Jᵀ(JJᵀ + λI)⁻¹ e``, λ = 1e-4) with joint damping:
+  ``τ = 10 · dq − 1 · qvel``, clipped to [−1, 1]. (Plain Jacobian-transpose
+  control was measured too and reaches only ~35%: the wrist limit and the
+  tiny motor gear make it stall.)
+* ``random``: uniform in [−1, 1]².
+
+With probability ``epsilon`` each action is replaced by a uniform random
+action drawn from the episode's seeded generator; ``is_random_action`` records
+it. Every action is rounded to float32 *before* it is applied, so replaying
+the stored actions reproduces the stored observations exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from toolkit.data.schema import Feature
+from toolkit.envs.base import EpisodeData, RolloutSpec, episode_seeds, register
+from toolkit.envs.mujoco_gl import ensure_headless_gl
+
+POLICIES = ("p-controller", "jacobian", "random")
+P_GAIN = 5.0
+JAC_KP, JAC_KD, JAC_DAMPING = 10.0, 1.0, 1e-4
+
+
+class ReacherConfig(BaseModel):
+    """What defines the content of a reacher dataset (validated)."""
+
+    model_config = ConfigDict(extra="forbid")
+    episode_length: int = Field(200, ge=1, description="actions per episode (T); T+1 observations are stored")
+    policy: Literal["p-controller", "jacobian", "random"] = "p-controller"
+    epsilon: float = Field(0.3, ge=0.0, le=1.0, description="probability of replacing an action by a random one")
+    seed: int = Field(0, ge=0, description="dataset seed; episode i uses SeedSequence(seed, spawn_key=(i,))")
+
+
+STEP_FEATURES = [
+    Feature("episode_index", "int64", description="episode number, 0-based"),
+    Feature("step_index", "int32", description="t, 0..T; row t holds the observation before action t"),
+    Feature("position", "float32", (2,), "observation: joint angles (shoulder, wrist), rad"),
+    Feature("to_target", "float32", (2,), "observation: target − finger, (x, y) in metres"),
+    Feature("velocity", "float32", (2,), "observation: joint velocities (shoulder, wrist), rad/s"),
+    Feature("qpos", "float64", (2,), "physics state: qpos (shoulder, wrist), exact"),
+    Feature("qvel", "float64", (2,), "physics state: qvel (shoulder, wrist), exact"),
+    Feature("target_pos", "float64", (2,), "physics state: target geom (x, y), metres"),
+    Feature("action", "float32", (2,), "action a_t in [−1, 1]² (shoulder, wrist motors)", terminal_null=True),
+    Feature("reward", "float32", (), "r_t after a_t: 1 when the finger is inside the target", terminal_null=True),
+    Feature("is_random_action", "bool", (), "a_t was drawn uniformly (ε branch)", terminal_null=True, stats=False),
+    Feature("is_last", "bool", (), "final observation of the episode (no action)", stats=False),
+]
+EPISODE_FEATURES = [
+    Feature("episode_index", "int64", description="episode number, 0-based"),
+    Feature("seed", "int64", description="seed of the dm_control task RNG for this episode"),
+    Feature("length", "int32", description="number of actions T"),
+    Feature("return", "float64", description="sum of rewards"),
+    Feature("success", "bool", description="finger inside the target at the last step", stats=False),
+    Feature("ever_reached", "bool", description="finger inside the target at any step", stats=False),
+]
+
+
+def make_env(seed: int = 0):
+    """A reacher-easy environment with no time limit (episode length is ours)."""
+    ensure_headless_gl()
+    from dm_control import suite
+
+    return suite.load("reacher", "easy", task_kwargs={"random": seed, "time_limit": math.inf})
+
+
+class ReacherPolicy:
+    """Scripted reacher policies; ``__call__`` returns a float64 action in [−1, 1]²."""
+
+    def __init__(self, name: str, physics) -> None:
+        import mujoco
+
+        self.name = name
+        self.physics = physics
+        self._mj = mujoco
+        self._finger = physics.model.name2id("finger", "geom")
+        self._jacp = np.zeros((3, physics.model.nv))
+
+    def __call__(self, to_target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.name == "p-controller":
+            return np.clip(P_GAIN * to_target, -1.0, 1.0)
+        if self.name == "jacobian":
+            self._mj.mj_jacGeom(self.physics.model.ptr, self.physics.data.ptr, self._jacp, None, self._finger)
+            jac = self._jacp[:2]
+            dq = jac.T @ np.linalg.solve(jac @ jac.T + JAC_DAMPING * np.eye(2), to_target)
+            return np.clip(JAC_KP * dq - JAC_KD * self.physics.data.qvel, -1.0, 1.0)
+        return rng.uniform(-1.0, 1.0, size=2)
+
+
+class ReacherRunner:
+    """Rolls out reacher episodes for one :class:`ReacherConfig`."""
+
+    def __init__(self, config: ReacherConfig) -> None:
+        self.config = config
+        self.env = make_env()
+        self.physics = self.env.physics
+        self.policy = ReacherPolicy(config.policy, self.physics)
+
+    def reset(self, env_seed: int):
+        """Reset to the initial state of the episode whose stored seed is ``env_seed``."""
+        self.env.task.random.seed(env_seed)
+        return self.env.reset()
+
+    def run(self, episode_index: int) -> EpisodeData:
+        cfg = self.config
+        env_seed, rng = episode_seeds(cfg.seed, episode_index)
+        steps = cfg.episode_length
+        rows = steps + 1
+        obs_pos = np.empty((rows, 2), np.float32)
+        obs_tgt = np.empty((rows, 2), np.float32)
+        obs_vel = np.empty((rows, 2), np.float32)
+        qpos = np.empty((rows, 2), np.float64)
+        qvel = np.empty((rows, 2), np.float64)
+        action = np.full((rows, 2), np.nan, np.float32)
+        reward = np.full(rows, np.nan, np.float32)
+        is_random = np.zeros(rows, bool)
+        physics = self.physics
+        data = physics.data
+
+        timestep = self.reset(env_seed)
+        target = np.array(physics.named.model.geom_pos["target", :2], dtype=np.float64)
+        for t in range(rows):
+            obs = timestep.observation
+            obs_pos[t] = obs["position"]
+            obs_tgt[t] = obs["to_target"]
+            obs_vel[t] = obs["velocity"]
+            qpos[t] = data.qpos
+            qvel[t] = data.qvel
+            if t == steps:
+                break
+            if cfg.epsilon > 0 and rng.random() < cfg.epsilon:
+                act = rng.uniform(-1.0, 1.0, size=2)
+                is_random[t] = True
+            else:
+                act = self.policy(obs["to_target"], rng)
+            action[t] = act
+            timestep = self.env.step(action[t].astype(np.float64))
+            reward[t] = timestep.reward
+
+        rewards = reward[:steps].astype(np.float64)
+        is_last = np.zeros(rows, bool)
+        is_last[-1] = True
+        return EpisodeData(
+            steps={
+                "episode_index": np.full(rows, episode_index, np.int64),
+                "step_index": np.arange(rows, dtype=np.int32),
+                "position": obs_pos, "to_target": obs_tgt, "velocity": obs_vel,
+                "qpos": qpos, "qvel": qvel, "target_pos": np.broadcast_to(target, (rows, 2)),
+                "action": action, "reward": reward, "is_random_action": is_random, "is_last": is_last,
+            },
+            episode={
+                "episode_index": episode_index, "seed": env_seed, "length": steps,
+                "return": float(rewards.sum()), "success": bool(rewards[-1] >= 1.0),
+                "ever_reached": bool((rewards >= 1.0).any()),
+            },
+        )
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {"mujoco": version("mujoco"), "dm_control": version("dm_control")}
+
+
+SPEC = register(RolloutSpec(
+    name="reacher",
+    description="dm_control reacher-easy (control step 0.02 s) with scripted policies and ε-greedy noise",
+    config_cls=ReacherConfig,
+    step_features=STEP_FEATURES,
+    episode_features=EPISODE_FEATURES,
+    latent_features=["position", "to_target", "velocity"],
+    make_runner=ReacherRunner,
+    card_template="reacher.md",
+    versions=_versions,
+))

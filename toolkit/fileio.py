@@ -1,0 +1,84 @@
+"""Small file helpers: atomic writes, hashing and path containment.
+
+Every file wmhub produces appears under its final name only when complete:
+it is written to a temporary name in the same directory, fsynced, then
+renamed (``os.replace`` is atomic on POSIX filesystems).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from toolkit.errors import WmhubError
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Return the hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """fsync a directory so that a rename inside it survives a crash."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def tmp_name(final: Path) -> Path:
+    """The temporary sibling a file is written to before its atomic rename."""
+    return final.with_name(f".{final.name}.tmp-{os.getpid()}")
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_name(final)
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, final)
+    fsync_dir(final.parent)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 text atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def dumps_json(obj: Any) -> str:
+    """Canonical JSON used for every file wmhub writes (stable bytes)."""
+    return json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as canonical JSON, atomically."""
+    atomic_write_text(path, dumps_json(obj))
+
+
+def resolve_inside(root: str | os.PathLike[str], relative: str) -> Path:
+    """Resolve ``relative`` under ``root`` and refuse anything that escapes it.
+
+    Paths read from manifests and repositories are untrusted: absolute paths,
+    ``..`` components and symlinks leading outside ``root`` are rejected.
+    """
+    root_path = Path(root).resolve()
+    if not relative or os.path.isabs(relative) or "\\" in relative:
+        raise WmhubError(f"path {relative!r} is not a relative POSIX path inside {root_path}")
+    candidate = (root_path / relative).resolve()
+    if candidate != root_path and root_path not in candidate.parents:
+        raise WmhubError(f"path {relative!r} points outside the dataset directory {root_path}")
+    return candidate
