@@ -25,6 +25,11 @@ from toolkit.errors import WmhubError
 from toolkit.fileio import resolve_inside
 
 
+def _writable(array: np.ndarray) -> np.ndarray:
+    """torch needs writable memory; Arrow's memory-mapped buffers are read-only."""
+    return array if array.flags.writeable and array.flags.c_contiguous else np.array(array, copy=True)
+
+
 def _feature(info) -> Feature:
     return Feature(info.name, info.dtype, tuple(info.shape), info.description, info.terminal_null)
 
@@ -133,8 +138,7 @@ class WmDataset:
         actions = column_numpy(act_table, steps_features["action"]).astype(np.float32)
         rewards = column_numpy(act_table, steps_features["reward"]).astype(np.float32)
         starts = np.concatenate([[0], np.flatnonzero(np.diff(index)) + 1, [len(index)]]).astype(np.int64)
-        columns = {n: torch.from_numpy(np.ascontiguousarray(column_numpy(table, by_name[n])))
-                   for n in (extra_columns or [])}
+        columns = {n: torch.from_numpy(_writable(column_numpy(table, by_name[n]))) for n in (extra_columns or [])}
         return TensorData(latents=torch.from_numpy(latents), actions=torch.from_numpy(actions),
                           rewards=torch.from_numpy(rewards), episode_index=torch.from_numpy(index.astype(np.int64)),
                           episode_starts=torch.from_numpy(starts), columns=columns)

@@ -1,0 +1,125 @@
+"""What the shards hold: plain `datasets` loading, replay, stats, windows, export."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import SMALL, SMALL_OPTIONS
+from toolkit.data import open_dataset
+from toolkit.data.stats import FeatureStats
+from toolkit.envs.reacher import ReacherConfig, ReacherRunner
+
+T = SMALL_OPTIONS["episode_length"]
+N = SMALL["episodes"]
+
+
+def test_load_dataset_matches_manifest(small_dataset):
+    from datasets import load_dataset
+
+    manifest = json.loads((small_dataset / "manifest.json").read_text())
+    steps = load_dataset(str(small_dataset), split="train")
+    episodes = load_dataset(str(small_dataset), "episodes", split="train")
+    for name, ds in (("steps", steps), ("episodes", episodes)):
+        config = next(c for c in manifest["configs"] if c["name"] == name)
+        assert ds.column_names == [f["name"] for f in config["features"]]
+        assert ds.num_rows == sum(s["num_rows"] for s in manifest["shards"] if s["config"] == name)
+    assert steps.num_rows == N * (T + 1) and episodes.num_rows == N
+    streamed = load_dataset(str(small_dataset), split="train", streaming=True)
+    rows = list(streamed)
+    assert len(rows) == steps.num_rows and rows[T]["is_last"] and rows[T]["action"] is None
+    assert steps[0]["position"] == pytest.approx(rows[0]["position"])
+
+
+def test_replaying_actions_reproduces_observations(small_dataset):
+    ds = open_dataset(small_dataset)
+    episodes_table = ds.table("episodes").to_pydict()
+    runner = ReacherRunner(ReacherConfig(**SMALL_OPTIONS))
+    for episode, seed in zip(list(ds.iter_episodes())[:4], episodes_table["seed"][:4]):
+        timestep = runner.reset(seed)
+        assert np.array_equal(runner.physics.data.qpos, episode["qpos"][0])
+        for t in range(T):
+            timestep = runner.env.step(episode["action"][t].astype(np.float64))
+            assert timestep.reward == episode["reward"][t]
+        assert np.array_equal(timestep.observation["position"].astype(np.float32), episode["position"][T])
+        assert np.array_equal(timestep.observation["to_target"].astype(np.float32), episode["to_target"][T])
+        assert np.array_equal(runner.physics.data.qvel, episode["qvel"][T])
+
+
+def test_regenerating_one_episode_alone_matches(small_dataset):
+    ds = open_dataset(small_dataset)
+    stored = list(ds.iter_episodes())[9]
+    fresh = ReacherRunner(ReacherConfig(**SMALL_OPTIONS)).run(9)
+    for name, values in fresh.steps.items():
+        np.testing.assert_array_equal(values, stored[name], err_msg=name)
+
+
+def test_episode_layout_and_flags(small_dataset):
+    ds = open_dataset(small_dataset)
+    episodes = list(ds.iter_episodes())
+    assert len(episodes) == N
+    for index, ep in enumerate(episodes):
+        assert (ep["episode_index"] == index).all()
+        assert ep["step_index"].tolist() == list(range(T + 1))
+        assert ep["is_last"].tolist() == [False] * T + [True]
+        assert np.isnan(ep["action"][T]).all() and not np.isnan(ep["action"][:T]).any()
+        assert np.abs(ep["action"][:T]).max() <= 1.0
+    frac_random = np.mean(np.concatenate([ep["is_random_action"][:T] for ep in episodes]))
+    assert 0.2 < frac_random < 0.4  # ε = 0.3
+    table = ds.table("episodes").to_pydict()
+    for ep, ret, success in zip(episodes, table["return"], table["success"]):
+        assert ret == pytest.approx(float(ep["reward"][:T].astype(np.float64).sum()))
+        assert success == bool(ep["reward"][T - 1] >= 1)
+
+
+def test_manifest_stats_are_exact(small_dataset):
+    ds = open_dataset(small_dataset)
+    stats = ds.manifest.stats("steps")
+    table = ds.table("steps")
+    data = ds.load_tensors(extra_columns=["position", "velocity"])
+    direct = FeatureStats.from_array(data.columns["position"].numpy())
+    assert stats["position"].count == N * (T + 1)
+    np.testing.assert_allclose(stats["position"].sum, direct.sum, rtol=1e-12)
+    np.testing.assert_array_equal(stats["position"].min, direct.min)
+    actions = data.actions.numpy()
+    assert stats["action"].count == N * T  # null on the last row of each episode
+    np.testing.assert_allclose(stats["action"].mean, np.nanmean(actions, axis=0), rtol=1e-6)
+    assert table.num_rows == N * (T + 1)
+
+
+def test_windows_never_cross_episodes(small_dataset):
+    windows = open_dataset(small_dataset).windows(horizon=5, stride=1)
+    assert len(windows) == N * (T - 5 + 1)
+    item = windows[0]
+    assert item["latents"].shape == (6, 6) and item["actions"].shape == (5, 2) and item["rewards"].shape == (5,)
+    batch = windows.batch(torch.arange(len(windows)))
+    assert not torch.isnan(batch["actions"]).any() and not torch.isnan(batch["rewards"]).any()
+    rows = windows.rows[:, None] + torch.arange(6)
+    assert (windows.data.episode_index[rows] == batch["episode_index"][:, None]).all()
+    # latent = concat(position, to_target, velocity) of the right step
+    ep = list(open_dataset(small_dataset).iter_episodes())[1]
+    second_episode = batch["episode_index"] == 1
+    first = batch["latents"][second_episode][3]
+    expected = np.concatenate([ep["position"][3:9], ep["to_target"][3:9], ep["velocity"][3:9]], axis=1)
+    np.testing.assert_array_equal(first.numpy(), expected)
+
+
+def test_export_triples(small_dataset, tmp_path):
+    from click.testing import CliRunner
+    from datasets import load_dataset
+
+    from toolkit.cli import main
+
+    result = CliRunner().invoke(main, ["export", str(small_dataset), str(tmp_path / "tri"), "--format", "triples"])
+    assert result.exit_code == 0, result.output
+    triples = load_dataset(str(tmp_path / "tri"), split="train").with_format("numpy")
+    assert triples.num_rows == N * T
+    data = open_dataset(small_dataset).load_tensors()
+    z = data.latents.numpy()
+    keep = ~np.isnan(data.actions.numpy()).any(axis=1)
+    np.testing.assert_array_equal(np.stack(triples["z_t"]), z[keep])
+    np.testing.assert_array_equal(np.stack(triples["z_t1"]), z[np.flatnonzero(keep) + 1])
+    np.testing.assert_array_equal(np.stack(triples["a_t"]), data.actions.numpy()[keep])
