@@ -1,0 +1,38 @@
+# wmhub developer entry points. `make test` is what CI runs (.ci/run).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export MUJOCO_GL ?= egl
+export HF_HUB_DISABLE_XET := 1
+
+.PHONY: install test test-fast quickstart bench lock clean
+
+install: $(VENV)/.installed
+
+# CPU torch first, from the pinned local wheel, so nothing pulls CUDA packages;
+# then the locked set; then wmhub itself (editable, no dependency resolution).
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+quickstart: install
+	$(BIN)/wmhub quickstart
+
+bench: install
+	$(BIN)/python benchmarks/generate_reacher.py
+
+lock: install
+	{ head -2 requirements.lock; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^wmhub'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:
+	rm -rf $(VENV) wmhub-quickstart
