@@ -85,6 +85,13 @@ def _config_infos(spec: RolloutSpec) -> list[ConfigInfo]:
     ]
 
 
+def _merge_configs(base: list[ConfigInfo], existing: Manifest | None) -> list[ConfigInfo]:
+    """Keep configs added later (embeddings) when a dataset grows; they cover the old
+    episodes until `wmhub encode` is run again, which fills in the new shards."""
+    names = {c.name for c in base}
+    return base + [c for c in existing.configs if c.name not in names] if existing else base
+
+
 def _versions(spec: RolloutSpec) -> dict[str, str]:
     versions = {"wmhub": __version__, "python": ".".join(map(str, sys.version_info[:3])),
                 "numpy": pkg_version("numpy"), "pyarrow": pkg_version("pyarrow")}
@@ -122,7 +129,8 @@ def _check_same_dataset(existing: Manifest, spec: RolloutSpec, config: BaseModel
                                    "use a new OUT, or repeat its options to append episodes")
 
 
-def _remove_stale_temporaries(out: Path) -> None:
+def remove_stale_temporaries(out: Path) -> None:
+    """Delete half-written shard files left by a killed job (their writer is gone)."""
     data = out / DATA_DIR
     if data.is_dir():
         for path in data.rglob(".*"):
@@ -216,12 +224,12 @@ def _generate_locked(spec: RolloutSpec, out: Path, episodes: int, config: BaseMo
         _check_same_dataset(existing, spec, config, out)
     config_json = config.model_dump_json()
     job_path = out / JOB_NAME
-    job_content = {"env": spec.name, "config": config.model_dump(mode="json"), "episodes": episodes,
+    job_content = {"kind": "generate", "env": spec.name, "config": config.model_dump(mode="json"), "episodes": episodes,
                    "episodes_per_shard": per_shard}
     if job_path.exists():
         job = json.loads(job_path.read_text(encoding="utf-8"))
-        if not resume:
-            raise InterruptedJobError(f"{out} holds an interrupted job ({job.get('episodes')} episodes); "
+        if not resume or job.get("kind") != "generate":
+            raise InterruptedJobError(f"{out} holds an interrupted {job.get('kind', '?')} job; "
                                       "re-run the same command with --resume to finish it")
         if {k: job.get(k) for k in job_content} != job_content:
             raise WmhubError(f"the interrupted job in {out} was started with other options "
@@ -237,7 +245,7 @@ def _generate_locked(spec: RolloutSpec, out: Path, episodes: int, config: BaseMo
             return GenerateResult(existing, 0, 0, 0, 0.0)
         atomic_write_json(job_path, {**job_content, "episode_start": start})
 
-    _remove_stale_temporaries(out)
+    remove_stale_temporaries(out)
     ranges = plan_ranges(start, episodes, per_shard)
     done = [r for r in ranges if shard_complete(out, *r)]
     todo = [r for r in ranges if r not in done]
@@ -251,13 +259,14 @@ def _generate_locked(spec: RolloutSpec, out: Path, episodes: int, config: BaseMo
 
     kept = [s for s in existing.shards if s.episode_end <= start] if existing else []
     order = {STEPS_CONFIG: 0, EPISODES_CONFIG: 1}
-    shards = sorted(kept + reused + written, key=lambda s: (order.get(s.config, 2), s.episode_start))
+    shards = sorted(kept + reused + written, key=lambda s: (order.get(s.config, 2), s.config, s.episode_start))
     manifest = Manifest(
         generator=GeneratorInfo(env=spec.name, seed=int(getattr(config, "seed", 0)),
                                 command=canonical_command(spec.name, episodes, per_shard, config),
                                 config={"episodes": episodes, "episodes_per_shard": per_shard,
                                         **config.model_dump(mode="json")}),
-        versions=_versions(spec), num_episodes=episodes, configs=_config_infos(spec), shards=shards)
+        versions=_versions(spec), num_episodes=episodes, configs=_merge_configs(_config_infos(spec), existing),
+        shards=shards)
     write_dataset_card(out, manifest, spec)
     manifest.write(out)
     job_path.unlink()

@@ -1,0 +1,172 @@
+"""Encoders: a tiny random V-JEPA 2 saved and loaded by path, windows, alignment, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import tree_bytes
+from toolkit.data import open_dataset
+from toolkit.data.verify import verify_dataset
+from toolkit.encode import encode_dataset
+from toolkit.encode.windows import window_indices
+from toolkit.errors import WmhubError
+
+FRAME = 32
+
+
+@pytest.fixture(scope="session")
+def tiny_vjepa2(tmp_path_factory) -> Path:
+    """A tiny random V-JEPA 2, saved with save_pretrained so loading uses the real from_pretrained path."""
+    from transformers import VJEPA2Config, VJEPA2Model
+
+    torch.manual_seed(0)
+    config = VJEPA2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2.0,
+                          crop_size=FRAME, frames_per_clip=8, pred_hidden_size=16, pred_num_hidden_layers=1,
+                          pred_num_attention_heads=2, pred_num_mask_tokens=2)
+    path = tmp_path_factory.mktemp("models") / "vjepa2-tiny"
+    VJEPA2Model(config).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def encoded(small_dataset, tiny_vjepa2, tmp_path_factory) -> Path:
+    import shutil
+
+    dest = tmp_path_factory.mktemp("enc") / "reacher"
+    shutil.copytree(small_dataset, dest)
+    encode_dataset(dest, f"vjepa2:{tiny_vjepa2}", device="cpu", batch_size=7, show_progress=False)
+    return dest
+
+
+def test_window_indices_pad_with_first_frame():
+    steps = np.array([0, 1, 2, 3, 0, 1])  # two episodes: rows 0-3 and 4-5
+    idx = window_indices(steps, 3)
+    assert idx.tolist() == [[0, 0, 0], [0, 0, 1], [0, 1, 2], [1, 2, 3], [4, 4, 4], [4, 4, 5]]
+
+
+def test_embeddings_config_is_aligned_and_loadable(encoded, tiny_vjepa2):
+    from datasets import load_dataset
+
+    manifest = json.loads((encoded / "manifest.json").read_text())
+    name = "embeddings-vjepa2-tiny"
+    config = next(c for c in manifest["configs"] if c["name"] == name)
+    identity = config["extra"]["identity"]
+    assert identity["window"] == 8 and identity["embedding_dim"] == 32 and identity["dtype"] == "float16"
+    assert set(identity["weights_sha256"]) == {"model.safetensors"}
+    steps = [s for s in manifest["shards"] if s["config"] == "steps"]
+    emb = [s for s in manifest["shards"] if s["config"] == name]
+    assert [(s["episode_start"], s["episode_end"], s["num_rows"]) for s in emb] == \
+        [(s["episode_start"], s["episode_end"], s["num_rows"]) for s in steps]
+    ds = load_dataset(str(encoded), name, split="train")
+    plain = load_dataset(str(encoded), split="train")
+    assert ds.num_rows == plain.num_rows
+    assert ds["episode_index"] == plain["episode_index"] and ds["step_index"] == plain["step_index"]
+    assert len(ds[0]["embedding"]) == 32
+    assert verify_dataset(encoded) == []
+    assert name in (encoded / "README.md").read_text()
+
+
+def test_embedding_equals_direct_forward_and_fp16_roundtrip(encoded, tiny_vjepa2):
+    from transformers import VJEPA2Model
+
+    from toolkit.render.reacher_frames import ReacherFrameRenderer
+
+    episode = next(open_dataset(encoded).iter_episodes())
+    stored = next(open_dataset(encoded).iter_episodes("embeddings-vjepa2-tiny"))["embedding"].astype(np.float32)
+    renderer = ReacherFrameRenderer(size=FRAME)
+    frames = renderer.render(episode["qpos"], episode["qvel"], episode["target_pos"])
+    renderer.close()
+    model = VJEPA2Model.from_pretrained(tiny_vjepa2).eval()
+    t = 3  # window = frames 0,0,0,0,0,1,2,3
+    window = frames[[0, 0, 0, 0, 0, 1, 2, 3]]
+    x = torch.from_numpy(window).permute(0, 3, 1, 2).float()[None] / 255
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 1, 3, 1, 1)
+    with torch.no_grad():
+        direct = model(pixel_values_videos=(x - mean) / std, skip_predictor=True).last_hidden_state.mean(1)[0]
+    direct = direct.numpy()
+    cosine = float(direct @ stored[t] / np.linalg.norm(direct) / np.linalg.norm(stored[t]))
+    assert cosine >= 0.999
+    # consecutive steps differ (the arm moves) but windows are not all identical
+    assert not np.allclose(stored[5], stored[25])
+
+
+def test_encode_is_deterministic_and_rerun_is_noop(encoded, small_dataset, tiny_vjepa2, tmp_path):
+    import shutil
+
+    other = tmp_path / "again"
+    shutil.copytree(small_dataset, other)
+    encode_dataset(other, f"vjepa2:{tiny_vjepa2}", device="cpu", batch_size=7, show_progress=False)
+    assert tree_bytes(other) == tree_bytes(encoded)
+    result = encode_dataset(other, f"vjepa2:{tiny_vjepa2}", device="cpu", batch_size=7, show_progress=False)
+    assert result.shards_written == 0 and tree_bytes(other) == tree_bytes(encoded)
+
+
+def test_encode_sigkill_then_resume(encoded, small_dataset, tiny_vjepa2, tmp_path):
+    import shutil
+
+    out = tmp_path / "killed"
+    shutil.copytree(small_dataset, out)
+    cmd = [sys.executable, "-m", "toolkit.cli", "encode", str(out), "--encoder", f"vjepa2:{tiny_vjepa2}",
+           "--device", "cpu", "--batch-size", "7", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    target = out / "data" / "embeddings-vjepa2-tiny"
+    while time.time() < deadline and not (target.exists() and any(target.glob("*.parquet"))):
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    if not (out / ".wmhub-job.json").exists():
+        pytest.skip("the job finished before it could be killed")
+    refused = subprocess.run(cmd, capture_output=True, text=True)
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    subprocess.run(cmd + ["--resume"], check=True, capture_output=True)
+    assert tree_bytes(out) == tree_bytes(encoded)
+
+
+def test_state_encoder_and_growing_keeps_embeddings(small_dataset, tmp_path):
+    from conftest import make_small
+
+    out = make_small(tmp_path / "grow", episodes=8)
+    encode_dataset(out, "state", show_progress=False)
+    make_small(out, episodes=12)
+    manifest = open_dataset(out).manifest
+    assert "embeddings-state" in [c.name for c in manifest.configs]
+    assert len(manifest.shards_of("embeddings-state")) == 2
+    result = encode_dataset(out, "state", show_progress=False)
+    assert result.shards_written == 1
+    data = open_dataset(out).load_tensors("embeddings-state")
+    reference = open_dataset(out).load_tensors()
+    assert torch.equal(data.latents, reference.latents)
+    assert verify_dataset(out) == []
+
+
+def test_missing_weights_error_names_the_fix(small_copy):
+    with pytest.raises(WmhubError, match="pass --encoder vjepa2:DIR"):
+        encode_dataset(small_copy, "vjepa2:/nonexistent/vjepa2-model", device="cpu", show_progress=False)
+    with pytest.raises(WmhubError, match="unknown encoder"):
+        encode_dataset(small_copy, "clip", show_progress=False)
+    assert not (small_copy / ".wmhub-job.json").exists()
+
+
+def test_random_baseline_is_reproducible():
+    from toolkit.encoders import parse_encoder_spec
+
+    first = parse_encoder_spec("random:32", device="cpu", frame_size=FRAME)
+    second = parse_encoder_spec("random:32", device="cpu", frame_size=FRAME)
+    assert first.identity()["weights_sha256"] == second.identity()["weights_sha256"]
+    assert first.identity()["init_seed"] == 0 and first.slug == "random-vjepa2-d32"
+    windows = np.random.default_rng(0).integers(0, 255, (2, 8, FRAME, FRAME, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(first.encode_windows(windows), second.encode_windows(windows))
+    with pytest.raises(WmhubError, match="multiple of 16"):
+        parse_encoder_spec("random:30", device="cpu")

@@ -1,0 +1,13 @@
+"""Frozen encoders that turn rendered frames (or states) into per-step latents.
+
+Specs accepted by ``wmhub encode --encoder``:
+
+* ``vjepa2[:MODEL_ID_OR_PATH]`` — V-JEPA 2 video encoder (default
+  ``facebook/vjepa2-vitl-fpc64-256``), 8-frame windows, mean-pooled last hidden state.
+* ``random[:DIM]`` — a randomly initialised V-JEPA 2 (seed 0), the seeds' baseline.
+* ``state`` — the low-dimensional observation itself.
+"""
+
+from toolkit.encoders.registry import Encoder, parse_encoder_spec
+
+__all__ = ["Encoder", "parse_encoder_spec"]

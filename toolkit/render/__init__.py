@@ -1,0 +1,1 @@
+"""Headless rendering of stored physics states (frames are re-rendered, not stored)."""
