@@ -24,6 +24,7 @@ from toolkit.errors import WmhubError
 FRAME = 32
 
 
+
 @pytest.fixture(scope="session")
 def tiny_vjepa2(tmp_path_factory) -> Path:
     """A tiny random V-JEPA 2, saved with save_pretrained so loading uses the real from_pretrained path."""
@@ -170,3 +171,44 @@ def test_random_baseline_is_reproducible():
     np.testing.assert_array_equal(first.encode_windows(windows), second.encode_windows(windows))
     with pytest.raises(WmhubError, match="multiple of 16"):
         parse_encoder_spec("random:30", device="cpu")
+
+
+def test_render_workers_do_not_change_bytes(encoded, small_dataset, tiny_vjepa2, tmp_path):
+    import shutil
+
+    for workers in (0, 2):
+        out = tmp_path / f"w{workers}"
+        shutil.copytree(small_dataset, out)
+        encode_dataset(out, f"vjepa2:{tiny_vjepa2}", device="cpu", batch_size=7, workers=workers,
+                       show_progress=False)
+        assert tree_bytes(out) == tree_bytes(encoded)
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_hf_image_backbone_per_frame(small_copy, tmp_path, pooling):
+    from transformers import Dinov2Config, Dinov2Model
+
+    from toolkit.render.reacher_frames import ReacherFrameRenderer
+
+    torch.manual_seed(0)
+    path = tmp_path / "dinov2-tiny"
+    Dinov2Model(Dinov2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                             image_size=FRAME, patch_size=8)).save_pretrained(path)
+    result = encode_dataset(small_copy, f"hf-image:{path}", pooling=pooling, device="cpu", workers=0,
+                            show_progress=False)
+    assert result.config == f"embeddings-dinov2-tiny-{pooling}"
+    ds = open_dataset(small_copy)
+    stored = next(ds.iter_episodes(result.config))["embedding"].astype(np.float32)
+    episode = next(ds.iter_episodes())
+    renderer = ReacherFrameRenderer(size=FRAME)
+    frame = renderer.render(episode["qpos"][4:5], episode["qvel"][4:5], episode["target_pos"][4:5])
+    renderer.close()
+    model = Dinov2Model.from_pretrained(path).eval()
+    x = torch.from_numpy(frame).permute(0, 3, 1, 2).float() / 255
+    x = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        hidden = model(pixel_values=x).last_hidden_state[0]
+    direct = (hidden[0] if pooling == "cls" else hidden[1:].mean(0)).numpy()
+    cosine = float(direct @ stored[4] / np.linalg.norm(direct) / np.linalg.norm(stored[4]))
+    assert cosine >= 0.999
+    assert verify_dataset(small_copy) == []

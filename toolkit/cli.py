@@ -110,15 +110,19 @@ def generate_reacher(out, episodes, episodes_per_shard, seed, workers, resume, q
 @main.command()
 @click.argument("dataset", type=click.Path(file_okay=False, exists=True))
 @click.option("--encoder", "encoder_spec", required=True,
-              help="vjepa2[:MODEL_ID_OR_PATH] | random[:DIM] | state")
+              help="vjepa2[:MODEL_ID_OR_PATH] | hf-image:MODEL_ID_OR_PATH | random[:DIM] | state")
+@click.option("--pooling", type=click.Choice(["cls", "mean"]), default="cls", show_default=True,
+              help="hf-image only: CLS token or mean of patch tokens.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
 @click.option("--dtype", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
               help="Compute dtype of the encoder (embeddings are stored as float16).")
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Windows per forward pass.")
 @click.option("--frame-size", type=int, default=None, help="Render size; default: the encoder's input size.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Render processes running ahead of the encoder (0: render in the main process).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted encode job.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def encode(dataset, encoder_spec, device, dtype, batch_size, frame_size, resume, quiet):
+def encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size, workers, resume, quiet):
     """Add per-step embeddings of a frozen encoder as config `embeddings-<name>`.
 
     Frames are re-rendered from the stored physics state; shards align
@@ -128,12 +132,14 @@ def encode(dataset, encoder_spec, device, dtype, batch_size, frame_size, resume,
     \b
     Example:
       wmhub encode data/reacher-100k --encoder vjepa2:/models/vjepa2-vitl-fpc64-256 --dtype bf16
+      wmhub encode data/reacher-100k --encoder hf-image:/models/dinov2-base --pooling mean
       wmhub encode data/reacher-100k --encoder state
     """
     from toolkit.encode import encode_dataset
 
     result = encode_dataset(dataset, encoder_spec, device=device, dtype=dtype, batch_size=batch_size,
-                            frame_size=frame_size, resume=resume, show_progress=not quiet)
+                            frame_size=frame_size, workers=workers, pooling=pooling, resume=resume,
+                            show_progress=not quiet)
     click.echo(f"{result.config}: encoded {result.rows_encoded} steps in {result.shards_written} new shard(s), "
                f"reused {result.shards_reused}")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import torch
 from filelock import FileLock, Timeout
 
 from toolkit.data.card import write_dataset_card
@@ -30,6 +31,7 @@ from toolkit.errors import InterruptedJobError, WmhubError
 from toolkit.fileio import atomic_write_json, resolve_inside
 from toolkit.generate.job import remove_stale_temporaries
 from toolkit.progress import Progress
+from toolkit.render.frame_pool import render_episodes
 
 
 @dataclass
@@ -52,39 +54,67 @@ def embedding_features(encoder: Encoder) -> list[Feature]:
     ]
 
 
-def _encode_table(encoder: Encoder, steps: pa.Table, step_features: dict[str, Feature], latent_names: list[str],
-                  renderer, batch_size: int, progress: Progress) -> pa.Table:
+def _episode_states(steps: pa.Table, step_features: dict[str, Feature]):
+    """(qpos, qvel, target_pos) per episode of a step shard, in row order."""
+    index = column_numpy(steps, step_features["episode_index"])
+    columns = [column_numpy(steps, step_features[n]) for n in ("qpos", "qvel", "target_pos")]
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(index)) + 1, [len(index)]])
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        yield tuple(c[a:b] for c in columns)
+
+
+def _encode_frames(encoder: Encoder, steps: pa.Table, step_features: dict[str, Feature], out: np.ndarray,
+                   frame_size: int, workers: int, batch_size: int, progress: Progress) -> None:
+    """Encode a shard's windows in consecutive batches of ``batch_size`` rows (the same batches
+    whatever the number of render workers, so the bytes do not depend on it)."""
     step_index = column_numpy(steps, step_features["step_index"])
+    windows = window_indices(step_index, encoder.window)
+    total = len(step_index)
+    buffer = np.empty((0, frame_size, frame_size, 3), np.uint8)  # frames of rows buffer_start ...
+    buffer_start = 0
+    done = 0
+    for episode_frames in render_episodes(_episode_states(steps, step_features), frame_size, workers):
+        # the oldest frame any row from `done` on still needs is the first of done's window
+        keep_from = int(windows[done, 0]) - buffer_start if done < total else len(buffer)
+        buffer = np.concatenate([buffer[keep_from:], episode_frames])
+        buffer_start += keep_from
+        available = buffer_start + len(buffer)
+        while available - done >= batch_size or (available == total and done < total):
+            end = min(done + batch_size, available)
+            out[done:end] = encoder.encode_windows(buffer[windows[done:end] - buffer_start])
+            progress.update(end - done, end - done)
+            done = end
+
+
+def _encode_table(encoder: Encoder, steps: pa.Table, step_features: dict[str, Feature], latent_names: list[str],
+                  frame_size: int, workers: int, batch_size: int, progress: Progress) -> pa.Table:
     rows = steps.num_rows
     out = np.empty((rows, encoder.dim), np.float32)
     if encoder.window:
-        frames = renderer.render(*(column_numpy(steps, step_features[n]) for n in ("qpos", "qvel", "target_pos")))
-        windows = window_indices(step_index, encoder.window)
-        for a in range(0, rows, batch_size):
-            b = min(a + batch_size, rows)
-            out[a:b] = encoder.encode_windows(frames[windows[a:b]])
-            progress.update(b - a, b - a)
+        _encode_frames(encoder, steps, step_features, out, frame_size, workers, batch_size, progress)
     else:
         states = np.concatenate([column_numpy(steps, step_features[n]).reshape(rows, -1) for n in latent_names], 1)
         out[:] = encoder.encode_states(states)
         progress.update(rows, rows)
-    columns = {"episode_index": column_numpy(steps, step_features["episode_index"]), "step_index": step_index,
-               "embedding": out}
+    columns = {"episode_index": column_numpy(steps, step_features["episode_index"]),
+               "step_index": column_numpy(steps, step_features["step_index"]), "embedding": out}
     return table_from_numpy(embedding_features(encoder), columns)
 
 
 def encode_dataset(root: str | os.PathLike[str], spec: str, *, device: str = "auto", dtype: str = "fp32",
-                   batch_size: int = 16, frame_size: int | None = None, resume: bool = False,
-                   show_progress: bool = True) -> EncodeResult:
+                   batch_size: int = 16, frame_size: int | None = None, workers: int = 1, pooling: str = "cls",
+                   resume: bool = False, show_progress: bool = True) -> EncodeResult:
     """Add the embeddings of encoder ``spec`` to the dataset in ``root`` (see module docstring)."""
     root = Path(root)
     if batch_size <= 0:
         raise WmhubError(f"--batch-size must be positive, got {batch_size}")
+    if workers < 0:
+        raise WmhubError(f"--workers must be >= 0, got {workers}")
     manifest = Manifest.read(root)
     steps_info = manifest.config(STEPS_CONFIG)
     step_features = {f.name: Feature(f.name, f.dtype, tuple(f.shape)) for f in steps_info.features}
     latent_dim = sum(int(np.prod(step_features[n].shape or (1,))) for n in steps_info.latent_features)
-    encoder = parse_encoder_spec(spec, device=device, dtype=dtype, frame_size=frame_size,
+    encoder = parse_encoder_spec(spec, device=device, dtype=dtype, frame_size=frame_size, pooling=pooling,
                                  state_features=steps_info.latent_features, state_dim=latent_dim)
     name = f"embeddings-{encoder.slug}"
     identity = {"spec": spec, **encoder.identity()}
@@ -93,16 +123,21 @@ def encode_dataset(root: str | os.PathLike[str], spec: str, *, device: str = "au
         lock.acquire()
     except Timeout as exc:
         raise WmhubError(f"another wmhub job is writing to {root}; wait for it to finish") from exc
+    threads = torch.get_num_threads()
+    if encoder.window and workers and getattr(encoder, "device", torch.device("cpu")).type == "cpu":
+        # leave a core to each render process: oversubscribed cores slow both sides down
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
     try:
         return _encode_locked(root, manifest, encoder, name, identity, step_features,
-                              list(steps_info.latent_features), batch_size, frame_size, resume, show_progress)
+                              list(steps_info.latent_features), batch_size, frame_size, workers, resume, show_progress)
     finally:
+        torch.set_num_threads(threads)
         lock.release()
 
 
 def _encode_locked(root: Path, manifest: Manifest, encoder: Encoder, name: str, identity: dict,
                    step_features: dict[str, Feature], latent_names: list[str], batch_size: int,
-                   frame_size: int | None, resume: bool, show_progress: bool) -> EncodeResult:
+                   frame_size: int | None, workers: int, resume: bool, show_progress: bool) -> EncodeResult:
     existing = next((c for c in manifest.configs if c.name == name), None)
     if existing is not None and existing.extra.get("identity") != identity:
         raise WmhubError(f"{root} already has config {name!r} from a different encoder identity "
@@ -126,13 +161,9 @@ def _encode_locked(root: Path, manifest: Manifest, encoder: Encoder, name: str, 
     step_shards = manifest.shards_of(STEPS_CONFIG)
     todo = [s for s in step_shards if (s.episode_start, s.episode_end) not in listed]
     features = embedding_features(encoder)
-    renderer = None
-    if encoder.window:
-        if get_spec(manifest.generator.env).name != "reacher":
-            raise WmhubError(f"rendering is implemented for reacher only, not {manifest.generator.env!r}")
-        from toolkit.render.reacher_frames import ReacherFrameRenderer
-
-        renderer = ReacherFrameRenderer(size=frame_size or encoder.frame_size)
+    if encoder.window and manifest.generator.env != "reacher":
+        raise WmhubError(f"rendering is implemented for reacher only, not {manifest.generator.env!r}")
+    size = frame_size or encoder.frame_size
     progress = Progress(sum(s.num_rows for s in todo), "step", "windows", f"encode {name}", enabled=show_progress)
     new: list[ShardInfo] = []
     reused = 0
@@ -146,14 +177,12 @@ def _encode_locked(root: Path, manifest: Manifest, encoder: Encoder, name: str, 
                 reused += 1
                 continue
             steps = read_parquet(resolve_inside(root, step_shard.path))
-            table = _encode_table(encoder, steps, step_features, latent_names, renderer, batch_size, progress)
+            table = _encode_table(encoder, steps, step_features, latent_names, size, workers, batch_size, progress)
             write_parquet_atomic(table, root / rel)
             new.append(shard_info(root, rel, name, step_shard.episode_start, step_shard.episode_end, table,
                                   features))
     finally:
         progress.close()
-        if renderer is not None:
-            renderer.close()
 
     config = ConfigInfo(name=name, granularity="step",
                         description=f"per-step embeddings from encoder `{identity['spec']}`, aligned row-for-row "

@@ -5,17 +5,24 @@ from __future__ import annotations
 from toolkit.encoders.base import Encoder
 from toolkit.errors import WmhubError
 
-SPECS = "vjepa2[:MODEL_ID_OR_PATH], random[:DIM], state"
+SPECS = "vjepa2[:MODEL_ID_OR_PATH], hf-image:MODEL_ID_OR_PATH, random[:DIM], state"
 
 
 def parse_encoder_spec(spec: str, *, device: str = "auto", dtype: str = "fp32", frame_size: int | None = None,
-                       state_features: list[str] | None = None, state_dim: int | None = None) -> Encoder:
+                       pooling: str = "cls", state_features: list[str] | None = None,
+                       state_dim: int | None = None) -> Encoder:
     """Build the encoder named by ``spec`` (see :mod:`toolkit.encoders`)."""
     name, _, arg = spec.partition(":")
     if name == "vjepa2":
         from toolkit.encoders.vjepa2 import DEFAULT_MODEL, VJEPA2Encoder
 
         return VJEPA2Encoder(arg or DEFAULT_MODEL, device=device, dtype=dtype)
+    if name == "hf-image":
+        from toolkit.encoders.hf_image import HFImageEncoder
+
+        if not arg:
+            raise WmhubError("--encoder hf-image needs a model: hf-image:MODEL_ID_OR_PATH (e.g. facebook/dinov2-base)")
+        return HFImageEncoder(arg, pooling=pooling, device=device, dtype=dtype)
     if name == "random":
         from toolkit.encoders.random_vjepa2 import RandomVJEPA2Encoder
 

@@ -17,38 +17,18 @@ no CPU wheel on our machines.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from toolkit.encoders.base import DTYPES, Encoder, resolve_device, state_dict_sha256
+from toolkit.encoders.base import (DTYPES, IMAGENET_MEAN, IMAGENET_STD, Encoder, frames_to_tensor, processor_stats,
+                                   resolve_device, state_dict_sha256, weight_files_sha256)
 from toolkit.errors import WmhubError
-from toolkit.fileio import sha256_file
 
 DEFAULT_MODEL = "facebook/vjepa2-vitl-fpc64-256"
 WINDOW = 8
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def _processor_stats(model_id: str) -> tuple[tuple[float, ...], tuple[float, ...], str]:
-    """(mean, std, source) from the model's processor config, falling back to ImageNet's."""
-    from transformers.utils import cached_file
-
-    for name in ("video_preprocessor_config.json", "preprocessor_config.json"):
-        try:
-            path = cached_file(model_id, name, _raise_exceptions_for_missing_entries=False)
-        except OSError:
-            path = None
-        if path:
-            cfg = json.loads(Path(path).read_text())
-            if "image_mean" in cfg and "image_std" in cfg:
-                return tuple(cfg["image_mean"]), tuple(cfg["image_std"]), name
-    return IMAGENET_MEAN, IMAGENET_STD, "imagenet-default"
 
 
 def load_vjepa2(model_id: str):
@@ -80,18 +60,17 @@ class VJEPA2Encoder(Encoder):
         config = self.model.config
         self.dim = int(config.hidden_size)
         self.frame_size = int(config.crop_size)
-        mean, std, self.norm_source = _processor_stats(model_id) if model is None else (
+        mean, std, self.norm_source = processor_stats(model_id) if model is None else (
             IMAGENET_MEAN, IMAGENET_STD, "imagenet-default")
-        self.mean = torch.tensor(mean, device=self.device).view(1, 1, 3, 1, 1)
-        self.std = torch.tensor(std, device=self.device).view(1, 1, 3, 1, 1)
+        self.mean = torch.tensor(mean, device=self.device)
+        self.std = torch.tensor(std, device=self.device)
         self.slug = "vjepa2-" + Path(model_id.rstrip("/")).name.removeprefix("vjepa2-")
 
     def weights_identity(self) -> dict[str, Any]:
         """Revision for Hub models, SHA-256 of the weight files for local ones."""
-        local = Path(self.model_id)
-        if local.is_dir():
-            files = sorted(local.glob("*.safetensors"))
-            return {"weights_sha256": {f.name: sha256_file(f) for f in files}}
+        files = weight_files_sha256(self.model_id)
+        if files is not None:
+            return {"weights_sha256": files}
         revision = getattr(self.model.config, "_commit_hash", None)
         return {"revision": revision} if revision else {"weights_sha256": state_dict_sha256(self.model)}
 
@@ -105,13 +84,7 @@ class VJEPA2Encoder(Encoder):
 
     @torch.inference_mode()
     def encode_windows(self, windows: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(windows).to(self.device)               # B T H W C uint8
-        x = x.permute(0, 1, 4, 2, 3).float().div_(255.0)            # B T C H W
-        if x.shape[-1] != self.frame_size or x.shape[-2] != self.frame_size:
-            b, t = x.shape[:2]
-            x = F.interpolate(x.flatten(0, 1), size=(self.frame_size, self.frame_size), mode="bilinear",
-                              antialias=True, align_corners=False).unflatten(0, (b, t))
-        x = (x - self.mean) / self.std
+        x = frames_to_tensor(windows, self.frame_size, self.mean, self.std, self.device)  # B T C H W
         compute = DTYPES[self.dtype_name]
         with torch.autocast(self.device.type, dtype=compute, enabled=compute != torch.float32):
             hidden = self.model(pixel_values_videos=x, skip_predictor=True).last_hidden_state

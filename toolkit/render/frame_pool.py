@@ -1,0 +1,61 @@
+"""Render episodes in worker processes, ahead of the consumer, in order.
+
+The encoder runs in the main process (on the accelerator when there is one)
+while ``workers`` spawned processes render the next episodes, so rendering
+and encoding overlap. At most ``2 × workers`` episodes are in flight, which
+bounds memory (an episode of 201 frames at 256² is ~40 MB). ``workers=0``
+renders in the calling process. Frames do not depend on which process
+rendered them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections import deque
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from toolkit.render.gl_backend import select_render_backend
+
+_RENDERER = None
+
+
+def _render_job(size: int, qpos: np.ndarray, qvel: np.ndarray, target: np.ndarray) -> np.ndarray:
+    global _RENDERER
+    if _RENDERER is None or _RENDERER.size != size:
+        from toolkit.render.reacher_frames import ReacherFrameRenderer
+
+        _RENDERER = ReacherFrameRenderer(size=size)
+    return _RENDERER.render(qpos, qvel, target)
+
+
+def render_episodes(states: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], size: int,
+                    workers: int = 1) -> Iterator[np.ndarray]:
+    """Yield ``uint8 [T+1, size, size, 3]`` frames for each (qpos, qvel, target_pos) episode, in order."""
+    select_render_backend()  # decide once, children inherit MUJOCO_GL
+    if workers <= 0:
+        from toolkit.render.reacher_frames import ReacherFrameRenderer
+
+        renderer = ReacherFrameRenderer(size=size)
+        try:
+            for qpos, qvel, target in states:
+                yield renderer.render(qpos, qvel, target)
+        finally:
+            renderer.close()
+        return
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(workers) as pool:
+        pending: deque = deque()
+        source = iter(states)
+        exhausted = False
+        while pending or not exhausted:
+            while not exhausted and len(pending) < 2 * workers:
+                try:
+                    qpos, qvel, target = next(source)
+                except StopIteration:
+                    exhausted = True
+                    break
+                pending.append(pool.apply_async(_render_job, (size, qpos, qvel, target)))
+            if pending:
+                yield pending.popleft().get()
