@@ -212,3 +212,51 @@ def test_hf_image_backbone_per_frame(small_copy, tmp_path, pooling):
     cosine = float(direct @ stored[4] / np.linalg.norm(direct) / np.linalg.norm(stored[4]))
     assert cosine >= 0.999
     assert verify_dataset(small_copy) == []
+
+
+def test_save_frames_webdataset(small_copy):
+    import webdataset as wds
+    from click.testing import CliRunner
+
+    from toolkit.cli import main
+    from toolkit.data.frame_shards import iter_frame_episodes
+    from toolkit.render.reacher_frames import ReacherFrameRenderer
+
+    result = CliRunner().invoke(main, ["encode", str(small_copy), "--save-frames", "--frame-size", "24",
+                                       "--workers", "0", "--quiet"])
+    assert result.exit_code == 0, result.output
+    ds = open_dataset(small_copy)
+    shards = ds.manifest.shards_of("frames-24")
+    assert [(s.episode_start, s.episode_end, s.num_rows) for s in shards] == \
+        [(s.episode_start, s.episode_end, s.num_rows) for s in ds.manifest.shards_of("steps")]
+    assert verify_dataset(small_copy) == []
+    # readable by the webdataset library: one sample per episode, keys without dots
+    samples = list(wds.WebDataset(str(small_copy / shards[0].path), shardshuffle=False))
+    assert [s["__key__"] for s in samples] == [f"episode_{i:08d}" for i in range(4)]
+    assert len([k for k in samples[0] if k.endswith(".png")]) == 31
+    # frames equal a fresh render of the stored state (PNG is lossless)
+    episode_index, frames = next(iter_frame_episodes(small_copy / shards[0].path))
+    episode = next(ds.iter_episodes())
+    renderer = ReacherFrameRenderer(size=24)
+    expected = renderer.render(episode["qpos"], episode["qvel"], episode["target_pos"])
+    renderer.close()
+    assert episode_index == 0 and np.array_equal(frames, expected)
+    # a corrupted tar is reported, and the card's YAML does not list the tar config for load_dataset
+    assert "frames-24" not in (small_copy / "README.md").read_text().split("---")[1]
+    path = small_copy / shards[1].path
+    path.write_bytes(path.read_bytes()[:-2000])
+    problems = verify_dataset(small_copy)
+    assert [p.path for p in problems] == [shards[1].path]
+
+
+def test_generate_with_encoder_in_one_command(tmp_path):
+    from click.testing import CliRunner
+
+    from toolkit.cli import main
+
+    out = tmp_path / "gen"
+    result = CliRunner().invoke(main, ["generate", "reacher", str(out), "--episodes", "3", "--episode-length", "10",
+                                       "--encoder", "state", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "embeddings-state" in [c.name for c in open_dataset(out).manifest.configs]
+    assert verify_dataset(out) == []

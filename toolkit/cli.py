@@ -41,6 +41,42 @@ def main() -> None:
     """
 
 
+# ------------------------------------------------------ encoding options
+def _encode_options(func):
+    options = [
+        click.option("--pooling", type=click.Choice(["cls", "mean"]), default="cls", show_default=True,
+                     help="hf-image only: CLS token or mean of patch tokens."),
+        click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda."),
+        click.option("--dtype", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+                     help="Compute dtype of the encoder (image embeddings are stored as float16)."),
+        click.option("--batch-size", type=int, default=16, show_default=True, help="Windows per forward pass."),
+        click.option("--frame-size", type=int, default=None,
+                     help="Render size; default: the encoder's input size (64 for --save-frames alone)."),
+        click.option("--save-frames", is_flag=True, help="Also store the frames as WebDataset tar shards."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _run_encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames,
+                render_workers, resume, quiet) -> None:
+    from toolkit.encode import encode_dataset
+    from toolkit.encode.frames import save_frames as store_frames
+
+    if encoder_spec:
+        result = encode_dataset(dataset, encoder_spec, device=device, dtype=dtype, batch_size=batch_size,
+                                frame_size=frame_size, workers=render_workers, pooling=pooling, resume=resume,
+                                show_progress=not quiet)
+        click.echo(f"{result.config}: encoded {result.rows_processed} steps in {result.shards_written} new "
+                   f"shard(s), reused {result.shards_reused}")
+    if save_frames:
+        result = store_frames(dataset, frame_size or 64, workers=render_workers, resume=resume,
+                              show_progress=not quiet)
+        click.echo(f"{result.config}: stored {result.rows_processed} frames in {result.shards_written} new "
+                   f"shard(s), reused {result.shards_reused}")
+
+
 # ---------------------------------------------------------------- generate
 @main.group(cls=_Group)
 def generate() -> None:
@@ -94,35 +130,43 @@ def _run_generate(env: str, out: str, episodes: int, episodes_per_shard: int | N
               show_default=True, help="Scripted policy (see docs/format.md).")
 @click.option("--epsilon", type=float, default=0.3, show_default=True,
               help="Probability of replacing each action by a uniform random one.")
+@click.option("--encoder", "encoder_spec", default=None, help="Also encode the new steps (see `wmhub encode`).")
+@_encode_options
+@click.option("--render-workers", type=int, default=1, show_default=True,
+              help="With --encoder/--save-frames: render processes running ahead of the encoder.")
 def generate_reacher(out, episodes, episodes_per_shard, seed, workers, resume, quiet, episode_length, policy,
-                     epsilon):
+                     epsilon, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames,
+                     render_workers):
     """dm_control reacher-easy rollouts with ε-greedy scripted policies.
 
     \b
     Example (the seeds' 1M-transition dataset, state only):
       wmhub generate reacher data/reacher-1m --episodes 5000 --policy p-controller --epsilon 0.3 --workers 2
+
+    \b
+    With V-JEPA 2 embeddings in the same command (rollouts first, then rendering
+    in --render-workers processes overlapped with batched encoding):
+      wmhub generate reacher data/reacher-100k --episodes 500 --encoder vjepa2:/models/vjepa2 --dtype bf16
     """
     _run_generate("reacher", out, episodes, episodes_per_shard, workers, resume, quiet,
                   {"episode_length": episode_length, "policy": policy, "epsilon": epsilon, "seed": seed})
+    if encoder_spec or save_frames:
+        _run_encode(out, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames, render_workers,
+                    resume or (Path(out) / ".wmhub-job.json").exists(), quiet)
 
 
 # ------------------------------------------------------------------ encode
 @main.command()
 @click.argument("dataset", type=click.Path(file_okay=False, exists=True))
-@click.option("--encoder", "encoder_spec", required=True,
+@click.option("--encoder", "encoder_spec", default=None,
               help="vjepa2[:MODEL_ID_OR_PATH] | hf-image:MODEL_ID_OR_PATH | random[:DIM] | state")
-@click.option("--pooling", type=click.Choice(["cls", "mean"]), default="cls", show_default=True,
-              help="hf-image only: CLS token or mean of patch tokens.")
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
-@click.option("--dtype", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
-              help="Compute dtype of the encoder (embeddings are stored as float16).")
-@click.option("--batch-size", type=int, default=16, show_default=True, help="Windows per forward pass.")
-@click.option("--frame-size", type=int, default=None, help="Render size; default: the encoder's input size.")
-@click.option("--workers", type=int, default=1, show_default=True,
+@_encode_options
+@click.option("--workers", "render_workers", type=int, default=1, show_default=True,
               help="Render processes running ahead of the encoder (0: render in the main process).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted encode job.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size, workers, resume, quiet):
+def encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames, render_workers,
+           resume, quiet):
     """Add per-step embeddings of a frozen encoder as config `embeddings-<name>`.
 
     Frames are re-rendered from the stored physics state; shards align
@@ -134,14 +178,12 @@ def encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size
       wmhub encode data/reacher-100k --encoder vjepa2:/models/vjepa2-vitl-fpc64-256 --dtype bf16
       wmhub encode data/reacher-100k --encoder hf-image:/models/dinov2-base --pooling mean
       wmhub encode data/reacher-100k --encoder state
+      wmhub encode data/reacher-100k --save-frames --frame-size 64
     """
-    from toolkit.encode import encode_dataset
-
-    result = encode_dataset(dataset, encoder_spec, device=device, dtype=dtype, batch_size=batch_size,
-                            frame_size=frame_size, workers=workers, pooling=pooling, resume=resume,
-                            show_progress=not quiet)
-    click.echo(f"{result.config}: encoded {result.rows_encoded} steps in {result.shards_written} new shard(s), "
-               f"reused {result.shards_reused}")
+    if not encoder_spec and not save_frames:
+        raise WmhubError("nothing to do: pass --encoder SPEC and/or --save-frames")
+    _run_encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames, render_workers,
+                resume, quiet)
 
 
 # ------------------------------------------------------------ verify / info

@@ -33,6 +33,8 @@ def card_metadata(manifest: Manifest) -> dict:
     """The card's YAML header."""
     configs = []
     for cfg in manifest.configs:
+        if cfg.format != "parquet":  # e.g. WebDataset frames: read with webdataset, listed in the body
+            continue
         entry = {"config_name": cfg.name}
         if cfg.name == STEPS_CONFIG:
             entry["default"] = True

@@ -10,17 +10,17 @@ JOB_NAME = ".wmhub-job.json"
 LOCK_NAME = ".wmhub.lock"
 STEPS_CONFIG = "steps"
 EPISODES_CONFIG = "episodes"
-_SHARD_RE = re.compile(r"^episodes-(\d{8})-(\d{8})\.parquet$")
+_SHARD_RE = re.compile(r"^episodes-(\d{8})-(\d{8})\.(parquet|tar)$")
 TMP_MARKER = ".tmp-"
 
 
-def shard_path(config: str, episode_start: int, episode_end: int) -> str:
+def shard_path(config: str, episode_start: int, episode_end: int, extension: str = "parquet") -> str:
     """Relative path of the shard of ``config`` holding episodes [start, end).
 
     Names carry the episode range with fixed width, so appended shards sort
     after existing ones and nothing is ever renamed.
     """
-    return f"{DATA_DIR}/{config}/episodes-{episode_start:08d}-{episode_end:08d}.parquet"
+    return f"{DATA_DIR}/{config}/episodes-{episode_start:08d}-{episode_end:08d}.{extension}"
 
 
 def parse_shard_name(name: str) -> tuple[int, int] | None:

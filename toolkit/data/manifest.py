@@ -41,6 +41,7 @@ class ConfigInfo(BaseModel):
     name: str
     description: str
     granularity: str = Field(description="'step' (one row per observation) or 'episode'")
+    format: str = Field("parquet", description="'parquet', or 'webdataset' (tar shards, not a datasets config)")
     features: list[FeatureInfo]
     latent_features: list[str] = Field(default_factory=list,
                                        description="features concatenated, in order, to form the latent z")

@@ -24,6 +24,21 @@ class Problem:
         return f"{self.path}: {self.message}"
 
 
+def _check_tar(path: Path, shard: ShardInfo) -> str | None:
+    from toolkit.data.frame_shards import tar_contents
+
+    try:
+        counts = tar_contents(path)
+    except (OSError, ValueError, EOFError) as exc:
+        return f"unreadable tar ({exc})"
+    rows = sum(counts.values())
+    if rows != shard.num_rows:
+        return f"{rows} frames, manifest says {shard.num_rows}"
+    if list(counts) != list(range(shard.episode_start, shard.episode_end)):
+        return f"holds samples for {len(counts)} episodes, expected [{shard.episode_start}, {shard.episode_end}) in order"
+    return None
+
+
 def _check_shard(root: Path, shard: ShardInfo) -> str | None:
     try:
         path = resolve_inside(root, shard.path)
@@ -37,6 +52,8 @@ def _check_shard(root: Path, shard: ShardInfo) -> str | None:
     digest = sha256_file(path)
     if digest != shard.sha256:
         return f"SHA-256 {digest[:12]}… does not match the manifest's {shard.sha256[:12]}… (corrupted)"
+    if path.suffix == ".tar":
+        return _check_tar(path, shard)
     try:
         metadata = pq.read_metadata(path)
         rows = metadata.num_rows

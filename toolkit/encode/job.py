@@ -1,48 +1,35 @@
 """Encode every step shard of a dataset into an aligned ``embeddings-<slug>`` config.
 
-Shard i of the new config covers exactly the episode range (and rows, in
-order) of step shard i. The job is resumable like generation: complete
-shards exist only under their final names, the manifest is written last, and
-a re-run skips ranges the manifest already lists for this config (so after a
-dataset grows, encoding again fills in only the new shards).
+Frames are rendered by worker processes ahead of the encoder
+(:mod:`toolkit.render.frame_pool`) and encoded in consecutive batches of
+``batch_size`` rows, so the stored bytes depend on neither the number of
+workers nor their timing. Sharding, resume and the manifest update are
+:mod:`toolkit.encode.derived_job`'s.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import torch
-from filelock import FileLock, Timeout
 
-from toolkit.data.card import write_dataset_card
-from toolkit.data.layout import JOB_NAME, LOCK_NAME, STEPS_CONFIG, shard_path
-from toolkit.data.manifest import ConfigInfo, FeatureInfo, Manifest, ShardInfo
+from toolkit.data.layout import STEPS_CONFIG
+from toolkit.data.manifest import ConfigInfo, FeatureInfo, Manifest
 from toolkit.data.schema import Feature, column_numpy, table_from_numpy
-from toolkit.data.shard_io import read_parquet, shard_info, write_parquet_atomic
+from toolkit.data.shard_io import read_parquet, write_parquet_atomic
+from toolkit.data.stats import FeatureStats
+from toolkit.encode.derived_job import DerivedResult, run_derived_job
 from toolkit.encode.windows import window_indices
 from toolkit.encoders import Encoder, parse_encoder_spec
-from toolkit.envs.base import get_spec
-from toolkit.errors import InterruptedJobError, WmhubError
-from toolkit.fileio import atomic_write_json, resolve_inside
-from toolkit.generate.job import remove_stale_temporaries
+from toolkit.errors import WmhubError
 from toolkit.progress import Progress
-from toolkit.render.frame_pool import render_episodes
+from toolkit.render.frame_pool import episode_states, render_episodes
 
 
-@dataclass
-class EncodeResult:
-    """What an encode call did."""
-
-    config: str
-    shards_written: int
-    shards_reused: int
-    rows_encoded: int
-    seconds: float
+EncodeResult = DerivedResult
 
 
 def embedding_features(encoder: Encoder) -> list[Feature]:
@@ -52,15 +39,6 @@ def embedding_features(encoder: Encoder) -> list[Feature]:
         Feature("step_index", "int32", description="t (aligned with steps)"),
         Feature("embedding", encoder.storage_dtype, (encoder.dim,), f"{encoder.slug} embedding of step t"),
     ]
-
-
-def _episode_states(steps: pa.Table, step_features: dict[str, Feature]):
-    """(qpos, qvel, target_pos) per episode of a step shard, in row order."""
-    index = column_numpy(steps, step_features["episode_index"])
-    columns = [column_numpy(steps, step_features[n]) for n in ("qpos", "qvel", "target_pos")]
-    bounds = np.concatenate([[0], np.flatnonzero(np.diff(index)) + 1, [len(index)]])
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        yield tuple(c[a:b] for c in columns)
 
 
 def _encode_frames(encoder: Encoder, steps: pa.Table, step_features: dict[str, Feature], out: np.ndarray,
@@ -73,7 +51,7 @@ def _encode_frames(encoder: Encoder, steps: pa.Table, step_features: dict[str, F
     buffer = np.empty((0, frame_size, frame_size, 3), np.uint8)  # frames of rows buffer_start ...
     buffer_start = 0
     done = 0
-    for episode_frames in render_episodes(_episode_states(steps, step_features), frame_size, workers):
+    for episode_frames in render_episodes(episode_states(steps, step_features), frame_size, workers):
         # the oldest frame any row from `done` on still needs is the first of done's window
         keep_from = int(windows[done, 0]) - buffer_start if done < total else len(buffer)
         buffer = np.concatenate([buffer[keep_from:], episode_frames])
@@ -101,10 +79,60 @@ def _encode_table(encoder: Encoder, steps: pa.Table, step_features: dict[str, Fe
     return table_from_numpy(embedding_features(encoder), columns)
 
 
+class EmbeddingConfig:
+    """The ``embeddings-<slug>`` config of one encoder (a :class:`DerivedConfig`)."""
+
+    kind = "encode"
+    extension = "parquet"
+
+    def __init__(self, encoder: Encoder, spec: str, step_features: dict[str, Feature], latent_names: list[str],
+                 frame_size: int, workers: int, batch_size: int) -> None:
+        self.encoder = encoder
+        self.name = f"embeddings-{encoder.slug}"
+        self.identity = {"spec": spec, **encoder.identity()}
+        self.features = embedding_features(encoder)
+        self.step_features = step_features
+        self.latent_names = latent_names
+        self.frame_size = frame_size
+        self.workers = workers
+        self.batch_size = batch_size
+
+    def config_info(self) -> ConfigInfo:
+        return ConfigInfo(name=self.name, granularity="step",
+                          description=f"per-step embeddings from encoder `{self.identity['spec']}`, aligned "
+                                      "row-for-row with steps",
+                          features=[FeatureInfo.model_validate(f.describe()) for f in self.features],
+                          latent_features=["embedding"], extra={"identity": self.identity})
+
+    def _stats(self, table: pa.Table) -> dict:
+        return {f.name: FeatureStats.from_array(column_numpy(table, f)) for f in self.features if f.stats}
+
+    def build_shard(self, steps: pa.Table, path: Path, progress: Progress) -> tuple[int, dict]:
+        table = _encode_table(self.encoder, steps, self.step_features, self.latent_names, self.frame_size,
+                              self.workers, self.batch_size, progress)
+        write_parquet_atomic(table, path)
+        return table.num_rows, self._stats(table)
+
+    def describe_shard(self, path: Path) -> tuple[int, dict]:
+        table = read_parquet(path)
+        return table.num_rows, self._stats(table)
+
+
 def encode_dataset(root: str | os.PathLike[str], spec: str, *, device: str = "auto", dtype: str = "fp32",
                    batch_size: int = 16, frame_size: int | None = None, workers: int = 1, pooling: str = "cls",
                    resume: bool = False, show_progress: bool = True) -> EncodeResult:
-    """Add the embeddings of encoder ``spec`` to the dataset in ``root`` (see module docstring)."""
+    """Add the per-step embeddings of encoder ``spec`` to the dataset in ``root`` as ``embeddings-<slug>``.
+
+    Args:
+        spec: ``vjepa2[:ID_OR_PATH]``, ``hf-image:ID_OR_PATH``, ``random[:DIM]`` or ``state``.
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        dtype: compute dtype (``fp32``, ``bf16``, ``fp16``); storage is the encoder's (float16 for images).
+        batch_size: windows per forward pass.
+        frame_size: render size (default: the encoder's input size).
+        workers: render processes running ahead of the encoder (0: render in this process).
+        pooling: ``cls`` or ``mean`` for ``hf-image``.
+        resume: continue an interrupted encode job.
+    """
     root = Path(root)
     if batch_size <= 0:
         raise WmhubError(f"--batch-size must be positive, got {batch_size}")
@@ -116,84 +144,15 @@ def encode_dataset(root: str | os.PathLike[str], spec: str, *, device: str = "au
     latent_dim = sum(int(np.prod(step_features[n].shape or (1,))) for n in steps_info.latent_features)
     encoder = parse_encoder_spec(spec, device=device, dtype=dtype, frame_size=frame_size, pooling=pooling,
                                  state_features=steps_info.latent_features, state_dim=latent_dim)
-    name = f"embeddings-{encoder.slug}"
-    identity = {"spec": spec, **encoder.identity()}
-    try:
-        lock = FileLock(str(root / LOCK_NAME), timeout=0)
-        lock.acquire()
-    except Timeout as exc:
-        raise WmhubError(f"another wmhub job is writing to {root}; wait for it to finish") from exc
+    if encoder.window and manifest.generator.env != "reacher":
+        raise WmhubError(f"rendering is implemented for reacher only, not {manifest.generator.env!r}")
+    derived = EmbeddingConfig(encoder, spec, step_features, list(steps_info.latent_features),
+                              frame_size or encoder.frame_size, workers, batch_size)
     threads = torch.get_num_threads()
     if encoder.window and workers and getattr(encoder, "device", torch.device("cpu")).type == "cpu":
         # leave a core to each render process: oversubscribed cores slow both sides down
         torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
     try:
-        return _encode_locked(root, manifest, encoder, name, identity, step_features,
-                              list(steps_info.latent_features), batch_size, frame_size, workers, resume, show_progress)
+        return run_derived_job(root, derived, resume=resume, show_progress=show_progress, rate_unit="windows")
     finally:
         torch.set_num_threads(threads)
-        lock.release()
-
-
-def _encode_locked(root: Path, manifest: Manifest, encoder: Encoder, name: str, identity: dict,
-                   step_features: dict[str, Feature], latent_names: list[str], batch_size: int,
-                   frame_size: int | None, workers: int, resume: bool, show_progress: bool) -> EncodeResult:
-    existing = next((c for c in manifest.configs if c.name == name), None)
-    if existing is not None and existing.extra.get("identity") != identity:
-        raise WmhubError(f"{root} already has config {name!r} from a different encoder identity "
-                         f"({json.dumps(existing.extra.get('identity'), sort_keys=True)[:200]}); "
-                         "remove that config first or use another encoder")
-    job_path = root / JOB_NAME
-    job = {"kind": "encode", "config": name, "identity": identity}
-    if job_path.exists():
-        found = json.loads(job_path.read_text(encoding="utf-8"))
-        if not resume:
-            raise InterruptedJobError(f"{root} holds an interrupted {found.get('kind', 'generate')} job; "
-                                      "re-run that command with --resume")
-        if found != job:
-            raise WmhubError(f"the interrupted job in {root} is {json.dumps(found)[:200]}; resume it with "
-                             "its own command")
-    else:
-        atomic_write_json(job_path, job)
-    remove_stale_temporaries(root)
-
-    listed = {(s.episode_start, s.episode_end): s for s in manifest.shards if s.config == name}
-    step_shards = manifest.shards_of(STEPS_CONFIG)
-    todo = [s for s in step_shards if (s.episode_start, s.episode_end) not in listed]
-    features = embedding_features(encoder)
-    if encoder.window and manifest.generator.env != "reacher":
-        raise WmhubError(f"rendering is implemented for reacher only, not {manifest.generator.env!r}")
-    size = frame_size or encoder.frame_size
-    progress = Progress(sum(s.num_rows for s in todo), "step", "windows", f"encode {name}", enabled=show_progress)
-    new: list[ShardInfo] = []
-    reused = 0
-    try:
-        for step_shard in todo:
-            rel = shard_path(name, step_shard.episode_start, step_shard.episode_end)
-            if resume and (root / rel).is_file():
-                new.append(shard_info(root, rel, name, step_shard.episode_start, step_shard.episode_end,
-                                      read_parquet(root / rel), features))
-                progress.update(step_shard.num_rows, 0)
-                reused += 1
-                continue
-            steps = read_parquet(resolve_inside(root, step_shard.path))
-            table = _encode_table(encoder, steps, step_features, latent_names, size, workers, batch_size, progress)
-            write_parquet_atomic(table, root / rel)
-            new.append(shard_info(root, rel, name, step_shard.episode_start, step_shard.episode_end, table,
-                                  features))
-    finally:
-        progress.close()
-
-    config = ConfigInfo(name=name, granularity="step",
-                        description=f"per-step embeddings from encoder `{identity['spec']}`, aligned row-for-row "
-                                    "with steps",
-                        features=[FeatureInfo.model_validate(f.describe()) for f in features],
-                        latent_features=["embedding"], extra={"identity": identity})
-    configs = [c for c in manifest.configs if c.name != name] + [config]
-    shards = [s for s in manifest.shards if s.config != name] + sorted(
-        list(listed.values()) + new, key=lambda s: s.episode_start)
-    updated = manifest.model_copy(update={"configs": configs, "shards": shards})
-    write_dataset_card(root, updated, get_spec(manifest.generator.env))
-    updated.write(root)
-    job_path.unlink()
-    return EncodeResult(name, len(todo) - reused, reused, sum(s.num_rows for s in todo), progress.elapsed)

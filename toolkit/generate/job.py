@@ -226,6 +226,10 @@ def _generate_locked(spec: RolloutSpec, out: Path, episodes: int, config: BaseMo
     job_path = out / JOB_NAME
     job_content = {"kind": "generate", "env": spec.name, "config": config.model_dump(mode="json"), "episodes": episodes,
                    "episodes_per_shard": per_shard}
+    if job_path.exists() and existing is not None and existing.num_episodes == episodes and \
+            json.loads(job_path.read_text(encoding="utf-8")).get("kind") != "generate":
+        # another kind of job (encode) was interrupted after generation finished: nothing to generate
+        return GenerateResult(existing, 0, 0, 0, 0.0)
     if job_path.exists():
         job = json.loads(job_path.read_text(encoding="utf-8"))
         if not resume or job.get("kind") != "generate":

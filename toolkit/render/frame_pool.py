@@ -30,6 +30,17 @@ def _render_job(size: int, qpos: np.ndarray, qvel: np.ndarray, target: np.ndarra
     return _RENDERER.render(qpos, qvel, target)
 
 
+def episode_states(steps, step_features) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(qpos, qvel, target_pos) of each episode of a step-shard table, in row order."""
+    from toolkit.data.schema import column_numpy
+
+    index = column_numpy(steps, step_features["episode_index"])
+    columns = [column_numpy(steps, step_features[n]) for n in ("qpos", "qvel", "target_pos")]
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(index)) + 1, [len(index)]])
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        yield tuple(c[a:b] for c in columns)
+
+
 def render_episodes(states: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], size: int,
                     workers: int = 1) -> Iterator[np.ndarray]:
     """Yield ``uint8 [T+1, size, size, 3]`` frames for each (qpos, qvel, target_pos) episode, in order."""

@@ -1,0 +1,82 @@
+"""``--save-frames``: store rendered frames as WebDataset tar shards (config ``frames-<S>``).
+
+For pixel-based world models. Frames are rendered from the stored physics
+state by the same worker pool as encoding; shards align with the step shards
+and are registered in the manifest with SHA-256 like every shard (format
+``webdataset``; they are not a ``datasets`` config). See
+:mod:`toolkit.data.frame_shards` for the layout and why PNG.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from toolkit.data.frame_shards import PNG_COMPRESS_LEVEL, FrameShardWriter, tar_contents
+from toolkit.data.manifest import ConfigInfo, FeatureInfo, Manifest
+from toolkit.data.schema import Feature, column_numpy
+from toolkit.encode.derived_job import DerivedResult, run_derived_job
+from toolkit.errors import WmhubError
+from toolkit.progress import Progress
+from toolkit.render.frame_pool import episode_states, render_episodes
+
+
+class FramesConfig:
+    """The ``frames-<S>`` config (a :class:`~toolkit.encode.derived_job.DerivedConfig`)."""
+
+    kind = "frames"
+    extension = "tar"
+
+    def __init__(self, size: int, workers: int, step_features: dict[str, Feature]) -> None:
+        self.size = size
+        self.workers = workers
+        self.step_features = step_features
+        self.name = f"frames-{size}"
+        self.identity = {"renderer": "dm_control physics.render", "camera": 0, "height": size, "width": size,
+                         "encoding": f"png (compress_level {PNG_COMPRESS_LEVEL})",
+                         "sample": "one per episode, key episode_XXXXXXXX"}
+
+    def config_info(self) -> ConfigInfo:
+        return ConfigInfo(
+            name=self.name, granularity="step", format="webdataset",
+            description=f"rendered {self.size}x{self.size} frames, one WebDataset sample per episode, "
+                        "frame t = observation of step t",
+            features=[FeatureInfo(name="frames", dtype="uint8", shape=[self.size, self.size, 3],
+                                  description="PNG frames fNNNN.png per sample")],
+            extra={"identity": self.identity})
+
+    def build_shard(self, steps: pa.Table, path: Path, progress: Progress) -> tuple[int, dict]:
+        index = column_numpy(steps, self.step_features["episode_index"])
+        episodes = index[np.concatenate([[0], np.flatnonzero(np.diff(index)) + 1])]
+        writer = FrameShardWriter(path)
+        try:
+            for episode, frames in zip(episodes, render_episodes(episode_states(steps, self.step_features),
+                                                                 self.size, self.workers)):
+                writer.add_episode(int(episode), frames)
+                progress.update(len(frames), len(frames))
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+        return writer.frames, {}
+
+    def describe_shard(self, path: Path) -> tuple[int, dict]:
+        return sum(tar_contents(path).values()), {}
+
+
+def save_frames(root: str | os.PathLike[str], size: int = 64, *, workers: int = 1, resume: bool = False,
+                show_progress: bool = True) -> DerivedResult:
+    """Render and store the frames of every step of the dataset in ``root`` as config ``frames-<size>``."""
+    root = Path(root)
+    if size <= 0:
+        raise WmhubError(f"--frame-size must be positive, got {size}")
+    manifest = Manifest.read(root)
+    if manifest.generator.env != "reacher":
+        raise WmhubError(f"rendering is implemented for reacher only, not {manifest.generator.env!r}")
+    step_features = {f.name: Feature(f.name, f.dtype, tuple(f.shape))
+                     for f in manifest.config("steps").features}
+    return run_derived_job(root, FramesConfig(size, workers, step_features), resume=resume,
+                           show_progress=show_progress, unit="frame", rate_unit="frames")
