@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="fp32")
     parser.add_argument("--workers", type=int, default=1, help="render processes of the end-to-end run")
+    parser.add_argument("--encoder-threads", type=int, default=None, help="torch threads of the end-to-end run")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="wmhub-encode-bench-"))
     try:
@@ -64,7 +65,8 @@ def main() -> None:
 
         rows = open_dataset(out).manifest.num_rows("steps")
         result = encode_dataset(out, args.encoder, device=args.device, dtype=args.dtype, batch_size=args.batch_size,
-                                frame_size=args.frame_size, workers=args.workers, show_progress=False)
+                                frame_size=args.frame_size, workers=args.workers,
+                                encoder_threads=args.encoder_threads, show_progress=False)
         end_to_end = rows / result.seconds
         manifest = open_dataset(out).manifest
         emb_bytes = sum(s.num_bytes for s in manifest.shards_of(result.config))
@@ -74,7 +76,7 @@ def main() -> None:
             "device": str(encoder.device), "embedding_dim": encoder.dim,
             "render_frames_per_s": round(render_rate, 1), "forward_windows_per_s": round(forward_rate, 1),
             "end_to_end_windows_per_s": round(end_to_end, 1),
-            "workers": args.workers,
+            "workers": args.workers, "encoder_threads": args.encoder_threads,
             "ratio_vs_min_limit": round(end_to_end / min(render_rate * max(args.workers, 1), forward_rate), 3),
             "embedding_bytes_per_transition": round(emb_bytes / transitions, 1),
         }

@@ -260,3 +260,20 @@ def test_generate_with_encoder_in_one_command(tmp_path):
     assert result.exit_code == 0, result.output
     assert "embeddings-state" in [c.name for c in open_dataset(out).manifest.configs]
     assert verify_dataset(out) == []
+
+
+def test_render_backend_probe_and_clean_exit(small_dataset):
+    from toolkit.render.gl_backend import backend_works
+
+    assert backend_works("egl")
+    assert not backend_works("no-such-backend")
+    script = ("from toolkit.data import open_dataset\n"
+              "from toolkit.render.reacher_frames import ReacherFrameRenderer\n"
+              f"ep = next(open_dataset({str(small_dataset)!r}).iter_episodes())\n"
+              "r = ReacherFrameRenderer(size=16)\n"
+              "print(r.render(ep['qpos'][:2], ep['qvel'][:2], ep['target_pos'][:2]).shape)\n")
+    env = {k: v for k, v in os.environ.items() if k != "MUJOCO_GL"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "(2, 16, 16, 3)" in done.stdout
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr

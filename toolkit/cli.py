@@ -53,6 +53,8 @@ def _encode_options(func):
         click.option("--frame-size", type=int, default=None,
                      help="Render size; default: the encoder's input size (64 for --save-frames alone)."),
         click.option("--save-frames", is_flag=True, help="Also store the frames as WebDataset tar shards."),
+        click.option("--encoder-threads", type=int, default=None,
+                     help="CPU threads for the encoder (default: all); 1 suits light encoders on CPU."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -60,14 +62,14 @@ def _encode_options(func):
 
 
 def _run_encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames,
-                render_workers, resume, quiet) -> None:
+                encoder_threads, render_workers, resume, quiet) -> None:
     from toolkit.encode import encode_dataset
     from toolkit.encode.frames import save_frames as store_frames
 
     if encoder_spec:
         result = encode_dataset(dataset, encoder_spec, device=device, dtype=dtype, batch_size=batch_size,
-                                frame_size=frame_size, workers=render_workers, pooling=pooling, resume=resume,
-                                show_progress=not quiet)
+                                frame_size=frame_size, workers=render_workers, pooling=pooling,
+                                encoder_threads=encoder_threads, resume=resume, show_progress=not quiet)
         click.echo(f"{result.config}: encoded {result.rows_processed} steps in {result.shards_written} new "
                    f"shard(s), reused {result.shards_reused}")
     if save_frames:
@@ -136,7 +138,7 @@ def _run_generate(env: str, out: str, episodes: int, episodes_per_shard: int | N
               help="With --encoder/--save-frames: render processes running ahead of the encoder.")
 def generate_reacher(out, episodes, episodes_per_shard, seed, workers, resume, quiet, episode_length, policy,
                      epsilon, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames,
-                     render_workers):
+                     encoder_threads, render_workers):
     """dm_control reacher-easy rollouts with ε-greedy scripted policies.
 
     \b
@@ -151,8 +153,8 @@ def generate_reacher(out, episodes, episodes_per_shard, seed, workers, resume, q
     _run_generate("reacher", out, episodes, episodes_per_shard, workers, resume, quiet,
                   {"episode_length": episode_length, "policy": policy, "epsilon": epsilon, "seed": seed})
     if encoder_spec or save_frames:
-        _run_encode(out, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames, render_workers,
-                    resume or (Path(out) / ".wmhub-job.json").exists(), quiet)
+        _run_encode(out, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames, encoder_threads,
+                    render_workers, resume or (Path(out) / ".wmhub-job.json").exists(), quiet)
 
 
 # ------------------------------------------------------------------ encode
@@ -165,8 +167,8 @@ def generate_reacher(out, episodes, episodes_per_shard, seed, workers, resume, q
               help="Render processes running ahead of the encoder (0: render in the main process).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted encode job.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames, render_workers,
-           resume, quiet):
+def encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames, encoder_threads,
+           render_workers, resume, quiet):
     """Add per-step embeddings of a frozen encoder as config `embeddings-<name>`.
 
     Frames are re-rendered from the stored physics state; shards align
@@ -182,8 +184,8 @@ def encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size
     """
     if not encoder_spec and not save_frames:
         raise WmhubError("nothing to do: pass --encoder SPEC and/or --save-frames")
-    _run_encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames, render_workers,
-                resume, quiet)
+    _run_encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames, encoder_threads,
+                render_workers, resume, quiet)
 
 
 # ------------------------------------------------------------ verify / info

@@ -120,7 +120,8 @@ class EmbeddingConfig:
 
 def encode_dataset(root: str | os.PathLike[str], spec: str, *, device: str = "auto", dtype: str = "fp32",
                    batch_size: int = 16, frame_size: int | None = None, workers: int = 1, pooling: str = "cls",
-                   resume: bool = False, show_progress: bool = True) -> EncodeResult:
+                   encoder_threads: int | None = None, resume: bool = False,
+                   show_progress: bool = True) -> EncodeResult:
     """Add the per-step embeddings of encoder ``spec`` to the dataset in ``root`` as ``embeddings-<slug>``.
 
     Args:
@@ -131,6 +132,9 @@ def encode_dataset(root: str | os.PathLike[str], spec: str, *, device: str = "au
         frame_size: render size (default: the encoder's input size).
         workers: render processes running ahead of the encoder (0: render in this process).
         pooling: ``cls`` or ``mean`` for ``hf-image``.
+        encoder_threads: torch CPU threads for the encoder (default: torch's, all cores). On a
+            CPU-only machine a light encoder is render-bound: 1 thread leaves the other cores to
+            the render workers (BENCHMARKS.md); a heavy one (ViT-L) wants them all.
         resume: continue an interrupted encode job.
     """
     root = Path(root)
@@ -149,9 +153,8 @@ def encode_dataset(root: str | os.PathLike[str], spec: str, *, device: str = "au
     derived = EmbeddingConfig(encoder, spec, step_features, list(steps_info.latent_features),
                               frame_size or encoder.frame_size, workers, batch_size)
     threads = torch.get_num_threads()
-    if encoder.window and workers and getattr(encoder, "device", torch.device("cpu")).type == "cpu":
-        # leave a core to each render process: oversubscribed cores slow both sides down
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
+    if encoder_threads:
+        torch.set_num_threads(encoder_threads)
     try:
         return run_derived_job(root, derived, resume=resume, show_progress=show_progress, rate_unit="windows")
     finally:
