@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
-from filelock import FileLock, Timeout
 
 from toolkit.data.card import write_dataset_card
-from toolkit.data.layout import JOB_NAME, LOCK_NAME, STEPS_CONFIG, shard_path
+from toolkit.data.layout import JOB_NAME, STEPS_CONFIG, shard_path
+from toolkit.data.locking import dataset_lock
 from toolkit.data.manifest import ConfigInfo, Manifest, ShardInfo
 from toolkit.data.shard_io import read_parquet
 from toolkit.envs.base import get_spec
@@ -84,12 +84,7 @@ def _check_job(root: Path, job: dict, resume: bool) -> None:
 def run_derived_job(root: Path, derived: DerivedConfig, *, resume: bool, show_progress: bool,
                     unit: str = "step", rate_unit: str = "rows") -> DerivedResult:
     """Build ``derived`` for every step shard it does not cover yet (see module docstring)."""
-    try:
-        lock = FileLock(str(root / LOCK_NAME), timeout=0)
-        lock.acquire()
-    except Timeout as exc:
-        raise WmhubError(f"another wmhub job is writing to {root}; wait for it to finish") from exc
-    try:
+    with dataset_lock(root):
         manifest = Manifest.read(root)
         existing = next((c for c in manifest.configs if c.name == derived.name), None)
         if existing is not None and existing.extra.get("identity") != derived.identity:
@@ -129,5 +124,3 @@ def run_derived_job(root: Path, derived: DerivedConfig, *, resume: bool, show_pr
         (root / JOB_NAME).unlink()
         return DerivedResult(derived.name, len(todo) - reused, reused, sum(s.num_rows for s in todo),
                              progress.elapsed)
-    finally:
-        lock.release()

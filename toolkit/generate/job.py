@@ -26,13 +26,12 @@ from importlib.metadata import version as pkg_version
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
 from pydantic import BaseModel, ValidationError
 
 from toolkit import __version__
 from toolkit.data.card import write_dataset_card
-from toolkit.data.layout import (DATA_DIR, EPISODES_CONFIG, JOB_NAME, LOCK_NAME, STEPS_CONFIG,
-                                 is_temporary)
+from toolkit.data.layout import DATA_DIR, EPISODES_CONFIG, JOB_NAME, LOCK_NAME, STEPS_CONFIG, is_temporary
+from toolkit.data.locking import dataset_lock
 from toolkit.data.manifest import (MANIFEST_NAME, ConfigInfo, FeatureInfo, GeneratorInfo, Manifest,
                                    ShardInfo)
 from toolkit.envs.base import RolloutSpec, get_spec
@@ -206,15 +205,8 @@ def generate(env: str, out: str | os.PathLike[str], episodes: int, *, options: d
     out = Path(out)
     _check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
-    try:
-        lock = FileLock(str(out / LOCK_NAME), timeout=0)
-        lock.acquire()
-    except Timeout as exc:
-        raise WmhubError(f"another wmhub job is writing to {out}; wait for it to finish") from exc
-    try:
+    with dataset_lock(out):
         return _generate_locked(spec, out, episodes, config, episodes_per_shard, workers, resume, show_progress)
-    finally:
-        lock.release()
 
 
 def _generate_locked(spec: RolloutSpec, out: Path, episodes: int, config: BaseModel, per_shard: int,
