@@ -190,19 +190,23 @@ def encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size
 
 # ------------------------------------------------------------ verify / info
 @main.command()
-@click.argument("source", type=click.Path(file_okay=False))
-def verify(source):
+@click.argument("source")
+@click.option("--full", is_flag=True, help="Hub sources: download and hash every shard, not only metadata.")
+def verify(source, full):
     """Recompute sizes, SHA-256, row counts and episode coverage of every shard.
 
-    Exits 0 when all is well, 1 with one line per problem otherwise.
+    SOURCE is a dataset directory or hf://datasets/<org>/<name>[@rev] (checked
+    from file metadata without a full download, unless --full). Exits 0 when
+    all is well, 1 with one line per problem otherwise.
 
     \b
     Example:
       wmhub verify data/reacher-100k
+      wmhub verify hf://datasets/my-lab/reacher-1m@v1.0
     """
-    from toolkit.data.verify import verify_dataset
+    from toolkit.hub.remote import verify_source
 
-    problems = verify_dataset(source)
+    problems = verify_source(source, full=full)
     if problems:
         for problem in problems:
             click.echo(f"BAD {problem}")
@@ -212,19 +216,77 @@ def verify(source):
 
 
 @main.command()
-@click.argument("source", type=click.Path(file_okay=False))
+@click.argument("source")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def info(source, as_json):
     """Summarise a dataset: episodes, steps, shards, success rate, returns, feature stats.
+
+    SOURCE is a directory or hf://datasets/<org>/<name>[@rev] (only the
+    manifest and the small episodes table are downloaded).
 
     \b
     Example:
       wmhub info data/reacher-100k --json
     """
-    from toolkit.data.summary import format_summary, summarize
+    from toolkit.data.summary import format_summary
+    from toolkit.hub.remote import summarize_source
 
-    summary = summarize(source)
+    summary = summarize_source(source)
     click.echo(json.dumps(asdict(summary), indent=2) if as_json else format_summary(summary))
+
+
+# --------------------------------------------------------- publish/download
+@main.command()
+@click.argument("dataset", type=click.Path(file_okay=False, exists=True))
+@click.argument("dest")
+@click.option("--tag", default=None, help="Mark the published version (e.g. v1.0); existing tags never move.")
+@click.option("--private", is_flag=True, help="Create the Hub repo as private.")
+@click.option("--message", default=None, help="Commit message.")
+def publish(dataset, dest, tag, private, message):
+    """Publish a dataset to hf://datasets/<org>/<name> or a local hub directory.
+
+    Uploads only the shards the destination lacks (by path and SHA-256), plus
+    the regenerated card and manifest, in one commit. Re-running is a no-op.
+
+    \b
+    Example:
+      wmhub publish data/reacher-1m hf://datasets/my-lab/reacher-1m --tag v1.0
+      wmhub publish data/reacher-1m /shared/hub/reacher-1m
+    """
+    from toolkit.hub.publish import publish as run
+
+    result = run(dataset, dest, tag=tag, private=private, message=message)
+    if result.noop:
+        click.echo(f"{result.destination} is up to date ({result.skipped} shards)"
+                   + (f"; tag {result.tag}" if result.tag else ""))
+    else:
+        click.echo(f"published {len(result.uploaded)} new shard(s) ({result.bytes_uploaded / 1e6:.2f} MB), "
+                   f"skipped {result.skipped} already there, to {result.destination}"
+                   + (f"; tagged {result.tag}" if result.tag else ""))
+
+
+@main.command()
+@click.argument("source")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--revision", default=None, help="Branch, tag or commit (default: latest).")
+@click.option("--config", "configs", multiple=True, help="Only this config (repeatable).")
+@click.option("--shards", default=None, help="Shard indices within each config, e.g. 0-3,7.")
+@click.option("--episodes", default=None, help="Only shards overlapping these episodes, e.g. 0-999.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def download(source, out, revision, configs, shards, episodes, quiet):
+    """Download a dataset (or a selection of its shards), verifying every SHA-256.
+
+    \b
+    Example:
+      wmhub download hf://datasets/my-lab/reacher-1m data/reacher-1m --revision v1.0
+      wmhub download hf://datasets/my-lab/reacher-1m data/first-1k --episodes 0-999 --config steps
+    """
+    from toolkit.hub.download import download as run
+
+    result = run(source, out, revision=revision, configs=list(configs) or None, shards=shards,
+                 episodes=episodes, show_progress=not quiet)
+    click.echo(f"{len(result.fetched)} shard(s) downloaded ({result.bytes_fetched / 1e6:.2f} MB), "
+               f"{len(result.cached)} already present, from {result.source} at {result.revision[:12]} into {out}")
 
 
 # ------------------------------------------------------------------ export

@@ -82,6 +82,8 @@ class Manifest(BaseModel):
     num_episodes: int
     configs: list[ConfigInfo]
     shards: list[ShardInfo]
+    subset: dict[str, Any] | None = Field(
+        None, description="set by a partial `wmhub download`: the selection; shards list only what is here")
 
     # ----------------------------------------------------------------- io
     @classmethod
@@ -116,13 +118,23 @@ class Manifest(BaseModel):
 
     def to_json_obj(self) -> dict[str, Any]:
         """The manifest as plain JSON data (field order fixed, so bytes are stable)."""
-        return self.model_dump(mode="json")
+        return self.model_dump(mode="json", exclude_none=True)
 
     def write(self, root: str | Path) -> None:
         """Atomically replace ``root/manifest.json``."""
         atomic_write_json(Path(root) / MANIFEST_NAME, self.to_json_obj())
 
     # ------------------------------------------------------------ queries
+    def same_dataset_as(self, other: "Manifest") -> bool:
+        """True when both describe the same data (same env and content config; the episode
+        count and shard size may differ, as when a dataset grows)."""
+        layout = ("episodes", "episodes_per_shard")
+
+        def content(m: "Manifest") -> dict[str, Any]:
+            return {k: v for k, v in m.generator.config.items() if k not in layout}
+
+        return self.generator.env == other.generator.env and content(self) == content(other)
+
     def config(self, name: str) -> ConfigInfo:
         """The config called ``name`` (error lists the available ones)."""
         for cfg in self.configs:

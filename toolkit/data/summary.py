@@ -54,10 +54,11 @@ def summarize(root: str | Path, manifest: Manifest | None = None) -> DatasetSumm
     """Summarise a local dataset directory."""
     root = Path(root)
     manifest = manifest or Manifest.read(root)
-    steps_rows = manifest.num_rows(STEPS_CONFIG)
+    steps = manifest.shards_of(STEPS_CONFIG)
+    episodes_here = sum(s.episode_end - s.episode_start for s in steps)
     summary = DatasetSummary(
         env=manifest.generator.env, command=manifest.generator.command,
-        num_episodes=manifest.num_episodes, num_transitions=steps_rows - manifest.num_episodes,
+        num_episodes=episodes_here, num_transitions=sum(s.num_rows for s in steps) - episodes_here,
         num_shards=len(manifest.shards), num_bytes=sum(s.num_bytes for s in manifest.shards),
         configs=[c.name for c in manifest.configs])
     episodes = episode_table(root, manifest)

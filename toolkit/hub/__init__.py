@@ -1,0 +1,1 @@
+"""Publishing, appending and downloading wmhub datasets: Hugging Face Hub or a local hub directory."""

@@ -1,0 +1,109 @@
+"""``wmhub publish``: upload a dataset, or only its new shards, to the Hub or a local hub.
+
+Rules (each tested):
+
+* the first publish uploads everything;
+* a later publish of the same dataset uploads only shards the destination
+  lacks (by path and SHA-256), plus the regenerated card and the manifest,
+  in one commit (Hub) or under a lock with the manifest replaced last (local);
+* re-running a publish is a no-op;
+* a shard present remotely with another checksum is an error, and so is a
+  remote shard this directory lacks: nothing is overwritten or dropped;
+* ``--tag`` marks the published version; an existing tag is never moved
+  (re-tagging the same revision is a no-op).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolkit.data.card import render_dataset_card
+from toolkit.data.layout import CARD_NAME
+from toolkit.data.manifest import MANIFEST_NAME, Manifest
+from toolkit.data.verify import verify_dataset
+from toolkit.envs.base import get_spec
+from toolkit.errors import WmhubError
+from toolkit.fileio import dumps_json, resolve_inside
+from toolkit.hub.location import parse_location
+from toolkit.hub.stores import Store, open_store, read_manifest
+
+@dataclass
+class PublishResult:
+    """What a publish did."""
+
+    destination: str
+    revision: str
+    uploaded: list[str]
+    skipped: int
+    bytes_uploaded: int
+    tag: str | None
+    noop: bool
+
+
+def _same_dataset(local: Manifest, remote: Manifest, where: str) -> None:
+    if not local.same_dataset_as(remote):
+        raise WmhubError(f"{where} holds a different dataset ({remote.generator.command}); publish to another "
+                         "destination")
+
+
+def plan_upload(local: Manifest, remote: Manifest | None, where: str) -> list[str]:
+    """Paths of the local shards the destination lacks; raises on conflicts."""
+    if remote is None:
+        return [s.path for s in local.shards]
+    _same_dataset(local, remote, where)
+    mine = {s.path: s for s in local.shards}
+    for shard in remote.shards:
+        if shard.path not in mine:
+            raise WmhubError(f"{where} has shard {shard.path} that this directory lacks (someone else appended); "
+                             "download the published dataset, grow it, then publish")
+        if mine[shard.path].sha256 != shard.sha256:
+            raise WmhubError(f"shard {shard.path} exists in {where} with a different SHA-256 "
+                             f"({shard.sha256[:12]}… there, {mine[shard.path].sha256[:12]}… here); "
+                             "nothing was uploaded or overwritten")
+    published = {s.path for s in remote.shards}
+    return [s.path for s in local.shards if s.path not in published]
+
+
+def _tag(store: Store, tag: str, revision: str) -> None:
+    existing = store.tags()
+    if tag in existing:
+        if existing[tag] != store.revision_id(revision):
+            raise WmhubError(f"tag {tag!r} already marks another version of {store.describe()} "
+                             f"({existing[tag][:12]}); tags are never moved: choose a new tag")
+        return
+    store.create_tag(tag, revision)
+
+
+def publish(src: str | Path, dest: str, *, tag: str | None = None, private: bool = False,
+            message: str | None = None) -> PublishResult:
+    """Publish the dataset directory ``src`` to ``dest`` (``hf://datasets/<org>/<name>`` or a directory)."""
+    src = Path(src)
+    local = Manifest.read(src)
+    problems = verify_dataset(src)
+    if problems:
+        raise WmhubError(f"{src} does not verify ({problems[0]}); fix it before publishing")
+    location = parse_location(dest)
+    if isinstance(location, Path) and location.resolve() == src.resolve():
+        raise WmhubError("publish destination is the dataset directory itself; choose another")
+    store = open_store(location)
+    head = store.resolve(None)
+    remote = read_manifest(store, head)
+    new_paths = plan_upload(local, remote, store.describe())
+    manifest_text = dumps_json(local.to_json_obj())
+    card_text = render_dataset_card(src, local, get_spec(local.generator.env).card_template)
+    unchanged = (remote is not None and not new_paths and store.read_text(MANIFEST_NAME, head) == manifest_text
+                 and store.read_text(CARD_NAME, head) == card_text)
+    if unchanged:
+        revision = head
+    else:
+        files = {p: resolve_inside(src, p) for p in new_paths}
+        summary = message or (f"wmhub publish: {len(new_paths)} new shard(s), "
+                              f"{local.num_episodes} episodes")
+        revision = store.commit(files, {CARD_NAME: card_text, MANIFEST_NAME: manifest_text}, summary, private)
+    if tag:
+        _tag(store, tag, revision)
+    sizes = {s.path: s.num_bytes for s in local.shards}
+    return PublishResult(destination=store.describe(), revision=revision, uploaded=new_paths,
+                         skipped=len(local.shards) - len(new_paths),
+                         bytes_uploaded=sum(sizes[p] for p in new_paths), tag=tag, noop=unchanged)

@@ -1,0 +1,68 @@
+"""``wmhub verify`` and ``wmhub info`` on a hub source, without a full download where possible."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from toolkit.data.layout import EPISODES_CONFIG
+from toolkit.data.summary import DatasetSummary, summarize
+from toolkit.data.verify import Problem, verify_dataset
+from toolkit.errors import WmhubError
+from toolkit.fileio import sha256_file
+from toolkit.hub.download import download
+from toolkit.hub.location import HubRepo, parse_location
+from toolkit.hub.stores import open_store, read_manifest
+
+
+def verify_source(source: str, full: bool = False) -> list[Problem]:
+    """Verify a directory, or a Hub repo against its manifest.
+
+    On the Hub, sizes and LFS SHA-256 are compared from file metadata (no
+    download); files whose SHA-256 the server does not report (small non-LFS
+    files), and every file with ``full=True``, are downloaded and hashed.
+    """
+    location = parse_location(source)
+    if not isinstance(location, HubRepo):
+        return verify_dataset(location)
+    store = open_store(location)
+    revision = store.resolve(location.revision)
+    manifest = read_manifest(store, revision) if revision else None
+    if manifest is None:
+        return [Problem("manifest.json", f"{store.describe()} holds no wmhub dataset")]
+    info = store.file_info([s.path for s in manifest.shards], revision)
+    problems = []
+    with tempfile.TemporaryDirectory(prefix="wmhub-verify-") as tmp:
+        for shard in manifest.shards:
+            remote = info.get(shard.path)
+            if remote is None:
+                problems.append(Problem(shard.path, "missing from the repository (listed in manifest.json)"))
+                continue
+            if remote.size != shard.num_bytes:
+                problems.append(Problem(shard.path, f"size {remote.size} bytes, manifest says {shard.num_bytes}"))
+                continue
+            digest = remote.sha256
+            if digest is None or full:
+                local = Path(tmp) / "file"
+                store.fetch(shard.path, revision, local)
+                digest = sha256_file(local)
+            if digest != shard.sha256:
+                problems.append(Problem(shard.path, f"SHA-256 {digest[:12]}… does not match the manifest's "
+                                                    f"{shard.sha256[:12]}…"))
+    return problems
+
+
+def summarize_source(source: str) -> DatasetSummary:
+    """Summarise a directory, or a Hub repo by downloading only its manifest and small episodes table."""
+    location = parse_location(source)
+    if not isinstance(location, HubRepo):
+        return summarize(location)
+    store = open_store(location)
+    revision = store.resolve(location.revision)
+    manifest = read_manifest(store, revision) if revision else None
+    if manifest is None:
+        raise WmhubError(f"{store.describe()} holds no wmhub dataset")
+    with tempfile.TemporaryDirectory(prefix="wmhub-info-") as tmp:
+        download(source if location.revision else f"{source}@{revision}", tmp, configs=[EPISODES_CONFIG],
+                 show_progress=False)
+        return summarize(tmp, manifest)
