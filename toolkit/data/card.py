@@ -1,19 +1,18 @@
 """The dataset card (README.md): YAML metadata for the Hub plus a readable body.
 
+Rendered with ``huggingface_hub``'s ``DatasetCard.from_template`` and
+``DatasetCardData`` from a Jinja2 template in ``dataset_cards/``, filled only
+with figures computed from the manifest and the data (nothing typed by hand).
 The YAML ``configs`` block is what makes plain ``datasets.load_dataset(dir)``
-and ``load_dataset(dir, "<config>")`` work, streaming included. The body is
-rendered from a Jinja2 template in ``dataset_cards/`` with figures computed
-from the data (nothing in a card is typed by hand). No timestamps: the card
-is part of the byte-identical output.
+and ``load_dataset(dir, "<config>")`` work, streaming included. No
+timestamps: the card is part of the byte-identical output, and it is
+regenerated on every publish so its statistics stay exact after appends.
 """
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-
-import jinja2
-import yaml
 
 from toolkit.data.layout import CARD_NAME, DATA_DIR, STEPS_CONFIG
 from toolkit.data.manifest import Manifest
@@ -29,7 +28,7 @@ def _size_category(rows: int) -> str:
     return "10M<n<100M"
 
 
-def card_metadata(manifest: Manifest) -> dict:
+def card_metadata(manifest: Manifest):
     """The card's YAML header."""
     configs = []
     for cfg in manifest.configs:
@@ -40,26 +39,39 @@ def card_metadata(manifest: Manifest) -> dict:
             entry["default"] = True
         entry["data_files"] = [{"split": "train", "path": f"{DATA_DIR}/{cfg.name}/*.parquet"}]
         configs.append(entry)
-    return {
-        "license": "apache-2.0",
-        "task_categories": ["robotics"],
-        "tags": ["wmhub", "world-models", manifest.generator.env, "mujoco"],
-        "size_categories": [_size_category(manifest.num_rows(STEPS_CONFIG))],
-        "configs": configs,
-    }
+    from huggingface_hub import DatasetCardData
+
+    return DatasetCardData(license="apache-2.0", task_categories=["robotics"],
+                           tags=["wmhub", "world-models", manifest.generator.env, "mujoco"],
+                           size_categories=[_size_category(manifest.num_rows(STEPS_CONFIG))], configs=configs)
 
 
-def load_template(name: str) -> jinja2.Template:
-    """A card template from ``dataset_cards/``."""
-    text = resources.files("toolkit.dataset_cards").joinpath(name).read_text(encoding="utf-8")
-    return jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True).from_string(text)
+def load_template(name: str) -> str:
+    """A card template's text from ``dataset_cards/``."""
+    return resources.files("toolkit.dataset_cards").joinpath(name).read_text(encoding="utf-8")
 
 
-def render_dataset_card(root: Path, manifest: Manifest, template: str) -> str:
-    """Full README.md text for the dataset in ``root``."""
-    header = yaml.safe_dump(card_metadata(manifest), sort_keys=False, allow_unicode=True)
-    body = load_template(template).render(manifest=manifest, summary=summarize(root, manifest))
-    return f"---\n{header}---\n\n{body}"
+def render_dataset_card(root: Path, manifest: Manifest, template: str, *, repo_id: str | None = None,
+                        directory: str | None = None) -> str:
+    """Full README.md text for the dataset in ``root``.
+
+    ``repo_id`` (Hub) or ``directory`` (local hub) is where the card will live, for the
+    loading snippet; with neither, the card names no path, so its bytes do not depend on
+    where the data was generated.
+    """
+    if repo_id:
+        load_path, local_path = repo_id, repo_id.split("/")[-1]
+        hint = f"after: wmhub download hf://datasets/{repo_id} {local_path}"
+    else:
+        load_path = local_path = directory or "path/to/this/dataset"
+        hint = "a local directory"
+    from huggingface_hub import DatasetCard
+
+    encoders = [c for c in manifest.configs if "identity" in c.extra and c.name.startswith("embeddings-")]
+    card = DatasetCard.from_template(card_metadata(manifest), template_str=load_template(template),
+                                     manifest=manifest, summary=summarize(root, manifest), encoders=encoders,
+                                     load_path=load_path, local_path=local_path, download_hint=hint)
+    return str(card).rstrip("\n") + "\n"
 
 
 def write_dataset_card(root: Path, manifest: Manifest, spec) -> None:

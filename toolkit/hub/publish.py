@@ -25,7 +25,7 @@ from toolkit.data.verify import verify_dataset
 from toolkit.envs.base import get_spec
 from toolkit.errors import WmhubError
 from toolkit.fileio import dumps_json, resolve_inside
-from toolkit.hub.location import parse_location
+from toolkit.hub.location import HubRepo, parse_location
 from toolkit.hub.stores import Store, open_store, read_manifest
 
 @dataclass
@@ -91,7 +91,8 @@ def publish(src: str | Path, dest: str, *, tag: str | None = None, private: bool
     remote = read_manifest(store, head)
     new_paths = plan_upload(local, remote, store.describe())
     manifest_text = dumps_json(local.to_json_obj())
-    card_text = render_dataset_card(src, local, get_spec(local.generator.env).card_template)
+    where = {"repo_id": location.repo_id} if isinstance(location, HubRepo) else {"directory": str(location)}
+    card_text = render_dataset_card(src, local, get_spec(local.generator.env).card_template, **where)
     unchanged = (remote is not None and not new_paths and store.read_text(MANIFEST_NAME, head) == manifest_text
                  and store.read_text(CARD_NAME, head) == card_text)
     if unchanged:
