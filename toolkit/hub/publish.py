@@ -37,6 +37,7 @@ class PublishResult:
     uploaded: list[str]
     skipped: int
     bytes_uploaded: int
+    bytes_metadata: int
     tag: str | None
     noop: bool
 
@@ -107,4 +108,6 @@ def publish(src: str | Path, dest: str, *, tag: str | None = None, private: bool
     sizes = {s.path: s.num_bytes for s in local.shards}
     return PublishResult(destination=store.describe(), revision=revision, uploaded=new_paths,
                          skipped=len(local.shards) - len(new_paths),
-                         bytes_uploaded=sum(sizes[p] for p in new_paths), tag=tag, noop=unchanged)
+                         bytes_uploaded=sum(sizes[p] for p in new_paths),
+                         bytes_metadata=0 if unchanged else len(manifest_text.encode()) + len(card_text.encode()),
+                         tag=tag, noop=unchanged)

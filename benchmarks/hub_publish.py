@@ -1,0 +1,91 @@
+"""Benchmark: incremental publish and verified download.
+
+    python benchmarks/hub_publish.py --episodes 4000 --append 1000          # local hub directory
+    python benchmarks/hub_publish.py --episodes 4000 --append 1000 --server # test Hub server on 127.0.0.1
+
+1. Generate E episodes, publish; grow by A episodes, publish again and report
+   bytes uploaded by the second publish ÷ bytes of its new shards (target
+   ≤ 1.05). Local: bytes written (shards + manifest + card). Server: request
+   body bytes the server received (uploads, LFS, commit payload).
+2. Download the whole dataset into a new directory (every SHA-256 verified)
+   and report its throughput ÷ ``sha256sum`` throughput over the same files in
+   the same run (target ≥ 0.8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+
+from toolkit.data import open_dataset  # noqa: E402
+from toolkit.generate import generate  # noqa: E402
+from toolkit.hub.download import download  # noqa: E402
+from toolkit.hub.publish import publish  # noqa: E402
+
+
+def sha256sum_rate(paths: list[Path]) -> float:
+    """Bytes/s of coreutils sha256sum over ``paths`` (files already in the page cache)."""
+    total = sum(p.stat().st_size for p in paths)
+    start = time.perf_counter()
+    subprocess.run(["sha256sum", *map(str, paths)], check=True, capture_output=True)
+    return total / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--episodes", type=int, default=4000)
+    parser.add_argument("--append", type=int, default=1000)
+    parser.add_argument("--server", action="store_true", help="publish to the test Hub server instead of a directory")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="wmhub-hub-bench-") as tmp:
+        tmp = Path(tmp)
+        src = tmp / "src"
+        options = {"policy": "p-controller", "epsilon": 0.3, "seed": 0}
+        generate("reacher", src, args.episodes, options=options, workers=2, show_progress=False)
+        with contextlib.ExitStack() as stack:
+            if args.server:
+                from toolkit.testing.hub_server import HubServer, patch_endpoint
+
+                server = stack.enter_context(HubServer(tmp / "server"))
+                stack.enter_context(patch_endpoint(server.url, token=server.token, cache_dir=tmp / "hf-cache"))
+                dest = "hf://datasets/bench/reacher"
+            else:
+                server = None
+                dest = str(tmp / "hub")
+            publish(src, dest)
+            generate("reacher", src, args.episodes + args.append, options=options, workers=2, show_progress=False)
+            before = server.bytes_uploaded if server else 0
+            second = publish(src, dest)
+            uploaded = (server.bytes_uploaded - before) if server else second.bytes_uploaded + second.bytes_metadata
+            ratio = uploaded / second.bytes_uploaded
+
+            out = tmp / "out"
+            start = time.perf_counter()
+            download(dest, out, show_progress=False)
+            elapsed = time.perf_counter() - start
+            shards = [out / s.path for s in open_dataset(out).manifest.shards]
+            total = sum(p.stat().st_size for p in shards)
+            download_rate = total / elapsed
+            hash_rate = sha256sum_rate(shards)
+        report = {
+            "destination": "test Hub server" if args.server else "local hub directory",
+            "new_shard_bytes": second.bytes_uploaded, "bytes_uploaded": uploaded,
+            "upload_ratio": round(ratio, 4),
+            "download_bytes": total, "download_verify_MBps": round(download_rate / 1e6, 1),
+            "sha256sum_MBps": round(hash_rate / 1e6, 1),
+            "download_ratio_vs_sha256sum": round(download_rate / hash_rate, 3),
+        }
+        print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
