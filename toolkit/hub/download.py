@@ -82,7 +82,10 @@ def download(src: str, out: str | Path, *, revision: str | None = None, configs:
     store = open_store(location)
     wanted = location.revision if isinstance(location, HubRepo) else revision
     resolved = store.resolve(wanted)
-    manifest = read_manifest(store, resolved) if resolved else None
+    if not resolved:
+        raise WmhubError(f"{store.describe()}: repository not found (or you lack access: log in with "
+                         "`hf auth login` or set HF_TOKEN)")
+    manifest = read_manifest(store, resolved)
     if manifest is None:
         raise WmhubError(f"{store.describe()} holds no wmhub dataset (no manifest.json at {wanted or 'main'})")
     selected = select_shards(manifest, configs, shards, episodes)

@@ -163,14 +163,20 @@ class LocalHubStore:
 # ------------------------------------------------------------------------ Hub
 def with_retries(action: Callable[[], T], what: str, attempts: int = 4, first_delay: float = 1.0) -> T:
     """Run ``action``, retrying connection errors and 5xx answers with exponential backoff."""
-    import httpx
     from huggingface_hub.errors import HfHubHTTPError
 
+    transport_errors: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
+    for module in ("httpx2", "httpx"):  # huggingface_hub 2.x ships httpx2, older versions httpx
+        try:
+            transport_errors += (__import__(module).TransportError,)
+            break
+        except (ImportError, AttributeError):
+            continue
     delay = first_delay
     for attempt in range(1, attempts + 1):
         try:
             return action()
-        except (httpx.TransportError, ConnectionError, TimeoutError) as exc:
+        except transport_errors as exc:
             error: Exception = exc
         except HfHubHTTPError as exc:
             status = exc.response.status_code if exc.response is not None else 0

@@ -1,0 +1,131 @@
+"""Publish / append / tag / download / verify through the real huggingface_hub and datasets
+clients, against the Hub-compatible server in tests/hubserver.py on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import make_small
+from hubserver import HubServer, patch_endpoint
+from toolkit.cli import main
+from toolkit.data import open_dataset
+from toolkit.data.verify import verify_dataset
+from toolkit.errors import WmhubError
+from toolkit.hub.download import download
+from toolkit.hub.publish import publish
+
+REPO = "hf://datasets/wm-lab/reacher"
+
+
+@pytest.fixture
+def hub(tmp_path):
+    with HubServer(tmp_path / "server") as server, patch_endpoint(server.url, server.token, tmp_path / "hf-cache"):
+        yield server
+
+
+@pytest.fixture
+def published(hub, tmp_path):
+    src = make_small(tmp_path / "src", episodes=8)
+    first = publish(src, REPO, tag="v1")
+    return src, first
+
+
+def test_publish_then_load_dataset_through_the_server(hub, published):
+    from datasets import load_dataset
+
+    src, first = published
+    assert len(first.uploaded) == 4
+    remote = load_dataset("wm-lab/reacher", split="train")
+    local = load_dataset(str(src), split="train")
+    assert remote.num_rows == local.num_rows and remote["position"] == local["position"]
+    episodes = load_dataset("wm-lab/reacher", "episodes", split="train")
+    assert episodes["seed"] == load_dataset(str(src), "episodes", split="train")["seed"]
+
+
+def test_append_uploads_only_new_shards_and_tags_are_versions(hub, published, tmp_path):
+    src, first = published
+    make_small(src, episodes=12)
+    before = hub.bytes_uploaded
+    second = publish(src, REPO, tag="v2")
+    sent = hub.bytes_uploaded - before
+    assert sorted(second.uploaded) == ["data/episodes/episodes-00000008-00000012.parquet",
+                                       "data/steps/episodes-00000008-00000012.parquet"]
+    # the request bodies: new shards + card + manifest + small JSON requests
+    assert second.bytes_uploaded <= sent <= second.bytes_uploaded + second.bytes_metadata + 20_000
+    # re-running is a no-op: no commit, nothing uploaded
+    before = hub.bytes_uploaded
+    again = publish(src, REPO, tag="v2")
+    assert again.noop and again.revision == second.revision and hub.bytes_uploaded == before
+    # old and new versions
+    download(REPO, tmp_path / "v1", revision="v1", show_progress=False)
+    download(REPO + "@v2", tmp_path / "v2", show_progress=False)
+    assert open_dataset(tmp_path / "v1").num_episodes == 8 and open_dataset(tmp_path / "v2").num_episodes == 12
+    assert verify_dataset(tmp_path / "v1") == [] and verify_dataset(tmp_path / "v2") == []
+    # a tag never moves
+    make_small(src, episodes=16)
+    with pytest.raises(WmhubError, match="never moved"):
+        publish(src, REPO, tag="v1")
+
+
+def test_second_download_comes_from_the_cache(hub, published, tmp_path):
+    download(REPO, tmp_path / "a", show_progress=False)
+    before = hub.bytes_uploaded
+    hub.stop()  # the blobs must now come from the huggingface_hub cache, revision pinned by commit id
+    hub.start()
+    result = download(REPO, tmp_path / "a", show_progress=False)
+    assert result.fetched == [] and len(result.cached) == 4
+    assert hub.bytes_uploaded == before
+
+
+def test_server_side_corruption_is_caught(hub, published, tmp_path):
+    bad = "data/steps/episodes-00000004-00000008.parquet"
+    hub.corrupt_file("dataset", "wm-lab/reacher", bad)
+    result = CliRunner().invoke(main, ["download", REPO, str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 2 and bad in result.output and "corrupt" in result.output
+    full = CliRunner().invoke(main, ["verify", REPO, "--full"])
+    assert full.exit_code == 1 and bad in full.output
+    quick = CliRunner().invoke(main, ["verify", REPO])  # metadata only: sizes and LFS SHA-256 match the manifest
+    assert quick.exit_code == 0
+
+
+def test_remote_info_and_partial_download(hub, published, tmp_path):
+    result = CliRunner().invoke(main, ["info", REPO, "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"num_episodes": 8' in result.output
+    part = download(REPO, tmp_path / "part", configs=["steps"], episodes="0-2", show_progress=False)
+    assert part.fetched == ["data/steps/episodes-00000000-00000004.parquet"]
+    assert verify_dataset(tmp_path / "part") == []
+
+
+def test_missing_token_says_how_to_log_in(hub, tmp_path, monkeypatch):
+    src = make_small(tmp_path / "src", episodes=4)
+    monkeypatch.setenv("HF_TOKEN", "hf_wrong_token")
+    with pytest.raises(WmhubError, match="hf auth login"):
+        publish(src, "hf://datasets/wm-lab/other")
+
+
+def test_missing_repo_and_revision_are_clear(hub, published, tmp_path):
+    with pytest.raises(WmhubError, match="repository not found"):
+        download("hf://datasets/wm-lab/nothing", tmp_path / "x", show_progress=False)
+    with pytest.raises(WmhubError, match="not found"):
+        download(REPO, tmp_path / "y", revision="v404", show_progress=False)
+
+
+def test_token_never_appears_in_output_or_files(hub, tmp_path):
+    src = make_small(tmp_path / "src", episodes=4)
+    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": hub.token, "HF_HUB_OFFLINE": "0",
+           "HF_HUB_DISABLE_XET": "1", "HF_HUB_CACHE": str(tmp_path / "cli-cache")}
+    runs = [subprocess.run([sys.executable, "-m", "toolkit.cli", *args], env=env, capture_output=True, text=True)
+            for args in (["publish", str(src), REPO, "--tag", "v1"], ["download", REPO, str(tmp_path / "d")],
+                         ["verify", REPO], ["info", REPO])]
+    assert all(run.returncode == 0 for run in runs), [run.stderr for run in runs]
+    assert not any(hub.token in run.stdout + run.stderr for run in runs)
+    for path in list((tmp_path / "d").rglob("*")) + list(Path(hub.root).rglob("*")):
+        if path.is_file():
+            assert hub.token.encode() not in path.read_bytes(), path
