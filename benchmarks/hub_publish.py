@@ -56,7 +56,8 @@ def main() -> None:
                 from toolkit.testing.hub_server import HubServer, patch_endpoint
 
                 server = stack.enter_context(HubServer(tmp / "server"))
-                stack.enter_context(patch_endpoint(server.url, token=server.token, cache_dir=tmp / "hf-cache"))
+                stack.enter_context(patch_endpoint(server.url, hf_home=tmp / "hf-home"))
+                os.environ["HF_TOKEN"] = server.token
                 dest = "hf://datasets/bench/reacher"
             else:
                 server = None
@@ -76,6 +77,17 @@ def main() -> None:
             total = sum(p.stat().st_size for p in shards)
             download_rate = total / elapsed
             hash_rate = sha256sum_rate(shards)
+            http_rate = None
+            if server:  # the transport's own limit: plain GETs of the same files from the same server
+                import urllib.request
+
+                start = time.perf_counter()
+                for shard in open_dataset(out).manifest.shards:
+                    url = f"{server.url}/datasets/bench/reacher/resolve/main/{shard.path}"
+                    with urllib.request.urlopen(url) as response:
+                        while response.read(1 << 20):
+                            pass
+                http_rate = total / (time.perf_counter() - start)
         report = {
             "destination": "test Hub server" if args.server else "local hub directory",
             "new_shard_bytes": second.bytes_uploaded, "bytes_uploaded": uploaded,
@@ -83,6 +95,7 @@ def main() -> None:
             "download_bytes": total, "download_verify_MBps": round(download_rate / 1e6, 1),
             "sha256sum_MBps": round(hash_rate / 1e6, 1),
             "download_ratio_vs_sha256sum": round(download_rate / hash_rate, 3),
+            "plain_http_get_MBps": round(http_rate / 1e6, 1) if http_rate else None,
         }
         print(json.dumps(report, indent=2))
 

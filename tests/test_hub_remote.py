@@ -1,31 +1,31 @@
 """Publish / append / tag / download / verify through the real huggingface_hub and datasets
-clients, against the Hub-compatible server in tests/hubserver.py on 127.0.0.1."""
+clients, against the Hub-compatible server of toolkit.testing on 127.0.0.1."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from conftest import make_small
-from hubserver import HubServer, patch_endpoint
 from toolkit.cli import main
 from toolkit.data import open_dataset
 from toolkit.data.verify import verify_dataset
 from toolkit.errors import WmhubError
 from toolkit.hub.download import download
 from toolkit.hub.publish import publish
+from toolkit.testing.hub_server import HubServer, patch_endpoint
 
 REPO = "hf://datasets/wm-lab/reacher"
 
 
 @pytest.fixture
-def hub(tmp_path):
-    with HubServer(tmp_path / "server") as server, patch_endpoint(server.url, server.token, tmp_path / "hf-cache"):
+def hub(tmp_path, monkeypatch):
+    with HubServer(tmp_path / "server") as server, patch_endpoint(server.url, hf_home=tmp_path / "hf-home"):
+        monkeypatch.setenv("HF_TOKEN", server.token)
         yield server
 
 
@@ -74,13 +74,17 @@ def test_append_uploads_only_new_shards_and_tags_are_versions(hub, published, tm
 
 
 def test_second_download_comes_from_the_cache(hub, published, tmp_path):
+    def shard_gets() -> int:
+        return sum(1 for method, path in hub.request_log if method == "GET" and path.endswith(".parquet"))
+
     download(REPO, tmp_path / "a", show_progress=False)
-    before = hub.bytes_uploaded
-    hub.stop()  # the blobs must now come from the huggingface_hub cache, revision pinned by commit id
-    hub.start()
-    result = download(REPO, tmp_path / "a", show_progress=False)
-    assert result.fetched == [] and len(result.cached) == 4
-    assert hub.bytes_uploaded == before
+    first = shard_gets()
+    assert first >= 4
+    again = download(REPO, tmp_path / "a", show_progress=False)  # shards already in OUT
+    assert again.fetched == [] and len(again.cached) == 4
+    other = download(REPO, tmp_path / "b", show_progress=False)  # new OUT: served by the HF cache
+    assert len(other.fetched) == 4 and verify_dataset(tmp_path / "b") == []
+    assert shard_gets() == first
 
 
 def test_server_side_corruption_is_caught(hub, published, tmp_path):
@@ -120,12 +124,12 @@ def test_missing_repo_and_revision_are_clear(hub, published, tmp_path):
 def test_token_never_appears_in_output_or_files(hub, tmp_path):
     src = make_small(tmp_path / "src", episodes=4)
     env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": hub.token, "HF_HUB_OFFLINE": "0",
-           "HF_HUB_DISABLE_XET": "1", "HF_HUB_CACHE": str(tmp_path / "cli-cache")}
+           "HF_DATASETS_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "cli-home")}
     runs = [subprocess.run([sys.executable, "-m", "toolkit.cli", *args], env=env, capture_output=True, text=True)
             for args in (["publish", str(src), REPO, "--tag", "v1"], ["download", REPO, str(tmp_path / "d")],
                          ["verify", REPO], ["info", REPO])]
     assert all(run.returncode == 0 for run in runs), [run.stderr for run in runs]
     assert not any(hub.token in run.stdout + run.stderr for run in runs)
-    for path in list((tmp_path / "d").rglob("*")) + list(Path(hub.root).rglob("*")):
+    for path in list((tmp_path / "d").rglob("*")) + list((tmp_path / "server").rglob("*")):
         if path.is_file():
             assert hub.token.encode() not in path.read_bytes(), path

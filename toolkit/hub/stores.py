@@ -263,7 +263,10 @@ class HfHubStore:
                            f"downloading {path}")
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = tmp_name(dest)
-        shutil.copyfile(local, tmp)
+        try:  # a hard link to the cache blob costs no copy; other filesystems get a copy
+            os.link(os.path.realpath(local), tmp)
+        except OSError:
+            shutil.copyfile(local, tmp)
         os.replace(tmp, dest)
 
     def file_info(self, paths: list[str], revision: str) -> dict[str, RemoteFile]:
