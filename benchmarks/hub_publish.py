@@ -77,7 +77,7 @@ def main() -> None:
             total = sum(p.stat().st_size for p in shards)
             download_rate = total / elapsed
             hash_rate = sha256sum_rate(shards)
-            http_rate = None
+            http_rate = client_rate = None
             if server:  # the transport's own limit: plain GETs of the same files from the same server
                 import urllib.request
 
@@ -88,6 +88,12 @@ def main() -> None:
                         while response.read(1 << 20):
                             pass
                 http_rate = total / (time.perf_counter() - start)
+                from huggingface_hub import hf_hub_download  # the client alone, into a fresh cache
+
+                start = time.perf_counter()
+                for shard in open_dataset(out).manifest.shards:
+                    hf_hub_download("bench/reacher", shard.path, repo_type="dataset", cache_dir=tmp / "fresh-cache")
+                client_rate = total / (time.perf_counter() - start)
         report = {
             "destination": "test Hub server" if args.server else "local hub directory",
             "new_shard_bytes": second.bytes_uploaded, "bytes_uploaded": uploaded,
@@ -96,6 +102,8 @@ def main() -> None:
             "sha256sum_MBps": round(hash_rate / 1e6, 1),
             "download_ratio_vs_sha256sum": round(download_rate / hash_rate, 3),
             "plain_http_get_MBps": round(http_rate / 1e6, 1) if http_rate else None,
+            "hf_hub_download_only_MBps": round(client_rate / 1e6, 1) if client_rate else None,
+            "download_ratio_vs_client_only": round(download_rate / client_rate, 3) if client_rate else None,
         }
         print(json.dumps(report, indent=2))
 
