@@ -15,6 +15,13 @@ from toolkit.hub.location import HubRepo, parse_location
 from toolkit.hub.stores import open_store, read_manifest
 
 
+def _open_remote(location: HubRepo):
+    """(store, resolved revision, manifest or None) of a Hub location."""
+    store = open_store(location)
+    revision = store.resolve(location.revision)
+    return store, revision, (read_manifest(store, revision) if revision else None)
+
+
 def verify_source(source: str, full: bool = False) -> list[Problem]:
     """Verify a directory, or a Hub repo against its manifest.
 
@@ -25,9 +32,7 @@ def verify_source(source: str, full: bool = False) -> list[Problem]:
     location = parse_location(source)
     if not isinstance(location, HubRepo):
         return verify_dataset(location)
-    store = open_store(location)
-    revision = store.resolve(location.revision)
-    manifest = read_manifest(store, revision) if revision else None
+    store, revision, manifest = _open_remote(location)
     if manifest is None:
         return [Problem("manifest.json", f"{store.describe()} holds no wmhub dataset")]
     info = store.file_info([s.path for s in manifest.shards], revision)
@@ -44,7 +49,7 @@ def verify_source(source: str, full: bool = False) -> list[Problem]:
             digest = remote.sha256
             if digest is None or full:
                 local = Path(tmp) / "file"
-                store.fetch(shard.path, revision, local)
+                store.fetch(shard.path, revision, local, force=True)  # the server's bytes, not a cached copy
                 digest = sha256_file(local)
             if digest != shard.sha256:
                 problems.append(Problem(shard.path, f"SHA-256 {digest[:12]}… does not match the manifest's "
@@ -57,9 +62,7 @@ def summarize_source(source: str) -> DatasetSummary:
     location = parse_location(source)
     if not isinstance(location, HubRepo):
         return summarize(location)
-    store = open_store(location)
-    revision = store.resolve(location.revision)
-    manifest = read_manifest(store, revision) if revision else None
+    store, revision, manifest = _open_remote(location)
     if manifest is None:
         raise WmhubError(f"{store.describe()} holds no wmhub dataset")
     with tempfile.TemporaryDirectory(prefix="wmhub-info-") as tmp:
