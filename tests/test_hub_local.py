@@ -132,3 +132,18 @@ def test_verify_and_info_accept_a_hub_directory(published):
     assert CliRunner().invoke(main, ["verify", str(hub)]).exit_code == 0
     result = CliRunner().invoke(main, ["info", str(hub), "--json"])
     assert result.exit_code == 0 and json.loads(result.output)["num_episodes"] == 12
+
+
+def test_interrupted_download_resumes(published, tmp_path):
+    _, hub, *_ = published
+    out = tmp_path / "out"
+    download(str(hub), out, show_progress=False)
+    # as after a kill: one shard never arrived, one is half-written under its temporary name
+    (out / "data" / "steps" / "episodes-00000008-00000012.parquet").unlink()
+    (out / "data" / "steps" / ".episodes-00000004-00000008.parquet.tmp-4242").write_bytes(b"partial")
+    (out / "data" / "steps" / "episodes-00000004-00000008.parquet").unlink()
+    result = download(str(hub), out, show_progress=False)
+    assert sorted(result.fetched) == ["data/steps/episodes-00000004-00000008.parquet",
+                                      "data/steps/episodes-00000008-00000012.parquet"]
+    assert len(result.cached) == 4
+    assert verify_dataset(out) == []

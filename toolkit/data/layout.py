@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 DATA_DIR = "data"
 CARD_NAME = "README.md"
@@ -32,3 +33,13 @@ def parse_shard_name(name: str) -> tuple[int, int] | None:
 def is_temporary(name: str) -> bool:
     """True for the temporary files of an unfinished atomic write."""
     return name.startswith(".") and TMP_MARKER in name
+
+
+def remove_stale_temporaries(root: Path) -> None:
+    """Delete half-written files left under ``data/`` by a killed job (their writer is gone;
+    callers hold the dataset lock)."""
+    data = Path(root) / DATA_DIR
+    if data.is_dir():
+        for path in data.rglob(".*"):
+            if path.is_file() and is_temporary(path.name):
+                path.unlink()

@@ -18,14 +18,13 @@ from typing import Protocol
 import pyarrow as pa
 
 from toolkit.data.card import write_dataset_card
-from toolkit.data.layout import JOB_NAME, STEPS_CONFIG, shard_path
+from toolkit.data.layout import JOB_NAME, STEPS_CONFIG, remove_stale_temporaries, shard_path
 from toolkit.data.locking import dataset_lock
 from toolkit.data.manifest import ConfigInfo, Manifest, ShardInfo
 from toolkit.data.shard_io import read_parquet
 from toolkit.envs.base import get_spec
 from toolkit.errors import InterruptedJobError, WmhubError
 from toolkit.fileio import atomic_write_json, resolve_inside
-from toolkit.generate.job import remove_stale_temporaries
 from toolkit.progress import Progress
 
 

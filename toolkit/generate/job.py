@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 from toolkit import __version__
 from toolkit.data.card import write_dataset_card
-from toolkit.data.layout import DATA_DIR, EPISODES_CONFIG, JOB_NAME, LOCK_NAME, STEPS_CONFIG, is_temporary
+from toolkit.data.layout import EPISODES_CONFIG, JOB_NAME, LOCK_NAME, STEPS_CONFIG, remove_stale_temporaries
 from toolkit.data.locking import dataset_lock
 from toolkit.data.manifest import (MANIFEST_NAME, ConfigInfo, FeatureInfo, GeneratorInfo, Manifest,
                                    ShardInfo)
@@ -126,15 +126,6 @@ def _check_same_dataset(existing: Manifest, spec: RolloutSpec, config: BaseModel
             diffs.insert(0, f"env: has {existing.generator.env!r}, asked {spec.name!r}")
         raise DatasetMismatchError(f"OUT {out} holds a different dataset ({'; '.join(diffs)}); "
                                    "use a new OUT, or repeat its options to append episodes")
-
-
-def remove_stale_temporaries(out: Path) -> None:
-    """Delete half-written shard files left by a killed job (their writer is gone)."""
-    data = out / DATA_DIR
-    if data.is_dir():
-        for path in data.rglob(".*"):
-            if path.is_file() and is_temporary(path.name):
-                path.unlink()
 
 
 def _worker_init(progress_queue) -> None:  # pragma: no cover - runs in subprocesses

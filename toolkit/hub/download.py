@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolkit.data.layout import CARD_NAME
+from toolkit.data.layout import CARD_NAME, remove_stale_temporaries
 from toolkit.data.locking import dataset_lock
 from toolkit.data.manifest import Manifest, ShardInfo
 from toolkit.errors import WmhubError
@@ -93,6 +93,7 @@ def download(src: str, out: str | Path, *, revision: str | None = None, configs:
     out.mkdir(parents=True, exist_ok=True)
     result = DownloadResult(source=store.describe(), revision=resolved)
     with dataset_lock(out):
+        remove_stale_temporaries(out)  # left by an interrupted download
         existing = Manifest.read(out) if (out / "manifest.json").exists() else None
         if existing is not None and not existing.same_dataset_as(manifest):
             raise WmhubError(f"{out} holds another dataset; download into a new directory")
