@@ -133,3 +133,24 @@ def test_token_never_appears_in_output_or_files(hub, tmp_path):
     for path in list((tmp_path / "d").rglob("*")) + list((tmp_path / "server").rglob("*")):
         if path.is_file():
             assert hub.token.encode() not in path.read_bytes(), path
+
+
+def test_network_errors_are_retried_then_reported(tmp_path):
+    import socket
+
+    from huggingface_hub import HfApi
+
+    from toolkit.hub.stores import with_retries
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    calls = []
+
+    def action():
+        calls.append(1)
+        return HfApi(endpoint=f"http://127.0.0.1:{port}").repo_info("wm-lab/x", repo_type="dataset")
+
+    with pytest.raises(WmhubError, match="failed after 3 attempts.*re-run"):
+        with_retries(action, "reading wm-lab/x", attempts=3, first_delay=0.01)
+    assert len(calls) == 3
