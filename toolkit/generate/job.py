@@ -181,7 +181,9 @@ def generate(env: str, out: str | os.PathLike[str], episodes: int, *, options: d
             the existing count appends shards for the new range only.
         options: the environment's config (policy, epsilon, seed, ...).
         episodes_per_shard: episodes per shard for newly written shards.
-        workers: parallel processes; the output does not depend on it.
+        workers: parallel processes; the output does not depend on it. Workers are
+            *spawned*, so a script calling this with ``workers > 1`` needs the usual
+            ``if __name__ == "__main__":`` guard.
         resume: continue an interrupted job in ``out``.
         show_progress: draw a progress bar on stderr.
     """
