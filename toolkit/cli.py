@@ -94,8 +94,8 @@ def _common_generate_options(func):
     options = [
         click.option("--episodes", type=int, required=True,
                      help="Total episodes the dataset must hold; more than OUT has appends new shards."),
-        click.option("--episodes-per-shard", type=int, default=None, show_default="500",
-                     help="Episodes per shard file (contiguous ranges)."),
+        click.option("--episodes-per-shard", type=int, default=None,
+                     help="Episodes per shard file (default 500; when growing, the dataset's own value)."),
         click.option("--seed", type=int, default=0, show_default=True, help="Dataset seed."),
         click.option("--workers", type=int, default=1, show_default=True,
                      help="Parallel worker processes (output is identical for any count)."),
@@ -110,10 +110,9 @@ def _common_generate_options(func):
 def _run_generate(env: str, out: str, episodes: int, episodes_per_shard: int | None, workers: int,
                   resume: bool, quiet: bool, options: dict) -> None:
     from toolkit.generate import generate as run
-    from toolkit.generate.job import DEFAULT_EPISODES_PER_SHARD
 
     result = run(env, out, episodes, options=options,
-                 episodes_per_shard=episodes_per_shard or DEFAULT_EPISODES_PER_SHARD,
+                 episodes_per_shard=episodes_per_shard,
                  workers=workers, resume=resume, show_progress=not quiet)
     if result.shards_written == 0 and result.shards_reused == 0:
         click.echo(f"{out} already holds {result.manifest.num_episodes} episodes: nothing to do")

@@ -76,7 +76,7 @@ def resolve_inside(root: str | os.PathLike[str], relative: str) -> Path:
     ``..`` components and symlinks leading outside ``root`` are rejected.
     """
     root_path = Path(root).resolve()
-    if not relative or os.path.isabs(relative) or "\\" in relative:
+    if not relative or os.path.isabs(relative) or "\\" in relative or "\x00" in relative:
         raise WmhubError(f"path {relative!r} is not a relative POSIX path inside {root_path}")
     candidate = (root_path / relative).resolve()
     if candidate != root_path and root_path not in candidate.parents:

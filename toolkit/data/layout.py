@@ -35,11 +35,17 @@ def is_temporary(name: str) -> bool:
     return name.startswith(".") and TMP_MARKER in name
 
 
+def stale_temporaries(root: Path) -> list[Path]:
+    """Half-written files a killed job left in the dataset's top folder or under ``data/``."""
+    root = Path(root)
+    found = [p for p in root.glob(".*") if p.is_file() and is_temporary(p.name)]
+    if (root / DATA_DIR).is_dir():
+        found += [p for p in (root / DATA_DIR).rglob(".*") if p.is_file() and is_temporary(p.name)]
+    return sorted(found)
+
+
 def remove_stale_temporaries(root: Path) -> None:
-    """Delete half-written files left under ``data/`` by a killed job (their writer is gone;
-    callers hold the dataset lock)."""
-    data = Path(root) / DATA_DIR
-    if data.is_dir():
-        for path in data.rglob(".*"):
-            if path.is_file() and is_temporary(path.name):
-                path.unlink()
+    """Delete the half-written files of a killed job (their writer is gone; callers hold the
+    dataset lock)."""
+    for path in stale_temporaries(root):
+        path.unlink(missing_ok=True)

@@ -88,7 +88,12 @@ class WmDataset:
 
     def shard_paths(self, config: str = STEPS_CONFIG) -> list[Path]:
         """Absolute paths of a config's shards, in episode order (checked to stay inside the root)."""
-        return [resolve_inside(self.root, s.path) for s in self.manifest.shards_of(config)]
+        paths = [resolve_inside(self.root, s.path) for s in self.manifest.shards_of(config)]
+        for path in paths:
+            if not path.is_file():
+                raise WmhubError(f"shard {path} listed in {self.root}/manifest.json is missing or not a file; "
+                                 f"run `wmhub verify {self.root}`")
+        return paths
 
     # ---------------------------------------------------------------- data
     def table(self, config: str = STEPS_CONFIG, columns: list[str] | None = None) -> pa.Table:

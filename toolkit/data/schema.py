@@ -102,9 +102,7 @@ def column_numpy(table: pa.Table, feature: Feature) -> np.ndarray:
     chunk = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     dtype = np.dtype(feature.dtype)
     if feature.shape:
-        flat = chunk.values
-        if chunk.offset:
-            flat = flat.slice(chunk.offset * feature.shape[0], len(chunk) * feature.shape[0])
+        flat = chunk.values.slice(chunk.offset * feature.shape[0], len(chunk) * feature.shape[0])
         out = flat.to_numpy(zero_copy_only=False).reshape(len(chunk), feature.shape[0])
         if chunk.null_count and dtype.kind == "f":
             out = out.astype(dtype, copy=True)

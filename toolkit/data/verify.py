@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from toolkit.data.layout import DATA_DIR, EPISODES_CONFIG, JOB_NAME, STEPS_CONFIG
+import json
+
+from toolkit.data.layout import DATA_DIR, EPISODES_CONFIG, JOB_NAME, STEPS_CONFIG, is_temporary, stale_temporaries
 from toolkit.data.manifest import MANIFEST_NAME, Manifest, ShardInfo
 from toolkit.errors import WmhubError
 from toolkit.fileio import resolve_inside, sha256_file
@@ -95,7 +97,14 @@ def verify_dataset(root: str | Path) -> list[Problem]:
         return [Problem(MANIFEST_NAME, str(exc))]
     problems: list[Problem] = []
     if (root / JOB_NAME).exists():
-        problems.append(Problem(JOB_NAME, "an interrupted generate job is present; re-run it with --resume"))
+        try:
+            kind = json.loads((root / JOB_NAME).read_text(encoding="utf-8")).get("kind", "generate")
+        except (OSError, ValueError):
+            kind = "unknown"
+        problems.append(Problem(JOB_NAME, f"an interrupted {kind} job is present; re-run `wmhub {kind} ... --resume`"))
+    for path in stale_temporaries(root):
+        problems.append(Problem(path.relative_to(root).as_posix(),
+                                "half-written file of an interrupted job; re-run the job with --resume"))
     for shard in manifest.shards:
         message = _check_shard(root, shard)
         if message:
@@ -107,7 +116,7 @@ def verify_dataset(root: str | Path) -> list[Problem]:
     if data_dir.is_dir():
         for path in sorted(p for p in data_dir.rglob("*") if p.is_file() or p.is_symlink()):
             rel = path.relative_to(root).as_posix()
-            if rel not in listed:
+            if rel not in listed and not is_temporary(path.name):
                 problems.append(Problem(rel, "extra file not listed in manifest.json; remove it "
                                              "(or re-run the job that made it with --resume)"))
     return problems

@@ -30,7 +30,8 @@ from pydantic import BaseModel, ValidationError
 
 from toolkit import __version__
 from toolkit.data.card import write_dataset_card
-from toolkit.data.layout import EPISODES_CONFIG, JOB_NAME, LOCK_NAME, STEPS_CONFIG, remove_stale_temporaries
+from toolkit.data.layout import (EPISODES_CONFIG, JOB_NAME, LOCK_NAME, STEPS_CONFIG, is_temporary,
+                                 remove_stale_temporaries)
 from toolkit.data.locking import dataset_lock
 from toolkit.data.manifest import (MANIFEST_NAME, ConfigInfo, FeatureInfo, GeneratorInfo, Manifest,
                                    ShardInfo)
@@ -39,6 +40,7 @@ from toolkit.errors import DatasetMismatchError, InterruptedJobError, WmhubError
 from toolkit.fileio import atomic_write_json
 from toolkit.generate.shard_task import describe_existing, run_shard_task, shard_complete
 from toolkit.progress import Progress
+from toolkit.workers import die_with_parent
 
 # Target episodes per shard: 500 reacher episodes x 201 rows give ~200 MB of
 # float16 V-JEPA 2 (1024-d) embeddings, the dataset's main payload; the state
@@ -111,7 +113,7 @@ def _check_out_dir(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise WmhubError(f"OUT {out} exists and is not a directory; choose another path")
     if out.is_dir() and not (out / MANIFEST_NAME).exists() and not (out / JOB_NAME).exists():
-        stray = [p.name for p in out.iterdir() if p.name != LOCK_NAME]
+        stray = [p.name for p in out.iterdir() if p.name != LOCK_NAME and not is_temporary(p.name)]
         if stray:
             raise WmhubError(f"OUT {out} is not empty and holds no wmhub dataset ({stray[0]}, ...); "
                              "choose an empty or new directory")
@@ -131,6 +133,7 @@ def _check_same_dataset(existing: Manifest, spec: RolloutSpec, config: BaseModel
 def _worker_init(progress_queue) -> None:  # pragma: no cover - runs in subprocesses
     global _PROGRESS_QUEUE
     _PROGRESS_QUEUE = progress_queue
+    die_with_parent()
 
 
 def _worker_task(env: str, config_json: str, root: str, start: int, end: int) -> list[dict]:
@@ -170,7 +173,7 @@ def _run_tasks(spec: RolloutSpec, config_json: str, out: Path, ranges: list[tupl
 
 
 def generate(env: str, out: str | os.PathLike[str], episodes: int, *, options: dict[str, Any] | None = None,
-             episodes_per_shard: int = DEFAULT_EPISODES_PER_SHARD, workers: int = 1, resume: bool = False,
+             episodes_per_shard: int | None = None, workers: int = 1, resume: bool = False,
              show_progress: bool = True) -> GenerateResult:
     """Generate (or grow) the rollout dataset of ``env`` in ``out``.
 
@@ -180,7 +183,8 @@ def generate(env: str, out: str | os.PathLike[str], episodes: int, *, options: d
         episodes: total number of episodes the dataset must hold. Larger than
             the existing count appends shards for the new range only.
         options: the environment's config (policy, epsilon, seed, ...).
-        episodes_per_shard: episodes per shard for newly written shards.
+        episodes_per_shard: episodes per shard; default: the existing dataset's value when
+            growing, else 500. Growing requires the value the dataset was made with.
         workers: parallel processes; the output does not depend on it. Workers are
             *spawned*, so a script calling this with ``workers > 1`` needs the usual
             ``if __name__ == "__main__":`` guard.
@@ -190,7 +194,7 @@ def generate(env: str, out: str | os.PathLike[str], episodes: int, *, options: d
     spec = get_spec(env)
     if episodes <= 0:
         raise WmhubError(f"--episodes must be positive, got {episodes}")
-    if episodes_per_shard <= 0:
+    if episodes_per_shard is not None and episodes_per_shard <= 0:
         raise WmhubError(f"--episodes-per-shard must be positive, got {episodes_per_shard}")
     if workers <= 0:
         raise WmhubError(f"--workers must be positive, got {workers}")
@@ -202,11 +206,22 @@ def generate(env: str, out: str | os.PathLike[str], episodes: int, *, options: d
         return _generate_locked(spec, out, episodes, config, episodes_per_shard, workers, resume, show_progress)
 
 
-def _generate_locked(spec: RolloutSpec, out: Path, episodes: int, config: BaseModel, per_shard: int,
+def _generate_locked(spec: RolloutSpec, out: Path, episodes: int, config: BaseModel, per_shard: int | None,
                      workers: int, resume: bool, show_progress: bool) -> GenerateResult:
+    remove_stale_temporaries(out)  # we hold the lock: any temporary file is a dead writer's
     existing = Manifest.read(out) if (out / MANIFEST_NAME).exists() else None
+    if per_shard is None:
+        per_shard = int(existing.generator.config.get("episodes_per_shard", DEFAULT_EPISODES_PER_SHARD)) \
+            if existing else DEFAULT_EPISODES_PER_SHARD
     if existing is not None:
         _check_same_dataset(existing, spec, config, out)
+        if existing.subset is not None:
+            raise WmhubError(f"{out} is a partial download ({existing.subset}); download the whole dataset "
+                             "before growing it")
+        if existing.generator.config.get("episodes_per_shard") != per_shard:
+            raise WmhubError(f"{out} was generated with --episodes-per-shard "
+                             f"{existing.generator.config.get('episodes_per_shard')}; grow it with the same value "
+                             "so its manifest command still reproduces it")
     config_json = config.model_dump_json()
     job_path = out / JOB_NAME
     job_content = {"kind": "generate", "env": spec.name, "config": config.model_dump(mode="json"), "episodes": episodes,
@@ -218,8 +233,9 @@ def _generate_locked(spec: RolloutSpec, out: Path, episodes: int, config: BaseMo
     if job_path.exists():
         job = json.loads(job_path.read_text(encoding="utf-8"))
         if not resume or job.get("kind") != "generate":
-            raise InterruptedJobError(f"{out} holds an interrupted {job.get('kind', '?')} job; "
-                                      "re-run the same command with --resume to finish it")
+            kind = job.get("kind", "?")
+            raise InterruptedJobError(f"{out} holds an interrupted {kind} job; finish it first with "
+                                      f"`wmhub {kind} ... --resume` (the command that started it)")
         if {k: job.get(k) for k in job_content} != job_content:
             raise WmhubError(f"the interrupted job in {out} was started with other options "
                              f"({json.dumps(job, sort_keys=True)}); resume it with those options")

@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from toolkit.render.gl_backend import select_render_backend
+from toolkit.workers import die_with_parent
 
 _RENDERER = None
 
@@ -56,7 +57,7 @@ def render_episodes(states: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]],
             renderer.close()
         return
     ctx = mp.get_context("spawn")
-    with ctx.Pool(workers) as pool:
+    with ctx.Pool(workers, initializer=die_with_parent) as pool:
         pending: deque = deque()
         source = iter(states)
         exhausted = False
