@@ -15,20 +15,22 @@ class Progress:
     terminal, tqdm still prints updates, at most every few seconds.
     """
 
-    def __init__(self, total: int, unit: str, rate_unit: str, desc: str, enabled: bool = True) -> None:
+    def __init__(self, total: int, unit: str, rate_unit: str, desc: str, enabled: bool = True,
+                 initial: int = 0) -> None:
         self.enabled = enabled
         self.rate_unit = rate_unit
         self.secondary = 0
         self.start = time.perf_counter()
-        self.bar = tqdm(total=total, unit=unit, desc=desc, disable=not enabled, dynamic_ncols=True,
+        self.bar = tqdm(total=total, unit=unit, desc=desc, disable=not enabled, dynamic_ncols=True, initial=initial,
                         mininterval=0.5 if sys.stderr.isatty() else 5.0, file=sys.stderr)
 
-    def update(self, units: int, secondary: int) -> None:
-        """Advance by ``units`` (e.g. episodes) and ``secondary`` (e.g. transitions)."""
+    def update(self, units: int, secondary: int, extra: str = "") -> None:
+        """Advance by ``units`` (e.g. episodes) and ``secondary`` (e.g. transitions); ``extra`` is shown after the rate."""
         self.secondary += secondary
         self.bar.update(units)
         elapsed = max(time.perf_counter() - self.start, 1e-9)
-        self.bar.set_postfix_str(f"{self.secondary / elapsed:,.0f} {self.rate_unit}/s", refresh=False)
+        rate = f"{self.secondary / elapsed:,.0f} {self.rate_unit}/s"
+        self.bar.set_postfix_str(f"{rate}, {extra}" if extra else rate, refresh=False)
 
     def close(self) -> None:
         """Finish the bar."""

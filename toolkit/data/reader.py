@@ -59,6 +59,11 @@ class TensorData:
     def latent_dim(self) -> int:
         return int(self.latents.shape[1])
 
+    def to(self, device: torch.device | str) -> "TensorData":
+        """A copy with every tensor on ``device``."""
+        return TensorData(**{name: ({k: v.to(device) for k, v in value.items()} if isinstance(value, dict)
+                                    else value.to(device)) for name, value in self.__dict__.items()})
+
     @property
     def action_dim(self) -> int:
         return int(self.actions.shape[1])
@@ -86,9 +91,16 @@ class WmDataset:
     def features(self, config: str = STEPS_CONFIG) -> list[Feature]:
         return [_feature(f) for f in self.config_info(config).features]
 
-    def shard_paths(self, config: str = STEPS_CONFIG) -> list[Path]:
-        """Absolute paths of a config's shards, in episode order (checked to stay inside the root)."""
-        paths = [resolve_inside(self.root, s.path) for s in self.manifest.shards_of(config)]
+    def shard_paths(self, config: str = STEPS_CONFIG, shards: list[int] | None = None) -> list[Path]:
+        """Absolute paths of a config's shards, in episode order (checked to stay inside the root).
+
+        ``shards`` picks some by position (the k-th shards of every step config
+        cover the same episodes, so positions align across configs).
+        """
+        infos = self.manifest.shards_of(config)
+        if shards is not None:
+            infos = [infos[k] for k in shards]
+        paths = [resolve_inside(self.root, s.path) for s in infos]
         for path in paths:
             if not path.is_file():
                 raise WmhubError(f"shard {path} listed in {self.root}/manifest.json is missing or not a file; "
@@ -96,9 +108,10 @@ class WmDataset:
         return paths
 
     # ---------------------------------------------------------------- data
-    def table(self, config: str = STEPS_CONFIG, columns: list[str] | None = None) -> pa.Table:
-        """A whole config as one Arrow table (memory-mapped shards)."""
-        paths = self.shard_paths(config)
+    def table(self, config: str = STEPS_CONFIG, columns: list[str] | None = None,
+              shards: list[int] | None = None) -> pa.Table:
+        """A whole config (or the shards at positions ``shards``) as one Arrow table (memory-mapped)."""
+        paths = self.shard_paths(config, shards)
         if not paths:
             raise WmhubError(f"config {config!r} of {self.root} has no shards")
         return pa.concat_tables([read_parquet(p, columns) for p in paths])
@@ -115,11 +128,13 @@ class WmDataset:
                 yield {name: values[rows[0]:rows[-1] + 1] for name, values in arrays.items()}
 
     def load_tensors(self, config: str = STEPS_CONFIG, latent_features: list[str] | None = None,
-                     extra_columns: list[str] | None = None) -> TensorData:
-        """Load a whole step config as tensors (the fast path for training).
+                     extra_columns: list[str] | None = None, shards: list[int] | None = None,
+                     latent_dtype: torch.dtype = torch.float32) -> TensorData:
+        """Load a whole step config (or the shards at positions ``shards``) as tensors.
 
         Columns come from memory-mapped Arrow buffers; single-chunk vector
-        columns convert without a copy before the final float32 cast.
+        columns convert without a copy before the final cast. ``latent_dtype``
+        float16 halves the memory of stored float16 embeddings.
         """
         info = self.config_info(config)
         if info.granularity != "step":
@@ -132,18 +147,28 @@ class WmDataset:
         missing = [n for n in latent_names if n not in by_name]
         if missing:
             raise WmhubError(f"config {config!r} has no feature(s) {missing}; it has {sorted(by_name)}")
-        table = self.table(config, columns=sorted(set(latent_names) | {"episode_index"} | set(extra_columns or [])))
-        latents = np.concatenate([column_numpy(table, by_name[n]).reshape(table.num_rows, -1).astype(np.float32)
+        extra = list(extra_columns or [])
+        unknown = [n for n in extra if n not in by_name and n not in steps_features]
+        if unknown:
+            raise WmhubError(f"config {config!r} has no column(s) {unknown}; it has {sorted(by_name)}"
+                             + ("" if config == STEPS_CONFIG else f" (and steps has {sorted(steps_features)})"))
+        from_steps = [n for n in extra if n not in by_name]
+        np_dtype = torch.empty(0, dtype=latent_dtype).numpy().dtype
+        table = self.table(config, sorted(set(latent_names) | {"episode_index"} | (set(extra) - set(from_steps))),
+                           shards)
+        latents = np.concatenate([column_numpy(table, by_name[n]).reshape(table.num_rows, -1).astype(np_dtype)
                                   for n in latent_names], axis=1)
         index = column_numpy(table, by_name["episode_index"])
         if config == STEPS_CONFIG:
-            act_table = table if "action" in table.column_names else self.table(config, ["action", "reward"])
+            act_table = table if "action" in table.column_names else self.table(config, ["action", "reward"], shards)
         else:  # embedding configs are aligned row-for-row with steps
-            act_table = self.table(STEPS_CONFIG, ["action", "reward"])
+            act_table = self.table(STEPS_CONFIG, ["action", "reward", *from_steps], shards)
         actions = column_numpy(act_table, steps_features["action"]).astype(np.float32)
         rewards = column_numpy(act_table, steps_features["reward"]).astype(np.float32)
         starts = np.concatenate([[0], np.flatnonzero(np.diff(index)) + 1, [len(index)]]).astype(np.int64)
-        columns = {n: torch.from_numpy(_writable(column_numpy(table, by_name[n]))) for n in (extra_columns or [])}
+        columns = {n: torch.from_numpy(_writable(column_numpy(act_table if n in from_steps else table,
+                                                              steps_features[n] if n in from_steps else by_name[n])))
+                   for n in extra}
         return TensorData(latents=torch.from_numpy(latents), actions=torch.from_numpy(actions),
                           rewards=torch.from_numpy(rewards), episode_index=torch.from_numpy(index.astype(np.int64)),
                           episode_starts=torch.from_numpy(starts), columns=columns)

@@ -36,6 +36,17 @@ class WindowDataset(Dataset):
         self.step_index = torch.cat(steps) if steps else torch.zeros(0, dtype=torch.long)
         self._offsets = torch.arange(horizon + 1)
 
+    def to(self, device: torch.device | str) -> "WindowDataset":
+        """Move the data and the window index to ``device`` (batches are then gathered there)."""
+        self.data = self.data.to(device)
+        self.rows, self.step_index, self._offsets = (t.to(device) for t in (self.rows, self.step_index, self._offsets))
+        return self
+
+    def select(self, keep: torch.Tensor) -> "WindowDataset":
+        """Keep only the windows where the boolean mask ``keep`` (one entry per window) is true."""
+        self.rows, self.step_index = self.rows[keep], self.step_index[keep]
+        return self
+
     def __len__(self) -> int:
         return int(self.rows.numel())
 

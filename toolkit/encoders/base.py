@@ -12,18 +12,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from toolkit.devices import resolve_device  # noqa: F401  (re-exported)
 from toolkit.errors import WmhubError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` → CUDA when present, else CPU; ``cuda`` without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise WmhubError("--device cuda was asked for but torch sees no CUDA GPU; use --device cpu or auto")
-    return torch.device(device)
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -1,0 +1,167 @@
+"""Training samples from a wmhub dataset: episode split, in-memory windows, streamed windows.
+
+Every objective trains on windows that never cross an episode boundary:
+``latents [B, H+1, D]``, ``actions [B, H, A]``, ``rewards [B, H]``
+(``H`` = the recipe's horizon; 1 for reward and BC models). BC keeps only
+the steps whose action came from the scripted policy (``is_random_action``
+false), so it clones the expert, not the ε noise.
+
+Validation is a split **by episode**: a seeded permutation of the episode
+indices, so no step of a validation episode is ever trained on.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from toolkit.data.layout import STEPS_CONFIG
+from toolkit.data.reader import WmDataset
+from toolkit.data.schema import column_numpy
+from toolkit.data.windows import WindowDataset
+from toolkit.errors import WmhubError
+
+SPLIT_SALT = 0x5B1 # keeps the split's random stream apart from every other use of the seed
+
+
+@dataclass
+class EpisodeSplit:
+    """Which episodes train and which validate (sorted lists of episode indices)."""
+
+    train: list[int]
+    val: list[int]
+
+
+def split_episodes(episodes: list[int], val_fraction: float, seed: int) -> EpisodeSplit:
+    """A seeded split by episode: ``round(val_fraction · E)`` (at least 1) episodes validate."""
+    if len(episodes) < 2:
+        raise WmhubError(f"training needs at least 2 episodes (one to validate), the dataset has {len(episodes)}; "
+                         "generate more with `wmhub generate ... --episodes N`")
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SPLIT_SALT,)))
+    order = rng.permutation(np.asarray(episodes, dtype=np.int64))
+    num_val = min(max(1, round(val_fraction * len(episodes))), len(episodes) - 1)
+    return EpisodeSplit(train=sorted(order[num_val:].tolist()), val=sorted(order[:num_val].tolist()))
+
+
+@dataclass
+class SampleSpec:
+    """What to read: which config and latent features, which objective, which horizon."""
+
+    config: str
+    latent_features: list[str]
+    objective: str
+    horizon: int
+    latent_dtype: torch.dtype = torch.float32
+
+    def windows(self, dataset: WmDataset, shards: list[int] | None = None) -> WindowDataset:
+        """All candidate windows of the given shards (BC: expert actions only)."""
+        bc = self.objective == "bc"
+        has_flag = any(f.name == "is_random_action" for f in dataset.features(STEPS_CONFIG))
+        data = dataset.load_tensors(self.config, self.latent_features, shards=shards, latent_dtype=self.latent_dtype,
+                                    extra_columns=["is_random_action"] if bc and has_flag else None)
+        windows = WindowDataset(data, horizon=self.horizon)
+        if bc and has_flag:
+            windows.select(~data.columns["is_random_action"][windows.rows].bool())
+        return windows
+
+
+def restrict(windows: WindowDataset, episodes: list[int]) -> WindowDataset:
+    """A view of ``windows`` holding only windows of ``episodes``."""
+    view = copy.copy(windows)
+    wanted = torch.as_tensor(episodes, dtype=torch.int64, device=windows.rows.device)
+    return view.select(torch.isin(windows.data.episode_index[windows.rows], wanted))
+
+
+def shards_for(dataset: WmDataset, config: str, max_episodes: int | None) -> list[int]:
+    """Positions of the shards holding episodes below ``max_episodes`` (all when None)."""
+    infos = dataset.manifest.shards_of(config)
+    if not infos:
+        raise WmhubError(f"config {config!r} of {dataset.root} has no shards")
+    return [k for k, s in enumerate(infos) if max_episodes is None or s.episode_start < max_episodes]
+
+
+def count_samples(dataset: WmDataset, spec: SampleSpec, shards: list[int], episodes: list[int]) -> int:
+    """Number of windows of ``episodes`` without loading the latents (a pass over two small columns)."""
+    bc = spec.objective == "bc"
+    has_flag = any(f.name == "is_random_action" for f in dataset.features(STEPS_CONFIG))
+    columns = ["episode_index"] + (["is_random_action"] if bc and has_flag else [])
+    features = {f.name: f for f in dataset.features(STEPS_CONFIG)}
+    table = dataset.table(STEPS_CONFIG, columns, shards)
+    index = column_numpy(table, features["episode_index"])
+    keep = np.isin(index, np.asarray(episodes, dtype=np.int64))
+    if bc and has_flag:
+        # BC windows are (z_t, a_t) rows with an expert action; the last row has no action
+        random = column_numpy(table, features["is_random_action"]).astype(bool)
+        last = np.append(index[1:] != index[:-1], True)
+        return int(np.sum(keep & ~random & ~last))
+    ids, rows = np.unique(index[keep], return_counts=True)
+    return int(np.sum(np.maximum(rows - spec.horizon, 0)))
+
+
+def epoch_generator(seed: int, epoch: int, part: int = 0) -> torch.Generator:
+    """The CPU generator that orders epoch ``epoch`` (the same on resume, whatever happened before)."""
+    state = np.random.SeedSequence(seed, spawn_key=(epoch, part)).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+class StreamedWindows(IterableDataset):
+    """Training batches read shard by shard, for datasets that do not fit in memory.
+
+    Each epoch visits the shards in a seeded order, ``shards_per_chunk`` at a
+    time; the windows of a chunk are shuffled and cut into batches, the
+    remainder carried into the next chunk, so every batch but the epoch's last
+    is full and an epoch has ``ceil(samples / batch_size)`` batches.
+    ``start(epoch, skip)`` makes the next iteration begin at batch ``skip`` of
+    ``epoch`` (resume). Run it with at most one DataLoader worker (it reads
+    ahead while the model trains); the order does not depend on it.
+    """
+
+    def __init__(self, dataset: WmDataset, spec: SampleSpec, shards: list[int], episodes: list[int],
+                 batch_size: int, seed: int, shards_per_chunk: int) -> None:
+        super().__init__()
+        self.root, self.spec, self.shards, self.episodes = dataset.root, spec, shards, episodes
+        self.batch_size, self.seed, self.shards_per_chunk = batch_size, seed, max(1, shards_per_chunk)
+        self.epoch, self.skip = 0, 0
+
+    def start(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        info = get_worker_info()
+        if info is not None and info.num_workers > 1:
+            raise WmhubError("training.num_workers must be 0 or 1 with the stream data path")
+        dataset = WmDataset(self.root)
+        order = torch.randperm(len(self.shards), generator=epoch_generator(self.seed, self.epoch)).tolist()
+        carry: dict[str, torch.Tensor] | None = None
+        produced = 0
+        for c, first in enumerate(range(0, len(order), self.shards_per_chunk)):
+            chunk = sorted(self.shards[k] for k in order[first:first + self.shards_per_chunk])
+            windows = restrict(self.spec.windows(dataset, chunk), self.episodes)
+            perm = torch.randperm(len(windows), generator=epoch_generator(self.seed, self.epoch, c + 1))
+            items = windows.batch(perm)
+            if carry is not None:
+                items = {k: torch.cat([carry[k], v]) for k, v in items.items()}
+            full = (len(items["latents"]) // self.batch_size) * self.batch_size
+            for i in range(0, full, self.batch_size):
+                if produced >= self.skip:
+                    yield {k: v[i:i + self.batch_size] for k, v in items.items()}
+                produced += 1
+            carry = {k: v[full:] for k, v in items.items()}
+        if carry is not None and len(carry["latents"]) and produced >= self.skip:
+            yield carry
+
+
+def estimate_bytes(dataset: WmDataset, spec: SampleSpec, shards: list[int]) -> int:
+    """Memory the in-memory path needs for these shards (latents + actions + rewards + index)."""
+    rows = sum(dataset.manifest.shards_of(spec.config)[k].num_rows for k in shards)
+    features = {f.name: f for f in dataset.features(spec.config)}
+    dim = sum(math.prod(features[n].shape or (1,)) for n in spec.latent_features)
+    action_dim = math.prod({f.name: f for f in dataset.features(STEPS_CONFIG)}["action"].shape or (1,))
+    latent_bytes = torch.empty(0, dtype=spec.latent_dtype).element_size()
+    return rows * (dim * latent_bytes + action_dim * 4 + 4 + 8)

@@ -1,0 +1,110 @@
+"""Losses of the three objectives, and the trivial baselines they must beat.
+
+All losses are computed in normalised latent units (the model's own
+``normalize``), so a dimension with large raw variance does not dominate.
+
+* dynamics: H-step open-loop rollout from the real z_t, backpropagating
+  through the predicted states; loss averaged over the H steps. Baseline:
+  copy-last (ẑ_{t+k} = z_t).
+* reward: binary cross-entropy (or MSE) of R(z_t, a_t) against r_t.
+  Baseline: the constant training-mean reward.
+* bc: MSE (or Huber) of π(z_t) against the expert's a_t. Baseline: the
+  constant training-mean action.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+import torch.nn.functional as F
+
+from toolkit.models.base import LatentModel
+
+
+def latent_loss(pred: torch.Tensor, target: torch.Tensor, loss: str, huber_delta: float) -> torch.Tensor:
+    """Mean loss between latents (``pred`` may carry a leading ensemble axis)."""
+    target = target.expand_as(pred)
+    if loss == "huber":
+        return F.huber_loss(pred, target, delta=huber_delta)
+    if loss == "mse":
+        return F.mse_loss(pred, target)
+    if loss == "cosine":
+        return (1.0 - F.cosine_similarity(pred, target, dim=-1)).mean()
+    raise ValueError(f"unknown latent loss {loss!r}")
+
+
+class Objective:
+    """Loss and baseline of one model kind; ``constants`` holds training-set means for baselines."""
+
+    def __init__(self, name: str, loss: str, huber_delta: float = 1.0) -> None:
+        self.name, self.loss, self.huber_delta = name, loss, huber_delta
+        self.constants: dict[str, torch.Tensor] = {}
+
+    def fit_constants(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:
+        """Training-set mean reward and mean action (for the constant baselines)."""
+        total, reward_sum, action_sum = 0, 0.0, 0.0
+        for batch in batches:
+            total += batch["rewards"].shape[0]
+            reward_sum = reward_sum + batch["rewards"][:, 0].double().sum()
+            action_sum = action_sum + batch["actions"][:, 0].double().sum(0)
+        self.constants = {"reward": (reward_sum / max(total, 1)).float(), "action": (action_sum / max(total, 1)).float()}
+
+    def __call__(self, model: LatentModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The training loss of ``model`` on ``batch``."""
+        zn = model.normalize(batch["latents"].float())
+        actions = batch["actions"]
+        if self.name == "dynamics":
+            pred, losses = zn[:, 0], []
+            for k in range(actions.shape[1]):
+                pred = model.step_normalized(pred, actions[:, k])
+                losses.append(latent_loss(pred, zn[:, k + 1], self.loss, self.huber_delta))
+            return torch.stack(losses).mean()
+        if self.name == "reward":
+            logits = model.logits(zn[:, 0], actions[:, 0])
+            target = batch["rewards"][:, 0]
+            if self.loss == "bce":
+                return F.binary_cross_entropy_with_logits(logits, target)
+            return F.mse_loss(torch.sigmoid(logits), target)
+        pred = model.act_normalized(zn[:, 0])
+        return self._action_loss(pred, actions[:, 0])
+
+    def baseline(self, model: LatentModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The trivial baseline's loss on ``batch`` (same units as the training loss)."""
+        zn = model.normalize(batch["latents"].float())
+        if self.name == "dynamics":
+            horizon = batch["actions"].shape[1]
+            return torch.stack([latent_loss(zn[:, 0], zn[:, k + 1], self.loss, self.huber_delta)
+                                for k in range(horizon)]).mean()
+        if self.name == "reward":
+            target = batch["rewards"][:, 0]
+            p = self.constants["reward"].to(target.device).clamp(1e-6, 1 - 1e-6).expand_as(target)
+            if self.loss == "bce":
+                return F.binary_cross_entropy(p, target)
+            return F.mse_loss(p, target)
+        target = batch["actions"][:, 0]
+        return self._action_loss(self.constants["action"].to(target.device).expand_as(target), target)
+
+    def _action_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.loss == "huber":
+            return F.huber_loss(pred, target, delta=self.huber_delta)
+        return F.mse_loss(pred, target)
+
+
+@torch.no_grad()
+def evaluate(model: LatentModel, objective: Objective, batches: Iterable[dict[str, torch.Tensor]],
+             device: torch.device) -> dict[str, float]:
+    """Sample-weighted mean loss and baseline loss over ``batches`` (model in eval mode)."""
+    was_training = model.training
+    model.eval()
+    total, loss_sum, base_sum = 0, 0.0, 0.0
+    for batch in batches:
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        n = batch["latents"].shape[0]
+        loss_sum += float(objective(model, batch)) * n
+        base_sum += float(objective.baseline(model, batch)) * n
+        total += n
+    model.train(was_training)
+    if total == 0:
+        return {"loss": float("nan"), "baseline_loss": float("nan"), "samples": 0}
+    return {"loss": loss_sum / total, "baseline_loss": base_sum / total, "samples": total}

@@ -1,0 +1,250 @@
+"""Recipes: one YAML file per checkpoint, validated on load.
+
+A recipe names the dataset (and the commands that recreate it), the model,
+the training schedule, the evaluation suites and the card metadata::
+
+    name: reacher_dynamics_mlp_100k_state
+    dataset:
+      source: data/reacher-100k            # a directory, or hf://datasets/<org>/<name>
+      config: steps
+      generate: ["wmhub generate reacher OUT --episodes 500 ..."]
+    model: {kind: mlp_dynamics, hidden_dim: 512, num_layers: 3}
+    training: {epochs: 100, batch_size: 256, lr: 1.0e-3, loss: huber}
+
+Errors name the file, the key and what was expected. ``--set a.b=value``
+overrides a key (the value is parsed as YAML, so ``3e-4`` is a number).
+Relative dataset sources are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import shlex
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from toolkit.errors import WmhubError
+
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DatasetSpec(_Strict):
+    """Where the training data comes from."""
+
+    source: str = Field(description="dataset directory, or hf://datasets/<org>/<name>")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit)")
+    config: str = Field("steps", description="step config holding the latent ('steps' or 'embeddings-<name>')")
+    latent_features: list[str] | None = Field(None, description="default: the config's declared latent features")
+    max_episodes: PositiveInt | None = Field(None, description="use only the first N episodes")
+    generate: list[str] = Field(default_factory=list, description=(
+        "wmhub commands that recreate the dataset at OUT when it is absent (generation is deterministic)"))
+
+    @model_validator(mode="after")
+    def _commands_are_wmhub(self) -> "DatasetSpec":
+        for command in self.generate:
+            words = shlex.split(command)
+            if len(words) < 2 or words[0] != "wmhub" or words[1] not in ("generate", "encode") or "OUT" not in words:
+                raise ValueError(f"generate commands must be `wmhub generate|encode ...` with OUT as the "
+                                 f"dataset path; got {command!r}")
+        return self
+
+
+class MLPDynamicsSpec(_Strict):
+    kind: Literal["mlp_dynamics"]
+    hidden_dim: PositiveInt = 512
+    num_layers: PositiveInt = 3
+
+
+class ResBlockDynamicsSpec(_Strict):
+    kind: Literal["resblock_dynamics"]
+    hidden_dim: PositiveInt = 1024
+    num_blocks: PositiveInt = 4
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
+
+
+MemberSpec = Annotated[Union[MLPDynamicsSpec, ResBlockDynamicsSpec], Field(discriminator="kind")]
+
+
+class EnsembleSpec(_Strict):
+    kind: Literal["ensemble"]
+    member: MemberSpec
+    num_members: Annotated[int, Field(ge=2)] = 5
+
+
+class RewardSpec(_Strict):
+    kind: Literal["reward"]
+    hidden_dim: PositiveInt = 256
+    num_layers: PositiveInt = 2
+
+
+class BCSpec(_Strict):
+    kind: Literal["bc"]
+    hidden_dims: list[PositiveInt] = Field(default_factory=lambda: [256, 64], min_length=1)
+
+
+ModelSpec = Annotated[Union[MLPDynamicsSpec, ResBlockDynamicsSpec, EnsembleSpec, RewardSpec, BCSpec],
+                      Field(discriminator="kind")]
+
+OBJECTIVE_OF_KIND = {"mlp_dynamics": "dynamics", "resblock_dynamics": "dynamics", "ensemble": "dynamics",
+                     "reward": "reward", "bc": "bc"}
+LOSSES = {"dynamics": ("huber", "mse", "cosine"), "reward": ("bce", "mse"), "bc": ("mse", "huber")}
+
+
+class TrainingSpec(_Strict):
+    """Optimisation, validation and checkpointing."""
+
+    epochs: PositiveInt = 100
+    max_steps: PositiveInt | None = Field(None, description="stop after this many optimizer steps")
+    batch_size: PositiveInt = 256
+    lr: Annotated[float, Field(gt=0)] = 1e-3
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+    warmup_steps: Annotated[int, Field(ge=0)] = 100
+    min_lr_ratio: Annotated[float, Field(ge=0, le=1)] = 0.0
+    grad_clip: Annotated[float, Field(gt=0)] | None = 1.0
+    loss: Literal["huber", "mse", "cosine", "bce"] | None = Field(
+        None, description="default: huber (dynamics), bce (reward), mse (bc)")
+    huber_delta: Annotated[float, Field(gt=0)] = 1.0
+    horizon: PositiveInt = Field(1, description="rollout length of the dynamics loss (1 = one-step)")
+    val_fraction: Annotated[float, Field(gt=0, le=0.5)] = 0.1
+    eval_every: PositiveInt | None = Field(None, description="validation every N steps (default: every epoch)")
+    early_stopping_patience: PositiveInt | None = Field(
+        None, description="stop after N validations without improvement (default: never)")
+    checkpoint_every: PositiveInt = 1000
+    log_every: PositiveInt = 50
+    seed: int = 0
+    device: str = "auto"
+    data_path: Literal["auto", "memory", "stream"] = Field(
+        "auto", description="memory: tensors on the device; stream: a DataLoader over shards; auto: memory if it fits")
+    memory_budget_gb: Annotated[float, Field(gt=0)] = 8.0
+    num_workers: Annotated[int, Field(ge=0)] = 0
+    tensorboard: bool = False
+
+
+class CardSpec(_Strict):
+    """Metadata for the model card."""
+
+    license: str = "apache-2.0"
+    tags: list[str] = Field(default_factory=list)
+    summary: str = ""
+
+
+class Recipe(_Strict):
+    """A whole recipe file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    description: str = ""
+    dataset: DatasetSpec
+    model: ModelSpec
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    eval: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                            description="evaluation suites by name, with their options")
+    card: CardSpec = Field(default_factory=CardSpec)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Recipe":
+        objective = self.objective
+        if self.training.loss is not None and self.training.loss not in LOSSES[objective]:
+            raise ValueError(f"training.loss {self.training.loss!r} does not fit a {objective} model; "
+                             f"choose one of {list(LOSSES[objective])}")
+        if self.training.horizon > 1 and objective != "dynamics":
+            raise ValueError(f"training.horizon > 1 is a dynamics rollout loss; a {objective} model needs horizon 1")
+        return self
+
+    @property
+    def objective(self) -> str:
+        """'dynamics', 'reward' or 'bc'."""
+        return OBJECTIVE_OF_KIND[self.model.kind]
+
+    @property
+    def loss(self) -> str:
+        return self.training.loss or LOSSES[self.objective][0]
+
+    def to_yaml(self) -> str:
+        """The fully resolved recipe (defaults filled in), as YAML."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+# ------------------------------------------------------------------ loading
+def builtin_recipes() -> list[str]:
+    """Names of the recipes shipped with wmhub (``recipes/*.yaml``)."""
+    return sorted(p.name.removesuffix(".yaml") for p in resources.files("toolkit.recipes").iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def find_recipe(name_or_path: str | Path) -> tuple[str, str]:
+    """(display name, YAML text) of a recipe file, or of a built-in recipe by name."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return str(path), path.read_text(encoding="utf-8")
+    name = str(name_or_path).removesuffix(".yaml")
+    if "/" not in name and name in builtin_recipes():
+        resource = resources.files("toolkit.recipes").joinpath(f"{name}.yaml")
+        return f"recipes/{name}.yaml", resource.read_text(encoding="utf-8")
+    raise WmhubError(f"recipe {str(name_or_path)!r} is neither a file nor a built-in recipe; built-in: "
+                     f"{', '.join(builtin_recipes())}")
+
+
+def apply_override(raw: dict[str, Any], assignment: str, source: str) -> None:
+    """Apply one ``key.sub=value`` override to the raw recipe dict (value parsed as YAML)."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key.strip():
+        raise WmhubError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set training.lr=3e-4")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError as exc:
+        raise WmhubError(f"--set {assignment!r}: the value is not valid YAML ({exc})") from exc
+    node = raw
+    parts = key.strip().split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise WmhubError(f"--set {assignment!r}: {'.'.join(parts[:i + 1])} in {source} is not a mapping")
+        node = child
+    node[parts[-1]] = value
+
+
+def _describe(error: dict[str, Any]) -> str:
+    location = ".".join(str(p) for p in error["loc"] if not (isinstance(p, str) and p in _TAGS))
+    if error["type"] == "extra_forbidden":
+        return f"unknown key {location!r}"
+    if error["type"] == "missing":
+        return f"missing key {location!r}"
+    given = error.get("input")
+    shown = "" if isinstance(given, (dict, list)) else f" (got {given!r})"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{location}: {message}{shown}" if location else f"{message}{shown}"
+
+
+_TAGS = {"mlp_dynamics", "resblock_dynamics", "ensemble", "reward", "bc"}
+
+
+def parse_recipe(text: str, source: str = "recipe", overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Validate recipe YAML text (plus ``--set`` overrides); errors name ``source`` and the key."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise WmhubError(f"{source}: not valid YAML ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise WmhubError(f"{source}: a recipe is a YAML mapping with keys name, dataset, model, training, ...")
+    for assignment in overrides:
+        apply_override(raw, assignment, source)
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise WmhubError(f"{source}: {problems}") from None
+
+
+def load_recipe(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Load and validate a recipe file or a built-in recipe by name."""
+    source, text = find_recipe(name_or_path)
+    return parse_recipe(text, source, overrides)

@@ -1,0 +1,350 @@
+"""``wmhub train``: one recipe → one run directory.
+
+``RUN/`` receives ``recipe.yaml`` (resolved), ``split.json`` (validation
+episodes), ``metrics.jsonl`` (train and validation records), ``checkpoints/``
+(resumable state), ``model/`` (the best weights: ``model.safetensors`` +
+``config.json``, loadable with ``from_pretrained``) and ``summary.json``.
+
+The loop is seeded and, on CPU, deterministic: an epoch's batch order comes
+from a generator seeded by (seed, epoch), dropout from the torch RNG whose state
+is checkpointed, so ``--resume`` after a kill reproduces the uninterrupted run
+bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from toolkit import __version__
+from toolkit.data.layout import STEPS_CONFIG
+from toolkit.data.reader import WmDataset
+from toolkit.devices import resolve_device
+from toolkit.errors import WmhubError
+from toolkit.fileio import atomic_write_json, atomic_write_text, sha256_file
+from toolkit.models.base import LatentModel
+from toolkit.models.registry import MODEL_KINDS
+from toolkit.progress import Progress
+from toolkit.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from toolkit.train.data import (EpisodeSplit, SampleSpec, StreamedWindows, count_samples, epoch_generator,
+                                estimate_bytes, restrict, shards_for, split_episodes)
+from toolkit.train.dataset_source import ObtainedDataset, obtain_dataset
+from toolkit.train.metrics_log import MetricsLog
+from toolkit.train.objectives import Objective, evaluate
+from toolkit.train.recipe import Recipe, parse_recipe
+
+EVAL_BATCH = 4096
+
+
+@dataclass
+class TrainResult:
+    """Where the run is and what it measured (``summary`` is ``summary.json``)."""
+
+    run_dir: Path
+    model_dir: Path
+    summary: dict[str, Any]
+
+
+def build_model(recipe: Recipe, latent_dim: int, action_dim: int, latent: dict[str, Any]) -> LatentModel:
+    """The recipe's model, freshly initialised from the current torch RNG."""
+    params = recipe.model.model_dump(exclude={"kind"})
+    return MODEL_KINDS[recipe.model.kind](latent_dim, action_dim, latent=latent, **params)
+
+
+def lr_lambda(warmup: int, total: int, min_ratio: float):
+    """Linear warm-up over ``warmup`` steps, then cosine decay to ``min_ratio`` at ``total``."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return factor
+
+
+class _Data:
+    """Train / validation batches for one run, in memory on the device or streamed from shards."""
+
+    def __init__(self, dataset: WmDataset, spec: SampleSpec, shards: list[int], split: EpisodeSplit,
+                 recipe: Recipe, device: torch.device) -> None:
+        t = recipe.training
+        self.batch_size, self.seed, self.device = t.batch_size, t.seed, device
+        need = estimate_bytes(dataset, spec, shards)
+        self.path = t.data_path if t.data_path != "auto" else ("memory" if need <= t.memory_budget_gb * 2**30
+                                                               else "stream")
+        if self.path == "memory":
+            windows = spec.windows(dataset, shards).to(device)
+            self.train, self.val = restrict(windows, split.train), restrict(windows, split.val)
+            self.num_train = len(self.train)
+        else:
+            per_shard = max(1, need // max(1, len(shards)))
+            chunk = max(1, int(t.memory_budget_gb * 2**30 // 2 // per_shard))
+            self.stream = StreamedWindows(dataset, spec, shards, split.train, t.batch_size, t.seed, chunk)
+            self.val_stream = StreamedWindows(dataset, spec, shards, split.val, EVAL_BATCH, t.seed, chunk)
+            self.num_train = count_samples(dataset, spec, shards, split.train)
+            self.num_workers = t.num_workers
+        if self.num_train == 0:
+            raise WmhubError(f"no training windows of horizon {spec.horizon} in {dataset.root} (episodes too short?)")
+        self.steps_per_epoch = math.ceil(self.num_train / self.batch_size)
+
+    def train_batches(self, epoch: int, skip: int) -> Iterator[dict[str, torch.Tensor]]:
+        if self.path == "memory":
+            perm = torch.randperm(self.num_train, generator=epoch_generator(self.seed, epoch)).to(self.device)
+            for i in range(skip, self.steps_per_epoch):
+                yield self.train.batch(perm[i * self.batch_size:(i + 1) * self.batch_size])
+            return
+        from torch.utils.data import DataLoader
+
+        self.stream.start(epoch, skip)
+        loader = DataLoader(self.stream, batch_size=None, num_workers=self.num_workers,
+                            pin_memory=self.device.type == "cuda", persistent_workers=False)
+        for batch in loader:
+            yield {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def val_batches(self) -> Iterator[dict[str, torch.Tensor]]:
+        if self.path == "memory":
+            for i in range(0, len(self.val), EVAL_BATCH):
+                yield self.val.batch(torch.arange(i, min(i + EVAL_BATCH, len(self.val)), device=self.device))
+        else:
+            self.val_stream.start(0)
+            yield from self.val_stream
+
+    def constant_batches(self) -> Iterator[dict[str, torch.Tensor]]:
+        """All training windows once, in order (for the baselines' training means)."""
+        if self.path == "memory":
+            for i in range(0, self.num_train, EVAL_BATCH):
+                yield self.train.batch(torch.arange(i, min(i + EVAL_BATCH, self.num_train), device=self.device))
+        else:
+            self.stream.start(0)
+            yield from self.stream
+
+
+def _prepare_run_dir(run_dir: Path, recipe: Recipe, resume: bool) -> None:
+    stored = run_dir / "recipe.yaml"
+    if resume:
+        if not stored.is_file():
+            raise WmhubError(f"--resume: {run_dir} holds no run (no recipe.yaml); drop --resume to start it")
+        before = parse_recipe(stored.read_text(encoding="utf-8"), str(stored)).model_dump(mode="json")
+        now = recipe.model_dump(mode="json")
+        if before != now:
+            diff = [f"{section}" for section in now if now[section] != before.get(section)]
+            raise WmhubError(f"--resume: {run_dir} was started with a different recipe (sections {diff} differ); "
+                             "pass the same recipe and --set options, or use a new --out")
+        return
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise WmhubError(f"{run_dir} already holds a run; add --resume to continue it or choose another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(stored, recipe.to_yaml())
+
+
+def _latent_description(dataset: WmDataset, spec: SampleSpec) -> dict[str, Any]:
+    info = dataset.config_info(spec.config)
+    identity = info.extra.get("identity") if isinstance(info.extra, dict) else None
+    return {"config": spec.config, "features": list(spec.latent_features),
+            "encoder": identity or {"encoder": "state"}}
+
+
+def _normalisation(dataset: WmDataset, spec: SampleSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    stats = dataset.manifest.stats(spec.config)
+    missing = [n for n in spec.latent_features if n not in stats]
+    if missing:
+        raise WmhubError(f"{dataset.root}/manifest.json has no statistics for latent feature(s) {missing}")
+    mean = torch.cat([torch.as_tensor(stats[n].mean, dtype=torch.float32) for n in spec.latent_features])
+    std = torch.cat([torch.as_tensor(stats[n].std, dtype=torch.float32) for n in spec.latent_features])
+    return mean, std
+
+
+def train(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None, *, resume: bool = False,
+          show_progress: bool = True, recipe_source: str = "the recipe") -> TrainResult:
+    """Train ``recipe`` into ``run_dir`` (default ``runs/<recipe name>``); see the module docstring."""
+    run_dir = Path(run_dir or Path("runs") / recipe.name)
+    if resume and (run_dir / "summary.json").is_file():
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        return TrainResult(run_dir, run_dir / "model", summary)
+    _prepare_run_dir(run_dir, recipe, resume)
+    t = recipe.training
+    obtained = obtain_dataset(recipe.dataset, recipe_source, show_progress)
+    dataset = WmDataset(obtained.root)
+    info = dataset.config_info(recipe.dataset.config)
+    latent_names = recipe.dataset.latent_features or info.latent_features
+    stored_dtype = {f.name: f.dtype for f in info.features}.get(latent_names[0] if latent_names else "", "float32")
+    spec = SampleSpec(recipe.dataset.config, list(latent_names), recipe.objective,
+                      t.horizon, torch.float16 if stored_dtype == "float16" else torch.float32)
+    shards = shards_for(dataset, spec.config, recipe.dataset.max_episodes)
+    episodes = sorted({e for k in shards for e in range(dataset.manifest.shards_of(spec.config)[k].episode_start,
+                                                         dataset.manifest.shards_of(spec.config)[k].episode_end)
+                       if recipe.dataset.max_episodes is None or e < recipe.dataset.max_episodes})
+    split = split_episodes(episodes, t.val_fraction, t.seed)
+    atomic_write_json(run_dir / "split.json", {"train_episodes": split.train, "val_episodes": split.val})
+
+    device = resolve_device(t.device)
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        return _train_loop(recipe, run_dir, resume, show_progress, dataset, obtained, spec, shards, split, device)
+    finally:
+        torch.use_deterministic_algorithms(deterministic_before)
+
+
+def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool, dataset: WmDataset,
+                obtained: ObtainedDataset, spec: SampleSpec, shards: list[int], split: EpisodeSplit,
+                device: torch.device) -> TrainResult:
+    t = recipe.training
+    started = time.perf_counter()
+    data = _Data(dataset, spec, shards, split, recipe, device)
+    action_dim = data_action_dim(dataset)
+    latent_dim = int(_normalisation(dataset, spec)[0].numel())
+    torch.manual_seed(t.seed)
+    model = build_model(recipe, latent_dim, action_dim, _latent_description(dataset, spec))
+    model.set_normalization(*_normalisation(dataset, spec))
+    model.to(device).train()
+    objective = Objective(recipe.objective, recipe.loss, t.huber_delta)
+    if recipe.objective != "dynamics":
+        objective.fit_constants(data.constant_batches())
+    total_steps = data.steps_per_epoch * t.epochs
+    if t.max_steps is not None:
+        total_steps = min(total_steps, t.max_steps)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(t.warmup_steps, total_steps, t.min_lr_ratio))
+    eval_every = t.eval_every or data.steps_per_epoch
+    state: dict[str, Any] = {"best_val": None, "best_step": None, "bad_evals": 0, "stopped_early": False,
+                             "wall_time_s": 0.0, "data_time_s": 0.0, "samples": 0}
+    best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    step = 0
+    checkpoints = list_checkpoints(run_dir)
+    if resume and checkpoints:
+        step, state, best = load_checkpoint(checkpoints[-1], model, optimizer, scheduler, device)
+    log = MetricsLog(run_dir, tensorboard=t.tensorboard, truncate_after=step if resume else None)
+
+    progress = Progress(total_steps, "step", "samples", f"train {recipe.name}", enabled=show_progress, initial=step)
+    window_loss, window_steps, window_samples, window_data = torch.zeros((), device=device), 0, 0, 0.0
+    window_start = time.perf_counter()
+    try:
+        while step < total_steps and not state["stopped_early"]:
+            epoch, offset = divmod(step, data.steps_per_epoch)
+            batches = data.train_batches(epoch, offset)
+            while step < total_steps and not state["stopped_early"]:
+                fetch = time.perf_counter()
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                window_data += time.perf_counter() - fetch
+                loss = objective(model, batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if t.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                n = batch["latents"].shape[0]
+                window_loss += loss.detach()
+                window_steps, window_samples = window_steps + 1, window_samples + n
+                state["samples"] += n
+                if step % t.log_every == 0 or step == total_steps or step % eval_every == 0:
+                    if device.type == "cuda":
+                        torch.cuda.synchronize()
+                    elapsed = time.perf_counter() - window_start
+                    mean_loss = float(window_loss) / window_steps
+                    state["wall_time_s"] += elapsed
+                    state["data_time_s"] += window_data
+                    log.write({"split": "train", "step": step, "epoch": step / data.steps_per_epoch,
+                               "loss": mean_loss, "lr": scheduler.get_last_lr()[0],
+                               "samples_per_s": window_samples / max(elapsed, 1e-9),
+                               "data_wait_share": window_data / max(elapsed, 1e-9)})
+                    progress.update(window_steps, window_samples,
+                                    f"loss {mean_loss:.4g}, lr {scheduler.get_last_lr()[0]:.2e}")
+                    window_loss.zero_()
+                    window_steps, window_samples, window_data = 0, 0, 0.0
+                    window_start = time.perf_counter()
+                if step % eval_every == 0 or step == total_steps:
+                    _validate(model, objective, data, device, step, state, best, log, t.early_stopping_patience)
+                    window_start = time.perf_counter()
+                if step % t.checkpoint_every == 0 and step < total_steps and not state["stopped_early"]:
+                    save_checkpoint(run_dir, step, model, best, optimizer, scheduler, state)
+                    window_start = time.perf_counter()
+    finally:
+        progress.close()
+        log.close()
+    model.load_state_dict(best)
+    model.eval()
+    final = evaluate(model, objective, data.val_batches(), device)
+    model_dir = run_dir / "model"
+    model.to("cpu").save_pretrained(model_dir)
+    summary = _summary(recipe, run_dir, model, obtained, dataset, spec, split, data, state, final, step,
+                       total_steps, device, time.perf_counter() - started)
+    atomic_write_json(run_dir / "summary.json", summary)
+    return TrainResult(run_dir, model_dir, summary)
+
+
+def data_action_dim(dataset: WmDataset) -> int:
+    """Action dimension of a dataset's steps config."""
+    action = {f.name: f for f in dataset.features(STEPS_CONFIG)}["action"]
+    return int(math.prod(action.shape or (1,)))
+
+
+def _validate(model: LatentModel, objective: Objective, data: _Data, device: torch.device, step: int,
+              state: dict[str, Any], best: dict[str, torch.Tensor], log: MetricsLog, patience: int | None) -> None:
+    metrics = evaluate(model, objective, data.val_batches(), device)
+    improved = state["best_val"] is None or metrics["loss"] < state["best_val"]
+    if improved:
+        state["best_val"], state["best_step"], state["bad_evals"] = metrics["loss"], step, 0
+        for k, v in model.state_dict().items():
+            best[k] = v.detach().clone()
+    else:
+        state["bad_evals"] += 1
+        if patience is not None and state["bad_evals"] >= patience:
+            state["stopped_early"] = True
+    log.write({"split": "val", "step": step, "loss": metrics["loss"], "baseline_loss": metrics["baseline_loss"],
+               "best": improved})
+
+
+def _summary(recipe: Recipe, run_dir: Path, model: LatentModel, obtained: ObtainedDataset, dataset: WmDataset,
+             spec: SampleSpec, split: EpisodeSplit, data: _Data, state: dict[str, Any], final: dict[str, float],
+             step: int, total_steps: int, device: torch.device, wall: float) -> dict[str, Any]:
+    manifest_path = dataset.root / "manifest.json"
+    return {
+        "recipe": recipe.name,
+        "model_class": type(model).__name__,
+        "num_parameters": model.num_parameters,
+        "latent": model.latent,
+        "latent_dim": model.latent_dim,
+        "action_dim": model.action_dim,
+        "dataset": {"source": recipe.dataset.source, "revision": obtained.revision or recipe.dataset.revision,
+                    "obtained": obtained.how, "path": str(obtained.root), "config": spec.config,
+                    "manifest_sha256": sha256_file(manifest_path), "generator": dataset.manifest.generator.command,
+                    "train_episodes": len(split.train), "val_episodes": len(split.val),
+                    "train_samples": data.num_train},
+        "objective": recipe.objective,
+        "loss": recipe.loss,
+        "horizon": spec.horizon,
+        "steps": step,
+        "planned_steps": total_steps,
+        "steps_per_epoch": data.steps_per_epoch,
+        "epochs": step / data.steps_per_epoch,
+        "stopped_early": state["stopped_early"],
+        "best_step": state["best_step"],
+        "val_loss": final["loss"],
+        "val_baseline_loss": final["baseline_loss"],
+        "val_samples": final["samples"],
+        "baseline": {"dynamics": "copy-last", "reward": "constant mean reward", "bc": "constant mean action"}[
+            recipe.objective],
+        "data_path": data.path,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "train_time_s": state["wall_time_s"],
+        "samples_per_s": state["samples"] / max(state["wall_time_s"], 1e-9),
+        "data_wait_share": state["data_time_s"] / max(state["wall_time_s"], 1e-9),
+        "wall_time_s": wall,
+        "versions": {"wmhub": __version__, "torch": torch.__version__, "python": platform.python_version()},
+    }
