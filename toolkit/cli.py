@@ -331,7 +331,7 @@ def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
       wmhub train recipes/reacher_dynamics_mlp_1m_state.yaml --set training.epochs=20 --out runs/mlp-20ep
       wmhub train reacher_dynamics_mlp_1m_state --resume
     """
-    from toolkit.train.recipe import builtin_recipes, find_recipe, load_recipe
+    from toolkit.train.recipe import builtin_recipes, load_recipe
     from toolkit.train.trainer import train as run_training
 
     if list_recipes:
@@ -340,9 +340,8 @@ def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
         return
     if recipe is None:
         raise WmhubError("name a recipe file or a built-in recipe (see `wmhub train --list`)")
-    source, _ = find_recipe(recipe)
     loaded = load_recipe(recipe, overrides)
-    result = run_training(loaded, run_dir, resume=resume, show_progress=not quiet, recipe_source=source)
+    result = run_training(loaded, run_dir, resume=resume, show_progress=not quiet)
     s = result.summary
     click.echo(f"trained {s['model_class']} ({s['num_parameters']:,} parameters) for {s['steps']} steps "
                f"in {s['wall_time_s']:.1f} s on {s['device']}: validation {s['loss']} {s['val_loss']:.5g} "

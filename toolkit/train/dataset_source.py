@@ -66,6 +66,10 @@ def check_generator(root: Path, spec: DatasetSpec, source: str) -> None:
                          "the recipe")
 
 
+def _has_config(root: Path, config: str) -> bool:
+    return any(c.name == config for c in Manifest.read(root).configs)
+
+
 def run_generate_commands(commands: list[str], out: Path) -> None:
     """Run the recipe's ``wmhub generate|encode`` commands with OUT = ``out``."""
     from toolkit.cli import main
@@ -88,7 +92,15 @@ def obtain_dataset(spec: DatasetSpec, source: str = "the recipe", show_progress:
     if isinstance(location, Path):
         if (location / MANIFEST_NAME).is_file():
             check_generator(location, spec, source)
-            return ObtainedDataset(location, "local", None)
+            how = "local"
+            if not _has_config(location, spec.config):  # e.g. state data present, embeddings not yet computed
+                encodes = [c for c in spec.generate if shlex.split(c)[1] == "encode"]
+                if not encodes:
+                    raise WmhubError(f"{location} has no config {spec.config!r} and {source} has no `wmhub encode` "
+                                     "command in dataset.generate; run `wmhub encode` on it or fix dataset.config")
+                run_generate_commands(encodes, location)
+                how = "local (encoded)"
+            return ObtainedDataset(location, how, None)
         if location.exists() and any(location.iterdir()) and not spec.generate:
             raise WmhubError(f"{location} exists but holds no {MANIFEST_NAME}; fix dataset.source in {source}")
         if not spec.generate:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from toolkit.errors import WmhubError
 
@@ -123,7 +123,8 @@ class TrainingSpec(_Strict):
     data_path: Literal["auto", "memory", "stream"] = Field(
         "auto", description="memory: tensors on the device; stream: a DataLoader over shards; auto: memory if it fits")
     memory_budget_gb: Annotated[float, Field(gt=0)] = 8.0
-    num_workers: Annotated[int, Field(ge=0)] = 0
+    num_workers: Annotated[int, Field(ge=0, le=1)] = Field(
+        0, description="stream path: 1 = a DataLoader worker reads ahead (more would change the order)")
     tensorboard: bool = False
 
 
@@ -146,6 +147,12 @@ class Recipe(_Strict):
     eval: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                             description="evaluation suites by name, with their options")
     card: CardSpec = Field(default_factory=CardSpec)
+    _source: str = PrivateAttr(default="the recipe")
+
+    @property
+    def source(self) -> str:
+        """Where the recipe was read from (for error messages)."""
+        return self._source
 
     @model_validator(mode="after")
     def _consistent(self) -> "Recipe":
@@ -238,10 +245,12 @@ def parse_recipe(text: str, source: str = "recipe", overrides: list[str] | tuple
     for assignment in overrides:
         apply_override(raw, assignment, source)
     try:
-        return Recipe.model_validate(raw)
+        recipe = Recipe.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(_describe(e) for e in exc.errors())
         raise WmhubError(f"{source}: {problems}") from None
+    recipe._source = source
+    return recipe
 
 
 def load_recipe(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:

@@ -162,7 +162,7 @@ def _normalisation(dataset: WmDataset, spec: SampleSpec) -> tuple[torch.Tensor, 
 
 
 def train(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None, *, resume: bool = False,
-          show_progress: bool = True, recipe_source: str = "the recipe") -> TrainResult:
+          show_progress: bool = True) -> TrainResult:
     """Train ``recipe`` into ``run_dir`` (default ``runs/<recipe name>``); see the module docstring."""
     run_dir = Path(run_dir or Path("runs") / recipe.name)
     if resume and (run_dir / "summary.json").is_file():
@@ -170,7 +170,7 @@ def train(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None, *, resu
         return TrainResult(run_dir, run_dir / "model", summary)
     _prepare_run_dir(run_dir, recipe, resume)
     t = recipe.training
-    obtained = obtain_dataset(recipe.dataset, recipe_source, show_progress)
+    obtained = obtain_dataset(recipe.dataset, recipe.source, show_progress)
     dataset = WmDataset(obtained.root)
     info = dataset.config_info(recipe.dataset.config)
     latent_names = recipe.dataset.latent_features or info.latent_features
