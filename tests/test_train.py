@@ -295,3 +295,31 @@ def test_cli_train_list_and_errors(tmp_path):
     assert "recipes/tiny_reacher_dynamics_state.yaml: training.lr" in bad.output
     missing = runner.invoke(main, ["train", "no_such_recipe"])
     assert missing.exit_code == 2 and "built-in" in missing.output
+
+
+def test_early_stopping_keeps_the_best_weights(tiny_root, tiny_runs, tmp_path):
+    """With a learning rate far too high, validation stops improving; the run stops and keeps the best step."""
+    recipe = load_recipe("tiny_reacher_dynamics_state", [
+        f"dataset.source={tiny_root / 'tiny-reacher'}", "training.lr=3.0", "training.warmup_steps=0",
+        "training.eval_every=5", "training.early_stopping_patience=2", "training.epochs=20", "training.grad_clip=null"])
+    s = train(recipe, tmp_path / "run", show_progress=False).summary
+    assert s["stopped_early"] and s["steps"] < s["planned_steps"]
+    vals = [r for r in read_metrics(tmp_path / "run") if r["split"] == "val"]
+    best = min(vals, key=lambda r: r["loss"])
+    assert s["best_step"] == best["step"] and s["val_loss"] == pytest.approx(best["loss"], rel=1e-6)
+    assert vals[-1]["step"] - s["best_step"] == 2 * 5
+
+
+def test_tensorboard_request_without_the_package_is_a_clear_error(tmp_path):
+    from toolkit.train.metrics_log import MetricsLog
+
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.raises(WmhubError, match="pip install tensorboard"):
+            MetricsLog(tmp_path, tensorboard=True)
+    else:
+        log = MetricsLog(tmp_path, tensorboard=True)
+        log.write({"split": "train", "step": 1, "loss": 0.5})
+        log.close()
+        assert (tmp_path / "tensorboard").is_dir()
