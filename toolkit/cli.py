@@ -348,6 +348,88 @@ def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
                f"vs {s['baseline']} baseline {s['val_baseline_loss']:.5g}; model in {result.model_dir}")
 
 
+@main.command(name="eval")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--suite", "suites", multiple=True,
+              help="latent | goal-success | reacher-easy-return | seed-protocol (default: the recipe's eval section).")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
+def eval_command(run_dir, suites, device):
+    """Evaluate a trained run; writes RUN/eval/eval_results.json and plots.
+
+    Suite options come from the recipe's `eval` section.
+
+    \b
+    Example:
+      wmhub eval runs/tiny_reacher_dynamics_state
+      wmhub eval runs/reacher_dynamics_mlp_1m_state --suite latent --suite goal-success
+    """
+    from toolkit.eval.runner import EVAL_DIR, RESULTS_NAME, evaluate_run
+
+    results = evaluate_run(run_dir, list(suites) or None, device=device)
+    v = results["validation"]
+    click.echo(f"validation {v['loss_name']} {v['loss']:.5g} vs {v['baseline']} {v['baseline_loss']:.5g}")
+    for name, suite in results["suites"].items():
+        headline = {k: val["mean"] for k, val in suite.items() if isinstance(val, dict) and "mean" in val}
+        if name == "latent":
+            headline = {f"cosine@{k}": e["cosine"]["mean"] for k, e in suite["horizons"].items()}
+        click.echo(f"{name}: " + ", ".join(f"{k} {val:.4g}" for k, val in headline.items()))
+    click.echo(f"wrote {Path(run_dir) / EVAL_DIR / RESULTS_NAME}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.argument("dest")
+@click.option("--tag", default=None, help="Mark the pushed commit (e.g. v1.0); existing tags never move.")
+@click.option("--private", is_flag=True, help="Create the Hub repo as private.")
+@click.option("--message", default=None, help="Commit message.")
+def push(run_dir, dest, tag, private, message):
+    """Push a trained run (checkpoint, card, eval results, plots, recipe, log) in one commit.
+
+    DEST is hf://<org>/<name> (a model repo) or a local hub directory.
+
+    \b
+    Example:
+      wmhub push runs/tiny_reacher_dynamics_state hub/tiny-dynamics --tag v1.0
+      wmhub push runs/reacher_dynamics_mlp_1m_state hf://my-org/reacher-dynamics-mlp-1m-state
+    """
+    from toolkit.hub.push_model import push_run
+
+    result = push_run(run_dir, dest, tag=tag, private=private, message=message)
+    click.echo(f"pushed {len(result.files)} files to {result.destination} (revision {result.revision})"
+               + (f", tagged {result.tag}" if result.tag else ""))
+
+
+@main.command()
+@click.argument("source")
+@click.option("--tolerance", type=float, default=0.02, show_default=True,
+              help="Largest relative difference allowed for each metric (absolute when the claim is 0).")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory for the retraining.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe key, e.g. --set dataset.source=data/tiny (the data must stay the same).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def reproduce(source, tolerance, out, overrides, quiet):
+    """Retrain and re-evaluate a pushed checkpoint; exit 1 if any metric is outside the tolerance.
+
+    \b
+    Example:
+      wmhub reproduce hub/tiny-dynamics
+      wmhub reproduce hf://my-org/reacher-dynamics-mlp-1m-state --tolerance 0.05
+    """
+    from toolkit.reproduce import reproduce as run_reproduce
+
+    result = run_reproduce(source, tolerance=tolerance, out=out, overrides=overrides, show_progress=not quiet)
+    width = max((len(m.name) for m in result.metrics), default=10)
+    click.echo(f"{'metric':<{width}}  {'claimed':>12}  {'reproduced':>12}  ok")
+    for m in result.metrics:
+        got = "missing" if m.reproduced is None else f"{m.reproduced:12.6g}"
+        click.echo(f"{m.name:<{width}}  {m.claimed:12.6g}  {got:>12}  {'yes' if m.ok(tolerance) else 'NO'}")
+    if result.failed:
+        click.echo(f"{len(result.failed)} of {len(result.metrics)} metrics outside ±{tolerance:g}; "
+                   f"retrained run in {result.run_dir}", err=True)
+        sys.exit(1)
+    click.echo(f"all {len(result.metrics)} metrics reproduced within ±{tolerance:g} (run in {result.run_dir})")
+
+
 # -------------------------------------------------------------- quickstart
 @main.command()
 @click.option("--workdir", type=click.Path(file_okay=False), default="wmhub-quickstart", show_default=True,

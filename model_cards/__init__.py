@@ -1,0 +1,1 @@
+"""Model card templates (Jinja2), shipped as ``toolkit.model_cards``."""

@@ -1,0 +1,1 @@
+"""Evaluation suites: latent prediction quality vs horizon, and planning in the real simulator."""

@@ -1,0 +1,128 @@
+"""Latent prediction suite: open-loop rollouts on held-out episodes, quality vs horizon.
+
+From every ``stride``-th step t of each held-out episode (with t + H_max ≤ T),
+the model rolls out from the real z_t with the recorded actions. At each
+horizon k we compare ẑ_{t+k} with z_{t+k}:
+
+* cosine similarity, L2 ‖ẑ − z‖, relative L2 ‖ẑ − z‖ / ‖z‖ (raw latent units);
+* the same for the copy-last baseline ẑ_{t+k} = z_t;
+* the data's own cosine between z_t and z_{t+k}, because consecutive latents are
+  very similar and a cosine without it means little (it is the copy-last cosine).
+
+Means and standard errors are taken **over episodes** (each episode's mean
+first), since windows of one episode are not independent.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from toolkit.data.reader import WmDataset
+from toolkit.data.windows import WindowDataset
+from toolkit.errors import WmhubError
+from toolkit.models.dynamics import DynamicsModel
+from toolkit.train.data import restrict
+
+DEFAULT_HORIZONS = (1, 5, 10, 30)
+
+
+def prediction_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-window metrics ``[N, H]`` between predictions and targets shaped ``[N, H, D]``."""
+    error = (pred - target).norm(dim=-1)
+    return {"cosine": F.cosine_similarity(pred, target, dim=-1), "l2": error,
+            "relative_l2": error / target.norm(dim=-1).clamp_min(1e-12)}
+
+
+def _episode_mean_se(values: torch.Tensor, episodes: torch.Tensor) -> tuple[float, float]:
+    """Mean and standard error across episodes of per-episode means (``values`` per window)."""
+    per_episode = [float(values[episodes == e].double().mean()) for e in torch.unique(episodes)]
+    arr = np.asarray(per_episode)
+    se = float(arr.std(ddof=1) / math.sqrt(len(arr))) if len(arr) > 1 else float("nan")
+    return float(arr.mean()), se
+
+
+@torch.no_grad()
+def rollout_windows(model: DynamicsModel, windows: WindowDataset, batch_size: int = 1024,
+                    device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(predictions ``[N, H, D]``, targets ``[N, H, D]``, episode of each window) for every window."""
+    preds, targets, episodes = [], [], []
+    model = model.to(device).eval()
+    for start in range(0, len(windows), batch_size):
+        batch = windows.batch(torch.arange(start, min(start + batch_size, len(windows))))
+        z = batch["latents"].float().to(device)
+        preds.append(model.rollout(z[:, 0], batch["actions"].to(device)).cpu())
+        targets.append(z[:, 1:].cpu())
+        episodes.append(batch["episode_index"])
+    return torch.cat(preds), torch.cat(targets), torch.cat(episodes)
+
+
+def latent_suite(model: DynamicsModel, dataset: WmDataset, episodes: list[int], *,
+                 horizons: tuple[int, ...] | list[int] = DEFAULT_HORIZONS, stride: int = 10,
+                 config: str | None = None, device: torch.device | str = "cpu",
+                 plot_path: str | Path | None = None) -> dict[str, Any]:
+    """Run the suite on ``episodes`` of ``dataset``; optionally write the drift plot PNG."""
+    config = config or model.latent.get("config", "steps")
+    features = model.latent.get("features") or None
+    data = dataset.load_tensors(config, features)
+    model.check_compatible(data.latent_dim, data.action_dim, {"features": features} if features else None,
+                           source=f"{dataset.root} config {config!r}")
+    max_h = max(horizons)
+    windows = restrict(WindowDataset(data, horizon=max_h, stride=stride), episodes)
+    if len(windows) == 0:
+        raise WmhubError(f"no held-out window of {max_h} steps in {dataset.root}; use shorter horizons")
+    pred, target, episode_of = rollout_windows(model, windows, device=device)
+    start = windows.batch(torch.arange(len(windows)))["latents"][:, :1].float().expand_as(target)
+    model_m, copy_m = prediction_metrics(pred, target), prediction_metrics(start, target)
+    per_horizon: dict[str, Any] = {}
+    for k in horizons:
+        entry: dict[str, Any] = {}
+        for name in ("cosine", "l2", "relative_l2"):
+            entry[name] = dict(zip(("mean", "se"), _episode_mean_se(model_m[name][:, k - 1], episode_of)))
+            entry[f"copy_last_{name}"] = dict(zip(("mean", "se"), _episode_mean_se(copy_m[name][:, k - 1],
+                                                                                   episode_of)))
+        data_cos = F.cosine_similarity(start[:, k - 1], target[:, k - 1], dim=-1)
+        entry["data_cosine"] = dict(zip(("mean", "se"), _episode_mean_se(data_cos, episode_of)))
+        per_horizon[str(k)] = entry
+    curve = {"horizon": list(range(1, max_h + 1)),
+             "cosine": [float(model_m["cosine"][:, k].mean()) for k in range(max_h)],
+             "copy_last_cosine": [float(copy_m["cosine"][:, k].mean()) for k in range(max_h)],
+             "relative_l2": [float(model_m["relative_l2"][:, k].mean()) for k in range(max_h)],
+             "copy_last_relative_l2": [float(copy_m["relative_l2"][:, k].mean()) for k in range(max_h)]}
+    result = {"suite": "latent", "episodes": len(torch.unique(episode_of)), "windows": len(windows),
+              "stride": stride, "config": config, "horizons": per_horizon, "curve": curve}
+    if plot_path is not None:
+        write_drift_plot(curve, Path(plot_path))
+        result["plot"] = Path(plot_path).name
+    return result
+
+
+def write_drift_plot(curve: dict[str, list[float]], path: Path) -> None:
+    """PNG: cosine and relative L2 vs horizon, model vs copy-last."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5), dpi=100)
+    h = curve["horizon"]
+    left.plot(h, curve["cosine"], label="model")
+    left.plot(h, curve["copy_last_cosine"], "--", label="copy-last")
+    left.set(xlabel="horizon (steps)", ylabel="cosine(ẑ, z)", title="cosine similarity")
+    right.plot(h, curve["relative_l2"], label="model")
+    right.plot(h, curve["copy_last_relative_l2"], "--", label="copy-last")
+    right.set(xlabel="horizon (steps)", ylabel="‖ẑ − z‖ / ‖z‖", title="relative L2", yscale="log")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    tmp.replace(path)

@@ -1,0 +1,154 @@
+"""Model cards rendered from ``model_cards/`` with ``ModelCard`` / ``ModelCardData``.
+
+Only values from the run (``summary.json``, ``recipe.yaml``, ``metrics.jsonl``)
+and its evaluation (``eval/eval_results.json``) go in: parameter count,
+inputs, dataset source + revision + config, the recipe verbatim, every metric
+beside its baseline and published anchor, plots, cost and limitations. The YAML
+``model-index`` is built from ``EvalResult`` entries, so the Hub shows them.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from jinja2 import Environment, StrictUndefined
+
+TEMPLATE_OF_CLASS = {"MLPDynamics": "dynamics.md", "ResBlockDynamics": "dynamics.md", "Ensemble": "dynamics.md",
+                     "RewardModel": "reward.md", "BCPolicy": "bc.md"}
+ANCHORS = {
+    "goal-success": "LeWorldModel 86%, DINO-WM 79% (pixels; 50 episodes)",
+    "reacher-easy-return": "TD-MPC2 983 (state, 1M online steps); DreamerV3 915–957; random policy ~0–150",
+    "seed-protocol": "the seeds' best: 29.0 reward, 44.1% latent-distance improvement",
+}
+LIMITATIONS = {
+    "dynamics.md": ("Trained offline on ε-greedy scripted rollouts of one task: predictions outside that state "
+                    "and action distribution are not checked. Latent prediction quality does not by itself make a "
+                    "planner succeed (the seeds saw latent distance improve while the arm never reached the "
+                    "target); read the planning suites, where present, before relying on the model for control."),
+    "reward.md": ("The reward is sparse (inside the target or not) and imbalanced; the constant-mean baseline "
+                  "is the figure to beat. Not checked outside the training data's state distribution."),
+    "bc.md": ("Cloned from a scripted P-controller, so it inherits that controller's limits (it reaches the "
+              "target in about 40% of episodes); it is a baseline policy, not an expert."),
+}
+
+
+def _template(name: str) -> str:
+    return resources.files("toolkit.model_cards").joinpath(name).read_text(encoding="utf-8")
+
+
+def _fmt(stat: dict[str, float] | float, digits: int = 4) -> str:
+    if isinstance(stat, dict):
+        se = stat.get("se")
+        return f"{stat['mean']:.{digits}g} ± {se:.2g}" if se == se and se is not None else f"{stat['mean']:.{digits}g}"
+    return f"{stat:.{digits}g}"
+
+
+def metrics_table(results: dict[str, Any]) -> str:
+    """Markdown tables: validation, latent suite per horizon, planning suites with anchors."""
+    v = results["validation"]
+    lines = ["| metric | model | baseline |", "|---|---|---|",
+             f"| validation {v['loss_name']} ({v['episodes']} held-out episodes) | {_fmt(v['loss'])} | "
+             f"{_fmt(v['baseline_loss'])} ({v['baseline']}) |"]
+    latent = results["suites"].get("latent")
+    if latent:
+        lines += ["", f"Latent prediction, open loop from real z_t with the recorded actions ({latent['episodes']} "
+                  f"held-out episodes, {latent['windows']} windows; mean ± s.e. over episodes):", "",
+                  "| horizon | cosine | copy-last cosine (= data cosine z_t·z_t+k) | relative L2 | "
+                  "copy-last relative L2 |", "|---|---|---|---|---|"]
+        for k, e in latent["horizons"].items():
+            lines.append(f"| {k} | {_fmt(e['cosine'])} | {_fmt(e['copy_last_cosine'])} | {_fmt(e['relative_l2'])} "
+                         f"| {_fmt(e['copy_last_relative_l2'])} |")
+    for name, suite in results["suites"].items():
+        if name == "latent":
+            continue
+        lines += ["", f"Planning suite `{name}` (real simulator; anchors: {ANCHORS.get(name, 'none')}):", "",
+                  "| quantity | value |", "|---|---|"]
+        for key, value in suite.items():
+            if isinstance(value, dict) and "mean" in value:
+                lines.append(f"| {key} | {_fmt(value)} |")
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                lines.append(f"| {key} | {_fmt(value)} |")
+    return "\n".join(lines)
+
+
+def eval_results_for_index(results: dict[str, Any], dataset_id: str, revision: str | None,
+                           config: str) -> list[EvalResult]:
+    """``EvalResult`` entries for the YAML model-index (model values; baselines are in the card body)."""
+    common = dict(task_type="robotics", task_name="world modelling", dataset_type=dataset_id,
+                  dataset_name=dataset_id.rsplit("/", 1)[-1], dataset_config=config, dataset_revision=revision,
+                  dataset_split="validation")
+    v = results["validation"]
+    out = [EvalResult(metric_type=v["loss_name"], metric_name=f"validation {v['loss_name']}",
+                      metric_value=round(float(v["loss"]), 8), **common)]
+    latent = results["suites"].get("latent")
+    if latent:
+        for k, e in latent["horizons"].items():
+            out.append(EvalResult(metric_type="cosine", metric_name=f"cosine@{k}",
+                                  metric_value=round(e["cosine"]["mean"], 6), **common))
+            out.append(EvalResult(metric_type="relative_l2", metric_name=f"relative L2@{k}",
+                                  metric_value=round(e["relative_l2"]["mean"], 6), **common))
+    for name, suite in results["suites"].items():
+        if name == "latent":
+            continue
+        for key, value in suite.items():
+            if isinstance(value, dict) and "mean" in value:
+                out.append(EvalResult(metric_type=key, metric_name=f"{name} {key}",
+                                      metric_value=round(float(value["mean"]), 6), **common))
+    return out
+
+
+def render_model_card(run_dir: str | Path, repo_ref: str) -> ModelCard:
+    """The card of a trained (and optionally evaluated) run, for the repo ``repo_ref``."""
+    run_dir = Path(run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    recipe_yaml = (run_dir / "recipe.yaml").read_text(encoding="utf-8")
+    results_path = run_dir / "eval" / "eval_results.json"
+    results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.is_file() else {
+        "validation": {"loss_name": summary["loss"], "loss": summary["val_loss"], "baseline": summary["baseline"],
+                       "baseline_loss": summary["val_baseline_loss"], "episodes": summary["dataset"]["val_episodes"]},
+        "suites": {}}
+    from toolkit.train.recipe import parse_recipe
+
+    recipe = parse_recipe(recipe_yaml, str(run_dir / "recipe.yaml"))
+    template = TEMPLATE_OF_CLASS[summary["model_class"]]
+    ds = summary["dataset"]
+    dataset_id = ds["source"].removeprefix("hf://datasets/")
+    card_data = ModelCardData(
+        model_name=recipe.name, license=recipe.card.license, library_name="wmhub",
+        tags=sorted({"wmhub", "world-model", "robotics", *recipe.card.tags}), pipeline_tag="robotics",
+        datasets=[dataset_id] if ds["source"].startswith("hf://") else None,
+        eval_results=eval_results_for_index(results, dataset_id, ds.get("revision"), ds["config"]))
+    latent = summary["latent"]
+    encoder = latent.get("encoder", {})
+    latent_text = (f"features {', '.join(latent.get('features', []))} of config `{latent.get('config')}`, "
+                   f"encoder `{encoder.get('encoder', 'state')}`"
+                   + (f" ({encoder.get('model_id')})" if encoder.get("model_id") else ""))
+    plots = sorted(f"eval/{p.name}" for p in (run_dir / "eval").glob("*.png") if p.name != "training_curve.png") \
+        if (run_dir / "eval").is_dir() else []
+    training_text = (
+        f"{summary['steps']:,} optimizer steps ({summary['epochs']:.1f} epochs of {summary['steps_per_epoch']:,} "
+        f"steps, batch {recipe.training.batch_size}), {summary['loss']} loss"
+        + (f" over a {summary['horizon']}-step open-loop rollout" if summary["horizon"] > 1 else "")
+        + f"; best validation at step {summary['best_step']}"
+        + (" (stopped early)" if summary["stopped_early"] else "")
+        + f". Cost: {summary['train_time_s']:.1f} s of training ({summary['wall_time_s']:.1f} s wall) on "
+        f"{summary['device']} ({summary['device_name']}, {summary['torch_threads']} threads), "
+        f"{summary['samples_per_s']:,.0f} samples/s, data path `{summary['data_path']}` "
+        f"({summary['data_wait_share']:.1%} of step time waiting for data). "
+        f"wmhub {summary['versions']['wmhub']}, torch {summary['versions']['torch']}.")
+    env = Environment(undefined=StrictUndefined, keep_trailing_newline=True)
+    common = env.from_string(_template("common.md")).render(
+        repo_ref=repo_ref, dataset_source=ds["source"], dataset_revision=ds.get("revision"),
+        dataset_config=ds["config"], generator=ds["generator"], train_episodes=ds["train_episodes"],
+        val_episodes=ds["val_episodes"], train_samples=ds["train_samples"], seed=recipe.training.seed,
+        metrics_table=metrics_table(results), plots=plots, training_text=training_text, recipe_yaml=recipe_yaml,
+        limitations=LIMITATIONS[template])
+    return ModelCard.from_template(
+        card_data, template_str=_template(template), name=recipe.name,
+        summary=recipe.card.summary or recipe.description, model_class=summary["model_class"],
+        num_parameters=summary["num_parameters"], latent_dim=summary["latent_dim"],
+        action_dim=summary["action_dim"], latent_text=latent_text, loss=summary["loss"], common=common)
