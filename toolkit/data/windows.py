@@ -29,7 +29,7 @@ class WindowDataset(Dataset):
         bounds = data.episode_starts.tolist()
         for first, end in zip(bounds[:-1], bounds[1:]):
             num_actions = end - first - 1
-            t = torch.arange(0, num_actions - horizon + 1, stride)
+            t = torch.arange(0, max(num_actions - horizon + 1, 0), stride)
             starts.append(first + t)
             steps.append(t)
         self.rows = torch.cat(starts) if starts else torch.zeros(0, dtype=torch.long)

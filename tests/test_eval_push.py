@@ -1,0 +1,152 @@
+"""Evaluation suites, model cards, push and reproduce, end to end on a tiny recipe."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from huggingface_hub import ModelCard
+
+from toolkit.cli import main
+from toolkit.data.reader import open_dataset
+from toolkit.errors import WmhubError
+from toolkit.eval.latent import latent_suite, prediction_metrics
+from toolkit.eval.runner import evaluate_run
+from toolkit.hub.push_model import push_run
+from toolkit.models import MLPDynamics
+from toolkit.models.registry import load_model
+from toolkit.reproduce import flatten_metrics, reproduce
+from toolkit.testing.hub_server import HubServer, patch_endpoint
+from toolkit.train import load_recipe, train
+
+
+@pytest.fixture(scope="module")
+def evaluated_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("evalrun")
+    recipe = load_recipe("tiny_reacher_dynamics_state", [f"dataset.source={root / 'tiny-reacher'}"])
+    run = train(recipe, root / "run", show_progress=False).run_dir
+    evaluate_run(run)
+    return run
+
+
+def test_metrics_on_known_answers():
+    target = torch.randn(10, 4, 6)
+    perfect = prediction_metrics(target.clone(), target)
+    assert torch.allclose(perfect["cosine"], torch.ones(10, 4)) and torch.equal(perfect["l2"], torch.zeros(10, 4))
+    scaled = prediction_metrics(2 * target, target)
+    assert torch.allclose(scaled["cosine"], torch.ones(10, 4), atol=1e-6)
+    assert torch.allclose(scaled["relative_l2"], torch.ones(10, 4), atol=1e-6)
+
+
+def test_copy_last_model_equals_the_baseline(evaluated_run):
+    """A model predicting Δz = 0 is copy-last: its metrics equal the baseline's at every horizon."""
+    model = MLPDynamics(6, 2, hidden_dim=8)
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+    split = json.loads((evaluated_run / "split.json").read_text())
+    dataset = open_dataset(json.loads((evaluated_run / "summary.json").read_text())["dataset"]["path"])
+    result = latent_suite(model, dataset, split["val_episodes"], horizons=[1, 5, 30], stride=20)
+    for entry in result["horizons"].values():
+        for name in ("cosine", "l2", "relative_l2"):
+            assert entry[name]["mean"] == pytest.approx(entry[f"copy_last_{name}"]["mean"], rel=1e-6)
+        assert entry["data_cosine"]["mean"] == pytest.approx(entry["copy_last_cosine"]["mean"], rel=1e-6)
+
+
+def test_trained_model_beats_copy_last_and_writes_plots(evaluated_run):
+    results = json.loads((evaluated_run / "eval" / "eval_results.json").read_text())
+    latent = results["suites"]["latent"]
+    assert latent["episodes"] == results["validation"]["episodes"] == 12
+    for k in ("1", "5", "10", "30"):
+        e = latent["horizons"][k]
+        assert e["relative_l2"]["mean"] < e["copy_last_relative_l2"]["mean"]
+        assert e["cosine"]["se"] > 0
+    for plot in ("latent_drift.png", "training_curve.png"):
+        assert (evaluated_run / "eval" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_suite_errors(evaluated_run, tmp_path):
+    with pytest.raises(WmhubError, match="unknown suite"):
+        evaluate_run(evaluated_run, ["latnet"])
+    with pytest.raises(WmhubError, match="not a finished training run"):
+        evaluate_run(tmp_path)
+    model = load_model(evaluated_run / "model")
+    dataset = open_dataset(json.loads((evaluated_run / "summary.json").read_text())["dataset"]["path"])
+    with pytest.raises(WmhubError, match="no held-out window"):
+        latent_suite(model, dataset, [0], horizons=[500])
+
+
+def test_push_local_then_load_card_and_tag(evaluated_run, tmp_path):
+    dest = tmp_path / "hub" / "tiny-dynamics"
+    result = push_run(evaluated_run, str(dest), tag="v1.0")
+    assert {"README.md", "config.json", "model.safetensors", "eval_results.json", "recipe.yaml", "metrics.jsonl",
+            "eval/latent_drift.png", "eval/training_curve.png"} <= set(result.files)
+    pushed = load_model(dest)
+    original = load_model(evaluated_run / "model")
+    z, a = torch.randn(5, 6), torch.rand(5, 2)
+    assert torch.equal(pushed(z, a), original(z, a))
+    assert torch.equal(MLPDynamics.from_pretrained(str(dest))(z, a), original(z, a))
+    card = ModelCard.load(dest / "README.md")
+    results = card.data.eval_results
+    assert card.data.library_name == "wmhub" and card.data.license == "apache-2.0"
+    claimed = json.loads((dest / "eval_results.json").read_text())
+    by_name = {r.metric_name: r.metric_value for r in results}
+    assert by_name["cosine@5"] == pytest.approx(claimed["suites"]["latent"]["horizons"]["5"]["cosine"]["mean"],
+                                                rel=1e-5)
+    text = (dest / "README.md").read_text()
+    assert "copy-last" in text and "```yaml\nname: tiny_reacher_dynamics_state" in text
+    assert "HF_TOKEN" not in text
+    # re-pushing the same run with the same tag is fine; a changed run cannot move the tag
+    push_run(evaluated_run, str(dest), tag="v1.0")
+    changed = tmp_path / "changed"
+    shutil.copytree(evaluated_run, changed)
+    summary = json.loads((changed / "summary.json").read_text())
+    summary["steps"] += 1
+    (changed / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(WmhubError, match="tags are never moved"):
+        push_run(changed, str(dest), tag="v1.0")
+
+
+def test_push_to_hub_server_and_from_pretrained(evaluated_run, tmp_path, monkeypatch):
+    with HubServer(tmp_path / "server") as server, patch_endpoint(server.url, hf_home=tmp_path / "hf-home"):
+        monkeypatch.setenv("HF_TOKEN", server.token)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+        result = push_run(evaluated_run, "hf://wm-lab/tiny-dynamics", tag="v1.0")
+        assert len(result.revision) == 40
+        commits = [r for r in server.request_log if "/commit/" in r[1]]
+        assert len(commits) == 1, server.request_log
+        model = MLPDynamics.from_pretrained("wm-lab/tiny-dynamics")
+        also = load_model("hf://wm-lab/tiny-dynamics@v1.0")
+        z, a = torch.randn(3, 6), torch.rand(3, 2)
+        assert torch.equal(model(z, a), load_model(evaluated_run / "model")(z, a))
+        assert torch.equal(also(z, a), model(z, a))
+        from huggingface_hub import hf_hub_download
+        card = ModelCard.load(hf_hub_download("wm-lab/tiny-dynamics", "README.md"))
+        assert any(r.metric_name == "cosine@1" for r in card.data.eval_results)
+        with pytest.raises(WmhubError, match="dataset repo"):
+            push_run(evaluated_run, "hf://datasets/wm-lab/tiny-dynamics")
+
+
+def test_reproduce_passes_then_fails_on_an_altered_claim(evaluated_run, tmp_path):
+    dest = tmp_path / "hub"
+    push_run(evaluated_run, str(dest))
+    result = reproduce(str(dest), out=tmp_path / "again", show_progress=False)
+    names = {m.name for m in result.metrics}
+    assert "validation.loss" in names and "suites.latent.horizons.30.cosine.mean" in names
+    assert not result.failed, [(m.name, m.claimed, m.reproduced) for m in result.failed]
+    claims = json.loads((dest / "eval_results.json").read_text())
+    claims["suites"]["latent"]["horizons"]["5"]["cosine"]["mean"] *= 0.9
+    (dest / "eval_results.json").write_text(json.dumps(claims))
+    runner = CliRunner()
+    out = runner.invoke(main, ["reproduce", str(dest), "--out", str(tmp_path / "third"), "--quiet"])
+    assert out.exit_code == 1
+    assert "suites.latent.horizons.5.cosine.mean" in out.output and "NO" in out.output
+
+
+def test_flatten_metrics_skips_timings():
+    flat = flatten_metrics({"a": {"mean": 1.0, "wall_time_s": 3.0}, "curve": {"x": [1]}, "plot": "p.png", "n": 4})
+    assert flat == {"a.mean": 1.0, "n": 4.0}
