@@ -150,3 +150,20 @@ def test_reproduce_passes_then_fails_on_an_altered_claim(evaluated_run, tmp_path
 def test_flatten_metrics_skips_timings():
     flat = flatten_metrics({"a": {"mean": 1.0, "wall_time_s": 3.0}, "curve": {"x": [1]}, "plot": "p.png", "n": 4})
     assert flat == {"a.mean": 1.0, "n": 4.0}
+
+
+def test_quickstart_end_to_end_and_rerun(tmp_path, capsys):
+    """generate → publish → download + verify → train → eval → push; a re-run reuses everything."""
+    from toolkit.quickstart import run_quickstart
+
+    run_quickstart(tmp_path / "qs")
+    hub = tmp_path / "qs" / "hub"
+    assert (hub / "datasets" / "tiny-reacher" / "manifest.json").is_file()
+    for name in ("tiny_reacher_dynamics_state", "tiny_reacher_reward_state"):
+        model = load_model(hub / "models" / name)
+        assert model.latent_dim == 6
+        assert ModelCard.load(hub / "models" / name / "README.md").data.eval_results
+    assert "cos@30" in capsys.readouterr().out
+    before = (hub / "models" / "tiny_reacher_dynamics_state" / "README.md").read_bytes()
+    run_quickstart(tmp_path / "qs")
+    assert (hub / "models" / "tiny_reacher_dynamics_state" / "README.md").read_bytes() == before

@@ -433,10 +433,11 @@ def reproduce(source, tolerance, out, overrides, quiet):
 # -------------------------------------------------------------- quickstart
 @main.command()
 @click.option("--workdir", type=click.Path(file_okay=False), default="wmhub-quickstart", show_default=True,
-              help="Where the quickstart writes its dataset.")
-@click.option("--episodes", type=int, default=100, show_default=True, help="Episodes to generate.")
-def quickstart(workdir, episodes):
-    """Generate a small reacher dataset, verify it, load it and print a summary (CPU, about a minute).
+              help="Where the quickstart writes its dataset, local hub and runs.")
+def quickstart(workdir):
+    """Generate → publish → download + verify → train → evaluate → push, on CPU in a few minutes.
+
+    Uses the tiny state-latent recipes and a local hub directory (WORKDIR/hub).
 
     \b
     Example:
@@ -444,7 +445,7 @@ def quickstart(workdir, episodes):
     """
     from toolkit.quickstart import run_quickstart
 
-    run_quickstart(Path(workdir), episodes=episodes)
+    run_quickstart(Path(workdir))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,45 +1,103 @@
-"""``wmhub quickstart``: the main job, end to end on CPU in about a minute.
+"""``wmhub quickstart``: the main job, end to end on CPU in a few minutes.
 
-Steps: generate a small reacher ε-greedy dataset (2 workers), verify every
-shard, load it with plain ``datasets.load_dataset`` and with wmhub's tensor
-reader, and print a summary. Re-running it reuses the dataset.
+1. generate the tiny recipes' reacher dataset (60 ε-greedy episodes, the
+   recipe's own deterministic command);
+2. publish it to a local hub directory;
+3. download it back (every SHA-256 verified), verify it, load it with plain
+   ``datasets.load_dataset``;
+4. train ``tiny_reacher_dynamics_state`` and ``tiny_reacher_reward_state`` on
+   the downloaded copy;
+5. evaluate the dynamics model (the recipe's suites: latent prediction, and a
+   short goal-reaching planning suite in the simulator when the recipe has one);
+6. push both checkpoints with their cards to the local hub;
+7. print a summary table and where everything is.
+
+Re-running it in the same directory reuses what is there (the dataset, the
+published copy, finished runs).
 """
 
 from __future__ import annotations
 
-import os
+import json
+import time
 from pathlib import Path
 
 import click
 
 from toolkit.errors import WmhubError
 
+RECIPES = ("tiny_reacher_dynamics_state", "tiny_reacher_reward_state")
 
-def run_quickstart(workdir: Path, episodes: int = 100) -> None:
-    """Run the quickstart pipeline in ``workdir``."""
-    from toolkit.data.reader import open_dataset
-    from toolkit.data.summary import format_summary, summarize
-    from toolkit.data.verify import verify_dataset
-    from toolkit.generate import generate
 
-    dataset_dir = workdir / "reacher-eps0.3"
-    click.echo(f"[1/4] generating {episodes} reacher-easy episodes (p-controller, ε = 0.3) in {dataset_dir}")
-    generate("reacher", dataset_dir, episodes, options={"policy": "p-controller", "epsilon": 0.3, "seed": 0},
-             episodes_per_shard=max(1, episodes // 4), workers=min(2, os.cpu_count() or 1),
-             resume=(dataset_dir / ".wmhub-job.json").exists())
-    click.echo("[2/4] verifying checksums, row counts and episode coverage")
-    problems = verify_dataset(dataset_dir)
-    if problems:
-        raise WmhubError(f"verification failed: {problems[0]} (and {len(problems) - 1} more)")
-    click.echo("[3/4] loading with datasets.load_dataset and with the wmhub reader")
+def run_quickstart(workdir: Path) -> dict[str, object]:
+    """Run the quickstart pipeline in ``workdir``; returns the summary it prints."""
     from datasets import load_dataset
 
-    steps = load_dataset(str(dataset_dir), split="train")
-    dataset = open_dataset(dataset_dir)
-    windows = dataset.windows(horizon=5)
-    click.echo(f"      load_dataset: {steps.num_rows} rows, columns {steps.column_names}")
-    click.echo(f"      wmhub: {len(windows)} windows of 5 steps, latent dim "
-               f"{windows.data.latent_dim}, action dim {windows.data.action_dim}")
-    click.echo("[4/4] summary")
-    click.echo(format_summary(summarize(dataset_dir)))
-    click.echo(f"\nNext: wmhub info {dataset_dir} | wmhub export {dataset_dir} {workdir / 'triples'}")
+    from toolkit.data.manifest import MANIFEST_NAME
+    from toolkit.data.verify import verify_dataset
+    from toolkit.eval.runner import evaluate_run
+    from toolkit.hub.download import download
+    from toolkit.hub.publish import publish
+    from toolkit.hub.push_model import push_run
+    from toolkit.train.dataset_source import run_generate_commands
+    from toolkit.train.recipe import load_recipe
+    from toolkit.train.trainer import train
+
+    started = time.perf_counter()
+    workdir = Path(workdir)
+    generated, hub = workdir / "data" / "tiny-reacher", workdir / "hub"
+    downloaded = workdir / "data" / "tiny-reacher-downloaded"
+    recipes = [load_recipe(name, [f"dataset.source={downloaded}"]) for name in RECIPES]
+
+    click.echo(f"[1/7] generating the tiny reacher dataset in {generated}")
+    if not (generated / MANIFEST_NAME).is_file():
+        run_generate_commands(recipes[0].dataset.generate, generated)
+    click.echo(f"[2/7] publishing it to the local hub {hub / 'datasets' / 'tiny-reacher'}")
+    published = publish(generated, str(hub / "datasets" / "tiny-reacher"), tag="v1.0")
+    click.echo(f"      {len(published.uploaded)} shard(s) uploaded, {published.skipped} already there")
+    click.echo(f"[3/7] downloading it back into {downloaded}, verifying, loading with datasets.load_dataset")
+    got = download(str(hub / "datasets" / "tiny-reacher"), downloaded, revision="v1.0")
+    problems = verify_dataset(downloaded)
+    if problems:
+        raise WmhubError(f"verification of the downloaded copy failed: {problems[0]}")
+    steps = load_dataset(str(downloaded), split="train")
+    click.echo(f"      {len(got.fetched)} fetched, {len(got.cached)} cached; load_dataset: {steps.num_rows} rows")
+
+    rows = []
+    for i, recipe in enumerate(recipes):
+        run_dir = workdir / "runs" / recipe.name
+        click.echo(f"[4/7] training {recipe.name} into {run_dir}")
+        resume = (run_dir / "recipe.yaml").is_file()
+        summary = train(recipe, run_dir, resume=resume).summary
+        results = None
+        results_path = run_dir / "eval" / "eval_results.json"
+        if results_path.is_file():  # a re-run keeps the measured results (and so the pushed tag stays valid)
+            results = json.loads(results_path.read_text(encoding="utf-8"))
+        elif recipe.eval:
+            click.echo(f"[5/7] evaluating {recipe.name}: suites {', '.join(recipe.eval)}")
+            results = evaluate_run(run_dir)
+        dest = hub / "models" / recipe.name
+        click.echo(f"[6/7] pushing {recipe.name} with its card to {dest}")
+        push_run(run_dir, str(dest), tag="v1.0")
+        rows.append((recipe.name, summary, results, dest))
+
+    click.echo("[7/7] summary\n")
+    click.echo(f"{'model':<30} {'params':>8} {'val loss':>10} {'baseline':>10}  headline")
+    for name, summary, results, dest in rows:
+        headline = ""
+        if results and "latent" in results["suites"]:
+            h = results["suites"]["latent"]["horizons"]
+            headline = ", ".join(f"cos@{k} {e['cosine']['mean']:.3f} (copy-last {e['copy_last_cosine']['mean']:.3f})"
+                                 for k, e in h.items() if k in ("1", "30"))
+        if results:
+            for suite, values in results["suites"].items():
+                if suite != "latent" and isinstance(values.get("success_rate"), dict):
+                    headline += f"; {suite} {values['success_rate']['mean']:.0%}"
+        click.echo(f"{name:<30} {summary['num_parameters']:>8,} {summary['val_loss']:>10.4g} "
+                   f"{summary['val_baseline_loss']:>10.4g}  {headline}")
+    click.echo(f"\ndataset: {generated} (published: {hub / 'datasets' / 'tiny-reacher'}, downloaded: {downloaded})")
+    for name, _, _, dest in rows:
+        click.echo(f"{name}: run {workdir / 'runs' / name}, pushed {dest} (card: {dest / 'README.md'})")
+    elapsed = time.perf_counter() - started
+    click.echo(f"done in {elapsed:.0f} s. Next: wmhub reproduce {rows[0][3]}")
+    return {"elapsed_s": elapsed, "runs": [r[0] for r in rows]}
