@@ -351,7 +351,7 @@ def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
 @main.command(name="eval")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--suite", "suites", multiple=True,
-              help="latent | goal-success | reacher-easy-return | seed-protocol (default: the recipe's eval section).")
+              help="latent (default: the recipe's eval section).")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
 def eval_command(run_dir, suites, device):
     """Evaluate a trained run; writes RUN/eval/eval_results.json and plots.
@@ -361,7 +361,7 @@ def eval_command(run_dir, suites, device):
     \b
     Example:
       wmhub eval runs/tiny_reacher_dynamics_state
-      wmhub eval runs/reacher_dynamics_mlp_1m_state --suite latent --suite goal-success
+      wmhub eval runs/reacher_dynamics_mlp_1m_state --suite latent
     """
     from toolkit.eval.runner import EVAL_DIR, RESULTS_NAME, evaluate_run
 

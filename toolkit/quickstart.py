@@ -7,8 +7,7 @@
    ``datasets.load_dataset``;
 4. train ``tiny_reacher_dynamics_state`` and ``tiny_reacher_reward_state`` on
    the downloaded copy;
-5. evaluate the dynamics model (the recipe's suites: latent prediction, and a
-   short goal-reaching planning suite in the simulator when the recipe has one);
+5. evaluate the dynamics model (the recipe's suites: latent prediction);
 6. push both checkpoints with their cards to the local hub;
 7. print a summary table and where everything is.
 

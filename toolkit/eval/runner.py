@@ -4,9 +4,10 @@ Suites and their options come from the recipe's ``eval`` section (``--suite``
 picks some by name). Every result is measured here, on the run's held-out
 (validation) episodes, or in the simulator with fixed seeds.
 
-* ``latent`` (dynamics models): :mod:`toolkit.eval.latent`;
-* ``goal-success``, ``reacher-easy-return``, ``seed-protocol`` (dynamics
-  models, state latent): :mod:`toolkit.eval.planning`.
+* ``latent`` (dynamics models): :mod:`toolkit.eval.latent`.
+
+The planning suites (``goal-success``, ``reacher-easy-return``,
+``seed-protocol``) are not in this version yet.
 
 Every result file also carries ``validation``: the trainer's held-out loss
 and its trivial baseline, so reward and BC models have a measured figure too.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -31,7 +32,7 @@ from toolkit.train.recipe import Recipe, parse_recipe
 
 EVAL_DIR = "eval"
 RESULTS_NAME = "eval_results.json"
-DYNAMICS_SUITES = ("latent", "goal-success", "reacher-easy-return", "seed-protocol")
+DYNAMICS_SUITES = ("latent",)
 
 
 def load_run(run_dir: Path) -> tuple[Recipe, dict[str, Any], dict[str, Any]]:
@@ -57,39 +58,7 @@ def _run_suite(name: str, options: dict[str, Any], model, run_dir: Path, dataset
         _check_options(name, options, known)
         return latent_suite(model, dataset, val, device=device, plot_path=run_dir / EVAL_DIR / "latent_drift.png",
                             **options)
-    from toolkit.eval import planning
-
-    suites: dict[str, Callable[..., dict[str, Any]]] = {
-        "goal-success": planning.run_goal_success,
-        "reacher-easy-return": planning.run_reacher_easy_return,
-        "seed-protocol": planning.run_seed_protocol,
-    }
-    return planning_suite(suites[name], name, options, model, run_dir, dataset, val, device)
-
-
-def planning_suite(func: Callable[..., dict[str, Any]], name: str, options: dict[str, Any], model, run_dir: Path,
-                   dataset: WmDataset, val: list[int], device: torch.device) -> dict[str, Any]:
-    """Call a planning suite with the recipe's options (a reward run is loaded from its directory)."""
-    from toolkit.eval.planners import CEMConfig, MPPIConfig
-
-    kwargs = dict(options)
-    planner = kwargs.pop("planner", None)
-    if isinstance(planner, dict):
-        kind = planner.get("kind", "cem")
-        params = {k: v for k, v in planner.items() if k != "kind"}
-        try:
-            kwargs["planner"] = (CEMConfig if kind == "cem" else MPPIConfig)(**params)
-        except (TypeError, ValueError) as exc:
-            raise WmhubError(f"eval.{name}.planner: {exc}") from exc
-    reward_run = kwargs.pop("reward_run", None)
-    if reward_run is not None:
-        path = Path(reward_run)
-        path = path if path.is_absolute() else (run_dir / path)
-        kwargs["reward_model"] = load_model(path / "model" if (path / "model").is_dir() else path)
-    try:
-        return func(model, dataset.root, val, device=device, **kwargs)
-    except TypeError as exc:
-        raise WmhubError(f"eval.{name}: {exc}") from exc
+    raise WmhubError(f"suite {name!r} is not implemented yet; available: {list(DYNAMICS_SUITES)}")
 
 
 def _check_options(suite: str, options: dict[str, Any], known: set[str]) -> None:
