@@ -235,12 +235,18 @@ def info(source, as_json):
 
 
 # --------------------------------------------------------- publish/download
+def _upload_options(func):
+    """--tag / --private / --message, shared by `publish` (datasets) and `push` (checkpoints)."""
+    func = click.option("--message", default=None, help="Commit message.")(func)
+    func = click.option("--private", is_flag=True, help="Create the Hub repo as private.")(func)
+    return click.option("--tag", default=None,
+                        help="Mark this version (e.g. v1.0); existing tags never move.")(func)
+
+
 @main.command()
 @click.argument("dataset", type=click.Path(file_okay=False, exists=True))
 @click.argument("dest")
-@click.option("--tag", default=None, help="Mark the published version (e.g. v1.0); existing tags never move.")
-@click.option("--private", is_flag=True, help="Create the Hub repo as private.")
-@click.option("--message", default=None, help="Commit message.")
+@_upload_options
 def publish(dataset, dest, tag, private, message):
     """Publish a dataset to hf://datasets/<org>/<name> or a local hub directory.
 
@@ -379,9 +385,7 @@ def eval_command(run_dir, suites, device):
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.argument("dest")
-@click.option("--tag", default=None, help="Mark the pushed commit (e.g. v1.0); existing tags never move.")
-@click.option("--private", is_flag=True, help="Create the Hub repo as private.")
-@click.option("--message", default=None, help="Commit message.")
+@_upload_options
 def push(run_dir, dest, tag, private, message):
     """Push a trained run (checkpoint, card, eval results, plots, recipe, log) in one commit.
 

@@ -88,10 +88,6 @@ def run_quickstart(workdir: Path) -> dict[str, object]:
             h = results["suites"]["latent"]["horizons"]
             headline = ", ".join(f"cos@{k} {e['cosine']['mean']:.3f} (copy-last {e['copy_last_cosine']['mean']:.3f})"
                                  for k, e in h.items() if k in ("1", "30"))
-        if results:
-            for suite, values in results["suites"].items():
-                if suite != "latent" and isinstance(values.get("success_rate"), dict):
-                    headline += f"; {suite} {values['success_rate']['mean']:.0%}"
         click.echo(f"{name:<30} {summary['num_parameters']:>8,} {summary['val_loss']:>10.4g} "
                    f"{summary['val_baseline_loss']:>10.4g}  {headline}")
     click.echo(f"\ndataset: {generated} (published: {hub / 'datasets' / 'tiny-reacher'}, downloaded: {downloaded})")

@@ -178,9 +178,10 @@ def train(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None, *, resu
     spec = SampleSpec(recipe.dataset.config, list(latent_names), recipe.objective,
                       t.horizon, torch.float16 if stored_dtype == "float16" else torch.float32)
     shards = shards_for(dataset, spec.config, recipe.dataset.max_episodes)
-    episodes = sorted({e for k in shards for e in range(dataset.manifest.shards_of(spec.config)[k].episode_start,
-                                                         dataset.manifest.shards_of(spec.config)[k].episode_end)
-                       if recipe.dataset.max_episodes is None or e < recipe.dataset.max_episodes})
+    infos = dataset.manifest.shards_of(spec.config)
+    limit = recipe.dataset.max_episodes
+    episodes = sorted({e for k in shards for e in range(infos[k].episode_start, infos[k].episode_end)
+                       if limit is None or e < limit})
     split = split_episodes(episodes, t.val_fraction, t.seed)
     atomic_write_json(run_dir / "split.json", {"train_episodes": split.train, "val_episodes": split.val})
 
