@@ -357,28 +357,41 @@ def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
 @main.command(name="eval")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--suite", "suites", multiple=True,
-              help="latent (default: the recipe's eval section).")
+              help="latent | goal-success | reacher-easy-return | seed-protocol (default: the recipe's eval section).")
+@click.option("--episodes", type=int, default=None,
+              help="Episodes of every planning suite (overrides the recipe; for quick checks).")
+@click.option("--reward-model", default=None,
+              help="reacher-easy-return: plan with this reward run / model dir / hf:// source instead of the recipe's.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
-def eval_command(run_dir, suites, device):
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def eval_command(run_dir, suites, episodes, reward_model, device, quiet):
     """Evaluate a trained run; writes RUN/eval/eval_results.json and plots.
 
-    Suite options come from the recipe's `eval` section.
+    Suite options come from the recipe's `eval` section; results of suites not
+    run this time are kept.
 
     \b
     Example:
       wmhub eval runs/tiny_reacher_dynamics_state
-      wmhub eval runs/reacher_dynamics_mlp_1m_state --suite latent
+      wmhub eval runs/reacher_dynamics_mlp_1m_state --suite goal-success --episodes 10
+      wmhub eval runs/reacher_dynamics_mlp_1m_state --suite reacher-easy-return \\
+          --reward-model runs/reacher_reward_1m_state
     """
-    from toolkit.eval.runner import EVAL_DIR, RESULTS_NAME, evaluate_run
+    from toolkit.eval.runner import EVAL_DIR, RESULTS_NAME, evaluate_run, headline_metrics
 
-    results = evaluate_run(run_dir, list(suites) or None, device=device)
+    overrides = {}
+    if episodes is not None:
+        overrides["episodes"] = episodes
+    if reward_model is not None:
+        if suites and "reacher-easy-return" not in suites:
+            raise click.UsageError("--reward-model applies to --suite reacher-easy-return only")
+        overrides["reward_model"] = reward_model
+    results = evaluate_run(run_dir, list(suites) or None, device=device, overrides=overrides,
+                           show_progress=not quiet)
     v = results["validation"]
     click.echo(f"validation {v['loss_name']} {v['loss']:.5g} vs {v['baseline']} {v['baseline_loss']:.5g}")
     for name, suite in results["suites"].items():
-        headline = {k: val["mean"] for k, val in suite.items() if isinstance(val, dict) and "mean" in val}
-        if name == "latent":
-            headline = {f"cosine@{k}": e["cosine"]["mean"] for k, e in suite["horizons"].items()}
-        click.echo(f"{name}: " + ", ".join(f"{k} {val:.4g}" for k, val in headline.items()))
+        click.echo(f"{name}: " + ", ".join(f"{k} {val:.4g}" for k, val in headline_metrics(name, suite).items()))
     click.echo(f"wrote {Path(run_dir) / EVAL_DIR / RESULTS_NAME}")
 
 

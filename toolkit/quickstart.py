@@ -7,7 +7,7 @@
    ``datasets.load_dataset``;
 4. train ``tiny_reacher_dynamics_state`` and ``tiny_reacher_reward_state`` on
    the downloaded copy;
-5. evaluate the dynamics model (the recipe's suites: latent prediction);
+5. evaluate the dynamics model (the recipe's suites: latent prediction and a short goal-success run);
 6. push both checkpoints with their cards to the local hub;
 7. print a summary table and where everything is.
 
@@ -74,7 +74,7 @@ def run_quickstart(workdir: Path) -> dict[str, object]:
             results = json.loads(results_path.read_text(encoding="utf-8"))
         elif recipe.eval:
             click.echo(f"[5/7] evaluating {recipe.name}: suites {', '.join(recipe.eval)}")
-            results = evaluate_run(run_dir)
+            results = evaluate_run(run_dir, show_progress=True)
         dest = hub / "models" / recipe.name
         click.echo(f"[6/7] pushing {recipe.name} with its card to {dest}")
         push_run(run_dir, str(dest), tag="v1.0")
@@ -88,6 +88,9 @@ def run_quickstart(workdir: Path) -> dict[str, object]:
             h = results["suites"]["latent"]["horizons"]
             headline = ", ".join(f"cos@{k} {e['cosine']['mean']:.3f} (copy-last {e['copy_last_cosine']['mean']:.3f})"
                                  for k, e in h.items() if k in ("1", "30"))
+        if results and "goal-success" in results["suites"]:
+            g = results["suites"]["goal-success"]
+            headline += f"; goal-success {g['success_rate']['mean']:.0%} of {g['episodes']}"
         click.echo(f"{name:<30} {summary['num_parameters']:>8,} {summary['val_loss']:>10.4g} "
                    f"{summary['val_baseline_loss']:>10.4g}  {headline}")
     click.echo(f"\ndataset: {generated} (published: {hub / 'datasets' / 'tiny-reacher'}, downloaded: {downloaded})")

@@ -5,9 +5,12 @@ picks some by name). Every result is measured here, on the run's held-out
 (validation) episodes, or in the simulator with fixed seeds.
 
 * ``latent`` (dynamics models): :mod:`toolkit.eval.latent`.
-
-The planning suites (``goal-success``, ``reacher-easy-return``,
-``seed-protocol``) are not in this version yet.
+* ``goal-success``, ``reacher-easy-return``, ``seed-protocol`` (dynamics
+  models on the reacher state latent): :mod:`toolkit.eval.planning`, CEM or
+  MPPI (:mod:`toolkit.eval.planners`) in the real simulator. Options are the
+  keyword arguments of the suite's function; ``planner`` is a mapping
+  (``{kind: cem, samples: 500, ...}``) and ``reward_model`` (return suite) a
+  path to a reward run, its ``model/`` directory or an ``hf://`` source.
 
 Every result file also carries ``validation``: the trainer's held-out loss
 and its trivial baseline, so reward and BC models have a measured figure too.
@@ -32,7 +35,7 @@ from toolkit.train.recipe import Recipe, parse_recipe
 
 EVAL_DIR = "eval"
 RESULTS_NAME = "eval_results.json"
-DYNAMICS_SUITES = ("latent",)
+DYNAMICS_SUITES = ("latent", "goal-success", "reacher-easy-return", "seed-protocol")
 
 
 def load_run(run_dir: Path) -> tuple[Recipe, dict[str, Any], dict[str, Any]]:
@@ -46,19 +49,97 @@ def load_run(run_dir: Path) -> tuple[Recipe, dict[str, Any], dict[str, Any]]:
     return recipe, summary, split
 
 
+def run_dataset_root(recipe: Recipe, summary: dict[str, Any]) -> Path:
+    """The run's dataset: the local copy it was trained on, else obtained again from the recipe's source."""
+    dataset_root = Path(summary["dataset"]["path"])
+    if not (dataset_root / "manifest.json").is_file():
+        from toolkit.train.dataset_source import obtain_dataset
+
+        dataset_root = obtain_dataset(recipe.dataset, recipe.source, show_progress=True).root
+    return dataset_root
+
+
 def _run_suite(name: str, options: dict[str, Any], model, run_dir: Path, dataset: WmDataset,
-               split: dict[str, Any], device: torch.device) -> dict[str, Any]:
+               split: dict[str, Any], device: torch.device, show_progress: bool = False) -> dict[str, Any]:
     if not isinstance(model, DynamicsModel):
         raise WmhubError(f"suite {name!r} evaluates dynamics models; this run trained a {type(model).__name__}")
     val = split["val_episodes"]
     if name == "latent":
         from toolkit.eval.latent import latent_suite
 
-        known = {"horizons", "stride"}
-        _check_options(name, options, known)
+        _check_options(name, options, suite_options(name))
         return latent_suite(model, dataset, val, device=device, plot_path=run_dir / EVAL_DIR / "latent_drift.png",
                             **options)
-    raise WmhubError(f"suite {name!r} is not implemented yet; available: {list(DYNAMICS_SUITES)}")
+    return run_planning_suite(name, options, model, dataset.root, val, device, show_progress)
+
+
+def run_planning_suite(name: str, options: dict[str, Any], model: DynamicsModel, dataset_root: Path,
+                        val: list[int], device: torch.device, show_progress: bool) -> dict[str, Any]:
+    """One of :data:`toolkit.eval.planning.SUITES`, options checked against the suite's signature."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from toolkit.eval import planning
+    from toolkit.eval.planners import PlannerConfig
+
+    function = planning.SUITE_FUNCTIONS[name]
+    _check_options(name, options, suite_options(name))
+    kwargs = dict(options, show_progress=show_progress)
+    if "planner" in kwargs:
+        try:
+            kwargs["planner"] = TypeAdapter(PlannerConfig).validate_python(kwargs["planner"])
+        except ValidationError as exc:
+            raise WmhubError(f"eval.{name}.planner: {exc.errors()[0]['msg']} (at "
+                             f"{'.'.join(str(p) for p in exc.errors()[0]['loc'])}); give "
+                             "{kind: cem|mppi, samples: ..., ...}") from exc
+    reward_source = kwargs.get("reward_model")
+    if reward_source is not None:
+        kwargs["reward_model"] = _load_reward_model(str(reward_source), name)
+    if name == "reacher-easy-return":
+        result = function(model, device=device, **kwargs)
+        result["reward_model"] = None if reward_source is None else str(reward_source)
+        return result
+    return function(model, dataset_root, val, device=device, **kwargs)
+
+
+def suite_options(name: str) -> set[str]:
+    """The option names suite ``name`` accepts in a recipe's ``eval`` section."""
+    import inspect
+
+    if name == "latent":
+        return {"horizons", "stride"}
+    from toolkit.eval.planning import SUITE_FUNCTIONS
+
+    return set(inspect.signature(SUITE_FUNCTIONS[name]).parameters) - {
+        "dynamics", "dataset_root", "val_episodes", "device", "show_progress"}
+
+
+def headline_metrics(name: str, suite: dict[str, Any]) -> dict[str, float]:
+    """The few numbers that summarise a suite's results (CLI, quickstart, card, model-index)."""
+    if name == "latent":
+        return {f"cosine@{k}": e["cosine"]["mean"] for k, e in suite["horizons"].items()}
+    from toolkit.eval.planning import HEADLINES
+
+    out = {key: suite[key]["mean"] for key in HEADLINES.get(name, ()) if suite.get(key, {}).get("mean") is not None}
+    if suite.get("wall_time_per_action_s") is not None:
+        out["s/action"] = suite["wall_time_per_action_s"]
+    return out
+
+
+def _load_reward_model(source: str, suite: str):
+    """A :class:`RewardModel` from a run directory, its ``model/`` or an ``hf://`` source."""
+    from toolkit.models.reward import RewardModel
+
+    path = Path(source)
+    if not source.startswith("hf://") and (path / "model" / "config.json").is_file():
+        path = path / "model"
+    elif not source.startswith("hf://") and not (path / "config.json").is_file():
+        raise WmhubError(f"eval.{suite}.reward_model: {source} is neither a training run nor a model directory; "
+                         "train the reward recipe first (e.g. `wmhub train reacher_reward_1m_state`) or drop the "
+                         "option to plan with the state surrogate")
+    model = load_model(source if source.startswith("hf://") else path)
+    if not isinstance(model, RewardModel):
+        raise WmhubError(f"eval.{suite}.reward_model: {source} holds a {type(model).__name__}, not a RewardModel")
+    return model
 
 
 def _check_options(suite: str, options: dict[str, Any], known: set[str]) -> None:
@@ -67,8 +148,15 @@ def _check_options(suite: str, options: dict[str, Any], known: set[str]) -> None
         raise WmhubError(f"eval.{suite}: unknown option(s) {unknown}; known: {sorted(known)}")
 
 
-def evaluate_run(run_dir: str | Path, suites: list[str] | None = None, device: str = "auto") -> dict[str, Any]:
-    """Evaluate a training run; writes ``RUN/eval/eval_results.json`` and returns it."""
+def evaluate_run(run_dir: str | Path, suites: list[str] | None = None, device: str = "auto",
+                 overrides: dict[str, Any] | None = None, show_progress: bool = False) -> dict[str, Any]:
+    """Evaluate a training run; writes ``RUN/eval/eval_results.json`` and returns it.
+
+    ``suites`` defaults to the recipe's ``eval`` section. ``overrides`` are
+    options applied to every chosen suite that accepts them (e.g.
+    ``{"episodes": 5}`` from ``wmhub eval --episodes 5``). Results of suites
+    not run this time are kept from an earlier evaluation of the same run.
+    """
     run_dir = Path(run_dir)
     recipe, summary, split = load_run(run_dir)
     chosen = suites if suites else list(recipe.eval)
@@ -77,12 +165,7 @@ def evaluate_run(run_dir: str | Path, suites: list[str] | None = None, device: s
         raise WmhubError(f"unknown suite(s) {unknown}; choose from {list(DYNAMICS_SUITES)}")
     torch_device = resolve_device(device)
     model = load_model(run_dir / "model")
-    dataset_root = Path(summary["dataset"]["path"])
-    if not (dataset_root / "manifest.json").is_file():
-        from toolkit.train.dataset_source import obtain_dataset
-
-        dataset_root = obtain_dataset(recipe.dataset, recipe.source, show_progress=True).root
-    dataset = WmDataset(dataset_root)
+    dataset = WmDataset(run_dataset_root(recipe, summary))
     results: dict[str, Any] = {
         "recipe": recipe.name, "model_class": type(model).__name__, "num_parameters": model.num_parameters,
         "device": str(torch_device),
@@ -91,10 +174,16 @@ def evaluate_run(run_dir: str | Path, suites: list[str] | None = None, device: s
                        "episodes": summary["dataset"]["val_episodes"], "samples": summary["val_samples"]},
         "suites": {},
     }
+    previous = run_dir / EVAL_DIR / RESULTS_NAME
+    if previous.is_file():
+        kept = json.loads(previous.read_text(encoding="utf-8")).get("suites", {})
+        results["suites"].update({k: v for k, v in kept.items() if k not in chosen})
     for name in chosen:
         started = time.perf_counter()
-        results["suites"][name] = _run_suite(name, dict(recipe.eval.get(name, {})), model, run_dir, dataset, split,
-                                             torch_device)
+        options = dict(recipe.eval.get(name, {}))
+        options.update({k: v for k, v in (overrides or {}).items() if k in suite_options(name)})
+        results["suites"][name] = _run_suite(name, options, model, run_dir, dataset, split, torch_device,
+                                             show_progress)
         results["suites"][name]["wall_time_s"] = time.perf_counter() - started
     atomic_write_json(run_dir / EVAL_DIR / RESULTS_NAME, results)
     write_training_curve(run_dir)

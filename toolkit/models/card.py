@@ -63,16 +63,36 @@ def metrics_table(results: dict[str, Any]) -> str:
             lines.append(f"| {k} | {_fmt(e['cosine'])} | {_fmt(e['copy_last_cosine'])} | {_fmt(e['relative_l2'])} "
                          f"| {_fmt(e['copy_last_relative_l2'])} |")
     for name, suite in results["suites"].items():
-        if name == "latent":
-            continue
-        lines += ["", f"Planning suite `{name}` (real simulator; anchors: {ANCHORS.get(name, 'none')}):", "",
-                  "| quantity | value |", "|---|---|"]
-        for key, value in suite.items():
-            if isinstance(value, dict) and "mean" in value:
-                lines.append(f"| {key} | {_fmt(value)} |")
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                lines.append(f"| {key} | {_fmt(value)} |")
+        if name != "latent":
+            lines += ["", *_planning_section(name, suite)]
     return "\n".join(lines)
+
+
+def _planning_section(name: str, suite: dict[str, Any]) -> list[str]:
+    """A planning suite's headline metrics, settings and cost, as Markdown lines."""
+    from toolkit.eval.runner import headline_metrics
+
+    planner = suite["planner"]
+    settings = ", ".join(f"{k} {v}" for k, v in planner.items() if k != "kind")
+    extra = {"goal-success": f"goal {suite.get('goal_offset')} steps ahead, budget {suite.get('budget')} steps, "
+                             f"tolerance {suite.get('tolerance_rad')} rad, cost on {suite.get('cost_features')}",
+             "reacher-easy-return": f"{suite.get('episode_length')}-step episodes, cost from "
+                                    f"{suite.get('reward_source')}",
+             "seed-protocol": f"{suite.get('steps')} steps toward a reached state"}.get(name, "")
+    lines = [f"Planning suite `{name}` in the real simulator ({suite['episodes']} episodes, seed {suite['seed']}; "
+             f"{extra}; {planner['kind'].upper()}: {settings}). Anchors: {ANCHORS.get(name, 'none')}.", "",
+             "| quantity | mean ± s.e. |", "|---|---|"]
+    for key in headline_metrics(name, suite):
+        if key in suite:
+            lines.append(f"| {key} | {_fmt(suite[key])} |")
+    if suite.get("wall_time_per_action_s") is not None:
+        ratio = suite.get("time_to_flop_bound_ratio")
+        lines += ["", f"Cost: {suite['wall_time_per_action_s']:.3g} s per planned action on {suite['device']} "
+                  f"({suite['torch_threads']} threads)"
+                  + (f", {ratio:.2f}× the FLOP-bound time of its model evaluations "
+                     f"({suite['flop_bound_time_per_action_s']:.3g} s at a measured "
+                     f"{suite['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s)" if ratio is not None else "") + "."]
+    return lines
 
 
 def eval_results_for_index(results: dict[str, Any], dataset_id: str, revision: str | None,
@@ -91,13 +111,15 @@ def eval_results_for_index(results: dict[str, Any], dataset_id: str, revision: s
                                   metric_value=round(e["cosine"]["mean"], 6), **common))
             out.append(EvalResult(metric_type="relative_l2", metric_name=f"relative L2@{k}",
                                   metric_value=round(e["relative_l2"]["mean"], 6), **common))
+    from toolkit.eval.runner import headline_metrics
+
     for name, suite in results["suites"].items():
         if name == "latent":
             continue
-        for key, value in suite.items():
-            if isinstance(value, dict) and "mean" in value:
-                out.append(EvalResult(metric_type=key, metric_name=f"{name} {key}",
-                                      metric_value=round(float(value["mean"]), 6), **common))
+        for key, value in headline_metrics(name, suite).items():
+            if key in suite:
+                out.append(EvalResult(metric_type=key, metric_name=f"{name} {key}", metric_value=round(value, 6),
+                                      **common))
     return out
 
 

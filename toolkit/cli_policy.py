@@ -1,0 +1,76 @@
+"""``wmhub policy``: tools for the policies that drive data generation.
+
+Registered in :mod:`toolkit.cli` with ``main.add_command(policy)``. Heavy
+imports (torch, msgpack) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from toolkit.errors import WmhubError
+
+
+class _PolicyGroup(click.Group):
+    """Reports WmhubError as one ``error:`` line and exit status 2, also when used on its own."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except WmhubError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(name="policy", cls=_PolicyGroup)
+def policy() -> None:
+    """Convert and inspect policies used by `wmhub generate --policy mlp:PATH`.
+
+    \b
+    Example:
+      wmhub policy convert-brax spot_policy.msgpack policies/spot-joystick
+    """
+
+
+@policy.command("convert-brax")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["auto", "msgpack", "npz"]), default="auto", show_default=True,
+              help="msgpack: flax.serialization.to_bytes(params); npz: np.savez of the '/'-flattened params.")
+@click.option("--activation", type=click.Choice(["swish", "silu", "relu", "tanh", "elu"]), default=None,
+              help="Activation the policy was trained with [default: from --brax-config, else swish].")
+@click.option("--obs-key", default=None,
+              help="policy_obs_key of the training run, for dict observations [default: state].")
+@click.option("--normalize/--no-normalize", "normalize", default=None,
+              help="Whether training used normalize_observations [default: from --brax-config, else on].")
+@click.option("--brax-config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="config.json of a Brax orbax checkpoint step, to read the network settings from.")
+@click.option("--expect-obs-dim", type=int, default=None, help="Fail unless the policy takes this many inputs (Spot: 81).")
+@click.option("--expect-action-dim", type=int, default=None, help="Fail unless the policy has this many actions (Spot: 12).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+def convert_brax(src: Path, out: Path, fmt: str, activation: str | None, obs_key: str | None,
+                 normalize: bool | None, brax_config: Path | None, expect_obs_dim: int | None,
+                 expect_action_dim: int | None, overwrite: bool) -> None:
+    """Convert Brax PPO params (MuJoCo Playground) in SRC to an MLP policy directory OUT.
+
+    SRC is flax.serialization.to_bytes(params) (.msgpack) or an .npz of the
+    flattened params. Pickle files (Brax's model.save_params) are refused.
+    OUT gets config.json and model.safetensors.
+
+    \b
+    Example:
+      wmhub policy convert-brax spot_policy.msgpack policies/spot-joystick --expect-obs-dim 81
+      wmhub generate spot data/spot --policy mlp:policies/spot-joystick
+    """
+    from toolkit.envs.brax_convert import convert_brax_checkpoint
+    from toolkit.envs.spot_mlp_policy import read_policy_dir
+
+    path = convert_brax_checkpoint(src, out, fmt=fmt, activation=activation, obs_key=obs_key,  # type: ignore[arg-type]
+                                   normalize_observations=normalize, brax_config=brax_config,
+                                   expect_obs_dim=expect_obs_dim, expect_action_dim=expect_action_dim,
+                                   overwrite=overwrite)
+    config, _ = read_policy_dir(path)
+    click.echo(f"wrote {path}: obs {config.obs_dim} -> hidden {config.hidden_sizes} -> action {config.action_dim}, "
+               f"activation {config.activation}, normalised observations: {config.normalize_observations}")

@@ -1,0 +1,329 @@
+"""Sampling-based model-predictive control in latent space: CEM and MPPI, fully batched.
+
+Each call to :meth:`Planner.plan` chooses one action for the current latent
+``z0``. Every iteration draws ``samples`` action sequences of length
+``horizon``, predicts their latent trajectories with one batched forward per
+horizon step (samples stacked in the batch dimension; an :class:`Ensemble`'s
+members stepped in the same call, each on its own trajectory), scores them
+with a cost function and refits the sampling distribution.
+
+The cost function sees a :class:`Rollout`: the start latent ``[D]``, the
+predicted latents ``[N, H, D]`` in the dataset's raw units (``latents[:, h]``
+is the latent *after* action ``h``), the actions ``[N, H, A]`` and, for an
+ensemble, the disagreement ``[N, H]`` (std across members in normalised units,
+averaged over latent dimensions). It returns one cost per sample ``[N]``; the
+planner adds ``disagreement_weight · mean_h disagreement`` itself.
+
+>>> planner = make_planner(CEMConfig(samples=500, elites=50), action_dim=2, seed=0)
+>>> model = DynamicsRollout(load_model("runs/x/model"))
+>>> step = planner.plan(model, z0, cost_fn)        # step.action: numpy [A] in [-1, 1]
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Protocol, Union, runtime_checkable
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from toolkit.errors import WmhubError
+from toolkit.models.dynamics import DynamicsModel
+from toolkit.models.ensemble import Ensemble
+
+ACTION_LOW, ACTION_HIGH = -1.0, 1.0
+
+
+# --------------------------------------------------------------------------- configuration
+class CEMConfig(BaseModel):
+    """Cross-entropy method: refit a diagonal Gaussian to the ``elites`` cheapest samples.
+
+    ``momentum`` blends the previous iteration's mean into the refit one
+    (``mean = momentum · old + (1 − momentum) · elite mean``); ``warm_start``
+    starts each environment step from the previous step's final mean shifted
+    by one step (the last row repeated), with the std reset to ``init_std``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["cem"] = "cem"
+    samples: int = Field(500, ge=2, description="action sequences per iteration")
+    elites: int = Field(50, ge=1, description="cheapest samples the Gaussian is refitted to")
+    iterations: int = Field(5, ge=1)
+    horizon: int = Field(10, ge=1)
+    init_std: float = Field(0.5, gt=0.0)
+    min_std: float = Field(0.05, ge=0.0)
+    momentum: float = Field(0.0, ge=0.0, lt=1.0)
+    warm_start: bool = True
+    disagreement_weight: float = Field(0.0, ge=0.0, description="λ in cost += λ · mean ensemble std")
+
+    @model_validator(mode="after")
+    def _check(self) -> "CEMConfig":
+        if self.elites > self.samples:
+            raise ValueError(f"elites ({self.elites}) must not exceed samples ({self.samples})")
+        if self.min_std > self.init_std:
+            raise ValueError(f"min_std ({self.min_std}) must not exceed init_std ({self.init_std})")
+        return self
+
+
+class MPPIConfig(BaseModel):
+    """Model-predictive path integral: exponentially weighted average of perturbed sequences.
+
+    Weights are ``softmax(−(cost − min cost) / temperature)``; perturbations
+    are Gaussian with std ``noise_std`` around the current mean.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["mppi"] = "mppi"
+    samples: int = Field(500, ge=2)
+    iterations: int = Field(5, ge=1)
+    horizon: int = Field(10, ge=1)
+    temperature: float = Field(0.1, gt=0.0)
+    noise_std: float = Field(0.3, gt=0.0)
+    warm_start: bool = True
+    disagreement_weight: float = Field(0.0, ge=0.0, description="λ in cost += λ · mean ensemble std")
+
+
+PlannerConfig = Union[CEMConfig, MPPIConfig]
+
+
+# --------------------------------------------------------------------------- rollouts
+@dataclass
+class Rollout:
+    """What a cost function scores (all tensors on the planner's device)."""
+
+    start: torch.Tensor                     # [D] raw latent the sequences start from
+    latents: torch.Tensor                   # [N, H, D] predicted raw latents after each action
+    actions: torch.Tensor                   # [N, H, A] in [-1, 1]
+    disagreement: torch.Tensor | None = None  # [N, H] ensemble std (normalised units), else None
+
+
+CostFn = Callable[[Rollout], torch.Tensor]
+
+
+@runtime_checkable
+class RolloutModel(Protocol):
+    """A latent model the planners can roll out (see :class:`DynamicsRollout`)."""
+
+    device: torch.device
+    latent_dim: int
+    action_dim: int
+    latent: dict[str, Any]
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        """Raw latent → the model's normalised units."""
+
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``z0 [D]``, ``actions [N, H, A]`` → (raw latents ``[N, H, D]``, disagreement ``[N, H]`` or None)."""
+
+    def flops_per_step(self) -> int | None:
+        """Model FLOPs for one sample and one horizon step, or None when not a neural model."""
+
+
+class DynamicsRollout:
+    """Wraps a :class:`DynamicsModel` (or :class:`Ensemble`) for batched planning on ``device``.
+
+    The model is put in eval mode and moved to ``device`` (default: the
+    device its parameters are on).
+    """
+
+    def __init__(self, model: DynamicsModel, device: torch.device | str | None = None) -> None:
+        if not isinstance(model, DynamicsModel):
+            raise WmhubError(f"planning needs a dynamics model, got {type(model).__name__}; "
+                             "load the dynamics run's model/ (a reward model goes in reward_model=)")
+        self.model = model.eval()
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.model.to(self.device)
+        self.latent_dim = model.latent_dim
+        self.action_dim = model.action_dim
+        self.latent = dict(model.latent)
+        self.ensemble = isinstance(model, Ensemble)
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        return self.model.normalize(z)
+
+    def flops_per_step(self) -> int:
+        """≈ 2 · parameters multiply-adds per sample per step (all members of an ensemble)."""
+        return 2 * self.model.num_parameters
+
+    @torch.inference_mode()
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        n, horizon, _ = actions.shape
+        zn = self.model.normalize(z0.to(self.device, torch.float32)).expand(n, self.latent_dim)
+        if self.ensemble:
+            zn = zn.expand(len(self.model.members), n, self.latent_dim)
+        steps = []
+        for h in range(horizon):  # one batched forward per horizon step (all samples, all members)
+            zn = self.model.step_normalized(zn, actions[:, h])
+            steps.append(zn)
+        zn_all = torch.stack(steps, dim=-2)  # [N, H, D] or [K, N, H, D]
+        if not self.ensemble:
+            return self.model.denormalize(zn_all), None
+        latents = self.model.denormalize(zn_all).mean(0)
+        disagreement = zn_all.std(0).mean(-1)
+        return latents, disagreement
+
+
+def as_rollout_model(model: DynamicsModel | RolloutModel, device: torch.device | str | None = None) -> RolloutModel:
+    """A :class:`DynamicsModel` wrapped in :class:`DynamicsRollout`; a :class:`RolloutModel` as is."""
+    if isinstance(model, DynamicsModel):
+        return DynamicsRollout(model, device)
+    if isinstance(model, RolloutModel):
+        return model
+    raise WmhubError(f"cannot plan with a {type(model).__name__}: expected a dynamics model or a RolloutModel")
+
+
+# --------------------------------------------------------------------------- planners
+@dataclass
+class PlanStep:
+    """One planning call: the action to apply and what it cost."""
+
+    action: np.ndarray      # [A] float64 in [-1, 1]
+    cost: float             # predicted cost of the cheapest sample of the last iteration
+    wall_time_s: float      # time of the whole call (device synchronised)
+    model_evaluations: int  # samples × horizon × iterations
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Planner(ABC):
+    """Shared warm-start state, sampling and cost evaluation of CEM and MPPI."""
+
+    def __init__(self, config: PlannerConfig, action_dim: int, seed: int = 0,
+                 device: torch.device | str = "cpu") -> None:
+        self.config = config
+        self.action_dim = action_dim
+        self.device = torch.device(device)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+        self._mean: torch.Tensor | None = None
+        self.wall_times: list[float] = []
+
+    def reset(self) -> None:
+        """Forget the warm-start mean (call at the start of each episode)."""
+        self._mean = None
+
+    def _initial_mean(self) -> torch.Tensor:
+        """Zeros, or the previous final mean shifted by one step when warm-starting."""
+        h, a = self.config.horizon, self.action_dim
+        if self._mean is None or not self.config.warm_start:
+            return torch.zeros(h, a, device=self.device)
+        return torch.cat([self._mean[1:], self._mean[-1:]], dim=0)
+
+    def _noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.config.horizon, self.action_dim, generator=self.generator, device=self.device)
+
+    def _evaluate(self, model: RolloutModel, z0: torch.Tensor, actions: torch.Tensor, cost_fn: CostFn) -> torch.Tensor:
+        """Cost ``[N]`` of action sequences ``[N, H, A]``, disagreement penalty included."""
+        latents, disagreement = model.rollout(z0, actions)
+        cost = cost_fn(Rollout(z0, latents, actions, disagreement)).reshape(-1).float()
+        if cost.shape[0] != actions.shape[0]:
+            raise WmhubError(f"the cost function returned {cost.shape[0]} costs for {actions.shape[0]} samples")
+        if self.config.disagreement_weight > 0 and disagreement is not None:
+            cost = cost + self.config.disagreement_weight * disagreement.mean(-1)
+        cost = torch.nan_to_num(cost, nan=float("inf"))
+        if not bool(torch.isfinite(cost).any()):
+            raise WmhubError("every sampled action sequence has a non-finite cost; check the model and cost function")
+        return cost
+
+    @abstractmethod
+    def _optimise(self, model: RolloutModel, z0: torch.Tensor, cost_fn: CostFn) -> tuple[torch.Tensor, float]:
+        """Final mean sequence ``[H, A]`` and the cheapest cost seen in the last iteration."""
+
+    def plan(self, model: RolloutModel, z0: torch.Tensor | np.ndarray, cost_fn: CostFn) -> PlanStep:
+        """Plan from raw latent ``z0 [D]`` and return the first action of the optimised sequence."""
+        if model.action_dim != self.action_dim:
+            raise WmhubError(f"the planner was built for action dim {self.action_dim}, the model has "
+                             f"{model.action_dim}")
+        start = time.perf_counter()
+        z0 = torch.as_tensor(z0, dtype=torch.float32, device=self.device)
+        with torch.inference_mode():
+            mean, best = self._optimise(model, z0, cost_fn)
+        self._mean = mean
+        action = mean[0].clamp(ACTION_LOW, ACTION_HIGH).double().cpu().numpy()
+        _synchronize(self.device)
+        elapsed = time.perf_counter() - start
+        self.wall_times.append(elapsed)
+        c = self.config
+        return PlanStep(action, best, elapsed, c.samples * c.horizon * c.iterations)
+
+
+class CEMPlanner(Planner):
+    """Cross-entropy method (see :class:`CEMConfig`)."""
+
+    config: CEMConfig
+
+    def _optimise(self, model: RolloutModel, z0: torch.Tensor, cost_fn: CostFn) -> tuple[torch.Tensor, float]:
+        c = self.config
+        mean = self._initial_mean()
+        std = torch.full_like(mean, c.init_std)
+        best = float("inf")
+        for _ in range(c.iterations):
+            actions = (mean + std * self._noise(c.samples)).clamp(ACTION_LOW, ACTION_HIGH)
+            cost = self._evaluate(model, z0, actions, cost_fn)
+            elite_cost, idx = torch.topk(cost, c.elites, largest=False)
+            elites = actions[idx]
+            mean = c.momentum * mean + (1.0 - c.momentum) * elites.mean(0)
+            std = elites.std(0, unbiased=False).clamp_min(c.min_std)
+            best = float(elite_cost[0])
+        return mean, best
+
+
+class MPPIPlanner(Planner):
+    """Model-predictive path integral (see :class:`MPPIConfig`)."""
+
+    config: MPPIConfig
+
+    def _optimise(self, model: RolloutModel, z0: torch.Tensor, cost_fn: CostFn) -> tuple[torch.Tensor, float]:
+        c = self.config
+        mean = self._initial_mean()
+        best = float("inf")
+        for _ in range(c.iterations):
+            actions = (mean + c.noise_std * self._noise(c.samples)).clamp(ACTION_LOW, ACTION_HIGH)
+            cost = self._evaluate(model, z0, actions, cost_fn)
+            weights = torch.softmax(-(cost - cost.min()) / c.temperature, dim=0)
+            mean = (weights[:, None, None] * actions).sum(0)
+            best = float(cost.min())
+        return mean, best
+
+
+def make_planner(config: PlannerConfig, action_dim: int, *, seed: int = 0,
+                 device: torch.device | str = "cpu") -> Planner:
+    """A :class:`CEMPlanner` or :class:`MPPIPlanner` for ``config``, seeded, sampling on ``device``."""
+    if isinstance(config, CEMConfig):
+        return CEMPlanner(config, action_dim, seed, device)
+    if isinstance(config, MPPIConfig):
+        return MPPIPlanner(config, action_dim, seed, device)
+    raise WmhubError(f"unknown planner config {type(config).__name__}; use CEMConfig or MPPIConfig")
+
+
+def planning_flops_per_action(config: PlannerConfig, flops_per_step: int) -> int:
+    """Model FLOPs per planned action: ``flops_per_step × samples × horizon × iterations``."""
+    return int(flops_per_step) * config.samples * config.horizon * config.iterations
+
+
+def measure_matmul_flops(device: torch.device | str = "cpu", size: int | None = None, repeats: int = 5) -> float:
+    """Measured float32 matmul throughput of ``device`` in FLOP/s (square ``size`` matrices).
+
+    ``size`` defaults to 2048 on CPU and 8192 on CUDA; the best of ``repeats``
+    timed products (after one warm-up) is used.
+    """
+    device = torch.device(device)
+    n = size or (8192 if device.type == "cuda" else 2048)
+    gen = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(n, n, generator=gen, device=device)
+    b = torch.randn(n, n, generator=gen, device=device)
+    _ = a @ b
+    _synchronize(device)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        _ = a @ b
+        _synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * n ** 3 / best
