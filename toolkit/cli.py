@@ -465,5 +465,9 @@ def quickstart(workdir):
     run_quickstart(Path(workdir))
 
 
+from toolkit.cli_policy import policy as policy_group  # noqa: E402  (its own module: one job per file)
+
+main.add_command(policy_group)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -29,7 +29,8 @@ class Progress:
         self.secondary += secondary
         self.bar.update(units)
         elapsed = max(time.perf_counter() - self.start, 1e-9)
-        rate = f"{self.secondary / elapsed:,.0f} {self.rate_unit}/s"
+        value = self.secondary / elapsed
+        rate = f"{value:,.0f} {self.rate_unit}/s" if value >= 10 else f"{value:.2g} {self.rate_unit}/s"
         self.bar.set_postfix_str(f"{rate}, {extra}" if extra else rate, refresh=False)
 
     def close(self) -> None:

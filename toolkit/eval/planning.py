@@ -279,7 +279,7 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
     data = _load_episodes(dataset_root, sorted(set(chosen)))
     env = make_env(seed)
     per_episode = []
-    progress = Progress(episodes * budget, "action", "action", "goal-success", enabled=show_progress)
+    progress = Progress(episodes * budget, "action", "episode", "goal-success", enabled=show_progress)
     for ep in chosen:
         rec = data[ep]
         last_t = len(rec["latent"]) - 1 - goal_offset
@@ -299,14 +299,16 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
             err = np.abs(wrapped_angle_error(env.physics.data.qpos, goal_q))
             if reached_at is None and bool(np.all(err <= tolerance)):
                 reached_at = k + 1
-            progress.update(1, 1)
+            progress.update(1, 0, f"episode {len(per_episode) + 1}/{episodes}, "
+                                  f"success {sum(e['success'] for e in per_episode)}")
         per_episode.append({
             "episode_index": ep, "start_step": t, "success": reached_at is not None,
             "final_success": bool(np.all(err <= tolerance)), "steps_to_success": reached_at,
             "already_at_goal": bool(np.all(start_err <= tolerance)),
             "start_joint_error_rad": float(start_err.max()), "final_joint_error_rad": float(err.max()),
             "final_latent_distance": _latent_distance(model, z, goal)})
-        progress.update(0, 0, f"success {sum(e['success'] for e in per_episode)}/{len(per_episode)}")
+        progress.update(0, 1, f"episode {len(per_episode)}/{episodes}, "
+                              f"success {sum(e['success'] for e in per_episode)}")
     progress.close()
     reached = [e["steps_to_success"] for e in per_episode if e["success"]]
     return {
@@ -351,7 +353,8 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
         cost_fn, source = to_target_cost, "state_surrogate"
     env = make_env(seed)
     per_episode = []
-    progress = Progress(episodes * episode_length, "action", "action", "reacher-easy-return", enabled=show_progress)
+    progress = Progress(episodes * episode_length, "action", "episode", "reacher-easy-return",
+                        enabled=show_progress)
     for _ in range(episodes):
         timestep = env.reset()
         radius = reach_radius(env.physics)
@@ -364,9 +367,10 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
             total += float(timestep.reward)
             if reached_at is None and float(np.linalg.norm(z[TO_TARGET])) <= radius:
                 reached_at = k + 1
-            progress.update(1, 1, f"return {total:.0f}")
+            progress.update(1, 0, f"episode {len(per_episode) + 1}/{episodes}, return so far {total:.0f}")
         per_episode.append({"return": total, "steps_to_reach": reached_at,
                             "final_inside": bool(np.linalg.norm(z[TO_TARGET]) <= radius)})
+        progress.update(0, 1, f"episode {len(per_episode)}/{episodes}, last return {total:.0f}")
     progress.close()
     reached = [e["steps_to_reach"] for e in per_episode if e["steps_to_reach"] is not None]
     return {
@@ -418,7 +422,7 @@ def run_seed_protocol(dynamics: DynamicsModel | RolloutModel, dataset_root: str 
     chosen = [int(e) for e in rng.permutation(sorted(goals))[:episodes]]
     env = make_env(seed)
     per_episode = []
-    progress = Progress(len(chosen) * steps, "action", "action", "seed-protocol", enabled=show_progress)
+    progress = Progress(len(chosen) * steps, "action", "episode", "seed-protocol", enabled=show_progress)
     for ep in chosen:
         rec, row = data[ep], goals[ep]
         goal = _goal_tensor(rec["latent"][row], model)
@@ -431,7 +435,7 @@ def run_seed_protocol(dynamics: DynamicsModel | RolloutModel, dataset_root: str 
             z = observation_latent(timestep.observation)
             total += float(timestep.reward)
             dists.append(_latent_distance(model, z, goal))
-            progress.update(1, 1)
+            progress.update(1, 0, f"episode {len(per_episode) + 1}/{len(chosen)}, reward {total:.0f}")
         initial, final = dists[0], dists[-1]
         per_episode.append({"episode_index": ep, "goal_step": row, "reward_sum": total, "initial_distance": initial,
                             "final_distance": final, "min_distance": min(dists),
