@@ -154,3 +154,53 @@ def test_network_errors_are_retried_then_reported(tmp_path):
     with pytest.raises(WmhubError, match="failed after 3 attempts.*re-run"):
         with_retries(action, "reading wm-lab/x", attempts=3, first_delay=0.01)
     assert len(calls) == 3
+
+
+SHARD = "data/steps/episodes-00000004-00000008.parquet"
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """The client keeps what it received in whole DOWNLOAD_CHUNK_SIZE chunks (10 MB); our shards are
+    ~12 kB, so use 1 kB chunks to make a resume observable (a client setting, not a mock)."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "DOWNLOAD_CHUNK_SIZE", 1024)
+
+
+def test_transient_server_errors_are_retried_and_the_download_succeeds(hub, published, tmp_path):
+    hub.inject_fault("GET", "/resolve/", status=503, times=2)  # the first two file downloads fail
+    result = download(REPO, tmp_path / "out", show_progress=False)
+    assert len(result.fetched) == 4 and verify_dataset(tmp_path / "out") == []
+    assert all(f.times == 0 for f in hub.faults)
+
+
+def test_a_dropped_connection_resumes_with_a_range_request(hub, published, tmp_path, small_chunks):
+    size = (published[0] / SHARD).stat().st_size
+    hub.inject_fault("GET", SHARD, cut_after=4096 + 100)
+    download(REPO, tmp_path / "out", show_progress=False)
+    assert verify_dataset(tmp_path / "out") == []
+    # the client asked for the rest of the file (from its last whole chunk), not the whole file again
+    assert size > 8192 and (SHARD, "bytes=4096-") in hub.range_log
+
+
+def test_an_interrupted_download_resumes_on_the_next_run(hub, published, tmp_path, small_chunks):
+    """Across runs wmhub resumes by shard: verified shards stay, only the rest is fetched.
+
+    (huggingface_hub >= 2 deletes a partial file when a download fails, so a shard cut off
+    mid-transfer starts again from byte 0; shards are at most a few hundred MB by design.)
+    """
+    hub.inject_fault("GET", SHARD, status=503, times=100)  # this shard stays unavailable past all retries
+    failed = CliRunner().invoke(main, ["download", REPO, str(tmp_path / "out"), "--quiet"])
+    assert failed.exit_code != 0 and "re-run (it resumes)" in failed.output
+    assert not (tmp_path / "out" / SHARD).exists()  # nothing half-written under the final name
+    done_before = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.parquet"))
+    assert done_before and SHARD not in done_before
+    hub.faults.clear()
+    hub.reset_counters()
+    again = CliRunner().invoke(main, ["download", REPO, str(tmp_path / "out"), "--quiet"])
+    assert again.exit_code == 0, again.output
+    assert verify_dataset(tmp_path / "out") == []
+    fetched = {path.rsplit("/resolve/", 1)[1].split("/", 1)[1] for method, path in hub.request_log
+               if method == "GET" and path.endswith(".parquet")}
+    assert SHARD in fetched and not fetched & set(done_before)

@@ -705,6 +705,9 @@ class _Handler(BaseHTTPRequestHandler):
         body: _Body | None = None
         try:
             body = self._body = self._read_body()
+            fault = self.hub._take_fault(method, self._raw_path, "status")
+            if fault is not None:
+                raise HubError(fault.status, f"injected failure for {method} {self._raw_path}")
             for route_method, pattern, name in _ROUTES:
                 if route_method != method:
                     continue
@@ -1264,7 +1267,10 @@ class _Handler(BaseHTTPRequestHandler):
                                {**headers, "Content-Range": f"bytes */{total}"})
             (start, end), status = parsed, 206
             headers["Content-Range"] = f"bytes {start}-{end}/{total}"
+            with self.hub._counter_lock:
+                self.hub.range_log.append((path, range_header))
         length = max(0, end - start + 1)
+        cut = self.hub._take_fault(self._method, self._raw_path, "cut_after") if self._method == "GET" else None
 
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -1277,6 +1283,13 @@ class _Handler(BaseHTTPRequestHandler):
         with blob.open("rb") as source:
             source.seek(start)
             remaining = length
+            if cut is not None:  # an injected network failure: part of the body, then a dropped connection
+                self.wfile.write(source.read(min(cut.cut_after, length)))
+                self.wfile.flush()
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(2)
+                return
             while remaining > 0:
                 chunk = source.read(min(remaining, _COPY_CHUNK))
                 if not chunk:
@@ -1307,6 +1320,20 @@ class _Handler(BaseHTTPRequestHandler):
 # --------------------------------------------------------------------------------------------------
 
 
+@dataclass
+class Fault:
+    """A failure the server injects into the next ``times`` matching requests (see :meth:`HubServer.inject_fault`)."""
+
+    method: str
+    path_contains: str
+    status: int | None = None      # answer with this HTTP status instead of routing the request
+    cut_after: int | None = None   # downloads: send the headers and this many body bytes, then drop the connection
+    times: int = 1
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.times > 0 and method == self.method and self.path_contains in path
+
+
 class HubServer:
     """A Hub-compatible server on 127.0.0.1 backed by ``root_dir``.
 
@@ -1326,6 +1353,8 @@ class HubServer:
         bytes_uploaded: request-body bytes received by uploads (commit payloads + LFS content).
         lfs_bytes_uploaded: the LFS-content part of ``bytes_uploaded``.
         request_log: ``(method, path)`` of every request, in arrival order.
+        range_log: ``(path, Range header)`` of every ranged download request.
+        faults: failures still to inject (:meth:`inject_fault`).
     """
 
     def __init__(self, root_dir: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0,
@@ -1340,6 +1369,8 @@ class HubServer:
         self.tree_page_size = tree_page_size
         self.store = HubStore(self.root_dir, username=username, initial_gitattributes=initial_gitattributes)
         self.request_log: list[tuple[str, str]] = []
+        self.range_log: list[tuple[str, str]] = []
+        self.faults: list[Fault] = []
         self._tickets: dict[str, _UploadTicket] = {}
         self._counter_lock = threading.Lock()
         self._bytes_uploaded = 0
@@ -1420,6 +1451,30 @@ class HubServer:
             self._bytes_uploaded += size
             if lfs:
                 self._lfs_bytes_uploaded += size
+
+    def inject_fault(self, method: str, path_contains: str, *, status: int | None = None,
+                     cut_after: int | None = None, times: int = 1) -> Fault:
+        """Make the next ``times`` ``method`` requests whose path contains ``path_contains`` fail.
+
+        ``status`` answers them with that HTTP status (e.g. 503, to exercise client retries);
+        ``cut_after`` (downloads) announces the full ``Content-Length`` but drops the connection
+        after that many body bytes, as a network failure mid-transfer would.
+        """
+        if (status is None) == (cut_after is None):
+            raise ValueError("give exactly one of status= or cut_after=")
+        fault = Fault(method, path_contains, status, cut_after, times)
+        with self._counter_lock:
+            self.faults.append(fault)
+        return fault
+
+    def _take_fault(self, method: str, path: str, kind: str) -> Fault | None:
+        """The first pending fault of ``kind`` ("status" or "cut_after") matching the request, consumed once."""
+        with self._counter_lock:
+            for fault in self.faults:
+                if getattr(fault, kind) is not None and fault.matches(method, path):
+                    fault.times -= 1
+                    return fault
+        return None
 
     def _log_request(self, method: str, path: str) -> None:
         with self._counter_lock:
