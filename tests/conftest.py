@@ -13,6 +13,9 @@ os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+_MENAGERIE = Path(__file__).resolve().parents[1].parent / "shared" / "menagerie"
+if "MENAGERIE_ROOT" not in os.environ and _MENAGERIE.is_dir():  # offline Spot model (see its README)
+    os.environ["MENAGERIE_ROOT"] = str(_MENAGERIE)
 
 from toolkit.generate import generate  # noqa: E402
 

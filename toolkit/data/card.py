@@ -51,6 +51,25 @@ def load_template(name: str) -> str:
     return resources.files("toolkit.dataset_cards").joinpath(name).read_text(encoding="utf-8")
 
 
+def episode_statistics(root: Path, manifest: Manifest) -> dict[str, dict[str, float]]:
+    """Mean / min / max / sum / median of every scalar numeric or bool column of ``episodes``
+    (e.g. ``episodes.fell.mean`` is a fall rate), for card templates."""
+    import numpy as np
+
+    from toolkit.data.summary import episode_table
+
+    table = episode_table(root, manifest)
+    stats = {}
+    for name in table.column_names:
+        values = table.column(name).to_numpy(zero_copy_only=False)
+        if values.ndim != 1 or values.dtype.kind not in "biuf" or len(values) == 0:
+            continue
+        values = values.astype(np.float64)
+        stats[name] = {"mean": float(values.mean()), "min": float(values.min()), "max": float(values.max()),
+                       "sum": float(values.sum()), "p50": float(np.median(values))}
+    return stats
+
+
 def render_dataset_card(root: Path, manifest: Manifest, template: str, *, repo_id: str | None = None,
                         directory: str | None = None) -> str:
     """Full README.md text for the dataset in ``root``.
@@ -70,7 +89,8 @@ def render_dataset_card(root: Path, manifest: Manifest, template: str, *, repo_i
     encoders = [c for c in manifest.configs if "identity" in c.extra and c.name.startswith("embeddings-")]
     card = DatasetCard.from_template(card_metadata(manifest), template_str=load_template(template),
                                      manifest=manifest, summary=summarize(root, manifest), encoders=encoders,
-                                     load_path=load_path, local_path=local_path, download_hint=hint)
+                                     load_path=load_path, local_path=local_path, download_hint=hint,
+                                     episodes=episode_statistics(root, manifest))
     return str(card).rstrip("\n") + "\n"
 
 

@@ -58,7 +58,7 @@ class RolloutSpec:
     versions: Callable[[], dict[str, str]] = field(default=lambda: {})
 
 
-_REGISTRY: dict[str, str] = {"reacher": "toolkit.envs.reacher"}
+_REGISTRY: dict[str, str] = {"reacher": "toolkit.envs.reacher", "spot": "toolkit.envs.spot"}
 _LOADED: dict[str, RolloutSpec] = {}
 
 

@@ -63,14 +63,25 @@ def describe_existing(spec: RolloutSpec, root: Path, start: int, end: int) -> li
 
 def run_shard_task(spec: RolloutSpec, config_json: str, root: Path, start: int, end: int,
                    on_episode: Callable[[int], None] | None = None) -> list[ShardInfo]:
-    """Roll out episodes [start, end), write their shards atomically, describe them."""
+    """Roll out episodes [start, end), write their shards atomically, describe them.
+
+    A runner with ``run_episodes(indices)`` (lockstep batches, e.g. Spot) gets the whole
+    range at once; ``on_episode`` is then called per episode after the batch.
+    """
     runner = runner_for(spec, config_json)
     episodes = []
-    for index in range(start, end):
-        episode = runner.run(index)
-        episodes.append(episode)
-        if on_episode is not None:
-            on_episode(episode.num_steps)
+    run_batch = getattr(runner, "run_episodes", None)
+    if run_batch is not None:  # lockstep runners: the whole range in one batch, progress after it
+        episodes = run_batch(list(range(start, end)))
+        for episode in episodes:
+            if on_episode is not None:
+                on_episode(episode.num_steps)
+    else:
+        for index in range(start, end):
+            episode = runner.run(index)
+            episodes.append(episode)
+            if on_episode is not None:
+                on_episode(episode.num_steps)
     tables = episodes_to_tables(spec, episodes)
     infos = []
     # episodes table first: a shard pair counts as complete when the steps file exists too

@@ -1,0 +1,285 @@
+"""Boston Dynamics Spot joystick rollouts (MuJoCo Playground's ``SpotJoystickFlatTerrain``).
+
+Plain MuJoCo, no JAX: the model is built from MuJoCo Menagerie's Spot by
+:mod:`toolkit.envs.spot_model`, the task (observations, commands, termination)
+is :mod:`toolkit.envs.spot_env`. Control step 0.02 s (5 physics steps of
+0.004 s); episodes of ``episode_length`` control steps (default 1000 = 20 s),
+ended early when the robot falls (body up-vector z < 0.85).
+
+Policies (``--policy``):
+
+* ``trot``: a scripted trot that follows the command (:mod:`toolkit.envs.spot_trot`);
+* ``random``: uniform in [−1, 1]¹²;
+* ``mlp:PATH``: ``toolkit.envs.spot_mlp_policy.load_mlp_policy(PATH)``, a deterministic
+  network mapping ``state`` [N, 81] to actions [N, 12].
+
+With probability ``epsilon`` each action is replaced by a uniform random action
+(``is_random_action``). Actions are rounded to float32 before they are applied,
+so resetting to ``home`` and replaying ``action`` reproduces ``qpos``/``qvel``
+exactly (see :func:`replay_qpos`).
+
+Lockstep: :meth:`SpotRunner.run_episodes` steps all episodes of a shard task
+together and calls the policy once per control step on the whole batch, whose
+shape stays constant (finished episodes stay in it, masked), so the output
+does not depend on how episodes are spread over workers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from toolkit.data.schema import Feature
+from toolkit.envs.base import EpisodeData, RolloutSpec, episode_seeds, register
+from toolkit.envs.spot_env import PRIVILEGED_SIZE, STATE_SIZE, SpotBatch
+from toolkit.envs.spot_model import CTRL_DT, build_spot_model
+from toolkit.errors import WmhubError
+
+EPISODE_SECONDS = 1000 * CTRL_DT  # 20 s at the default episode length
+TERMINATION_TIME_LIMIT, TERMINATION_FELL = 0, 1
+LEGS_DOC = "legs FL, FR, HL, HR × joints (hx, hy, kn)"
+
+BatchPolicy = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class SpotConfig(BaseModel):
+    """What defines the content of a Spot dataset (validated)."""
+
+    model_config = ConfigDict(extra="forbid")
+    episode_length: int = Field(1000, ge=1, description="control steps per episode unless it falls (1000 = 20 s)")
+    policy: str = Field("trot", description="trot, random or mlp:PATH")
+    epsilon: float = Field(0.0, ge=0.0, le=1.0, description="probability of replacing an action by a random one")
+    seed: int = Field(0, ge=0, description="dataset seed; episode i uses SeedSequence(seed, spawn_key=(i,))")
+    obs_noise: bool = Field(True, description="Playground's uniform observation noise on `state`")
+
+    @field_validator("policy")
+    @classmethod
+    def _check_policy(cls, value: str) -> str:
+        if value in ("trot", "random") or (value.startswith("mlp:") and len(value) > 4):
+            return value
+        raise ValueError(f"unknown policy {value!r}; use trot, random or mlp:PATH")
+
+
+STEP_FEATURES = [
+    Feature("episode_index", "int64", description="episode number, 0-based"),
+    Feature("step_index", "int32", description="t, 0..T; row t holds the observation before action t"),
+    Feature("state", "float32", (STATE_SIZE,),
+            "Playground `state`: gyro 3, gravity 3, joint angles − home 12, joint-error history 36 (newest first), "
+            "feet positions rel. imu 12 (FL, FR, HL, HR × xyz), last action 12 (a_{t−2} at row t, as Playground), "
+            "command 3 (v_x, v_y, yaw rate); noisy unless obs_noise is false"),
+    Feature("privileged_state", "float32", (PRIVILEGED_SIZE,),
+            "Playground `privileged_state`: state 81, then noise-free gyro 3, accelerometer 3, gravity 3, "
+            "local linvel 3, global angvel 3, joint angles − home 12, feet positions 12, joint velocities 12, "
+            "actuator forces 12, previous foot contacts 4, feet global linvel 12, feet air time 4, body force 3 (0)"),
+    Feature("qpos", "float64", (19,), "physics state qpos: base xyz, base quaternion wxyz, 12 joint angles "
+            f"({LEGS_DOC}), exact"),
+    Feature("qvel", "float64", (18,), "physics state qvel: base linear (world) and angular (body) velocity, "
+            "12 joint velocities, exact"),
+    Feature("command", "float32", (3,), "joystick command (v_x m/s, v_y m/s, yaw rate rad/s) in force during "
+            "action t (state[78:81] lags it by one row after a resample)"),
+    Feature("action", "float32", (12,), f"action a_t in [−1, 1]¹² ({LEGS_DOC}); joint targets = "
+            "clip(home + 0.3 · a_t, ctrlrange)", terminal_null=True),
+    Feature("reward", "float32", (), "r_t after a_t: Playground's velocity-tracking terms × 0.02", terminal_null=True),
+    Feature("is_random_action", "bool", (), "a_t was drawn uniformly (ε branch)", terminal_null=True, stats=False),
+    Feature("is_last", "bool", (), "final observation of the episode (no action)", stats=False),
+    Feature("is_terminal", "bool", (), "final observation of an episode that ended by a fall (not a time limit)",
+            stats=False),
+]
+EPISODE_FEATURES = [
+    Feature("episode_index", "int64", description="episode number, 0-based"),
+    Feature("seed", "int64", description="seed of the episode's command / observation-noise generator"),
+    Feature("length", "int32", description="number of actions T"),
+    Feature("return", "float64", description="sum of rewards"),
+    Feature("fell", "bool", description="the episode ended because the body tipped over (up-vector z < 0.85)",
+            stats=False),
+    Feature("termination", "int32", description="0: time limit, 1: fell"),
+    Feature("forward_speed", "float64", description="mean forward velocity (imu frame) after each action, m/s"),
+    Feature("forward_speed_error", "float64", description="mean |command v_x − forward velocity|, m/s"),
+    Feature("lin_vel_error", "float64", description="mean ‖command v_xy − velocity_xy‖ (imu frame), m/s"),
+    Feature("yaw_rate_error", "float64", description="mean |command yaw rate − gyro z|, rad/s"),
+    Feature("distance", "float64", description="straight-line distance the base travelled (xy), m"),
+    Feature("zero_command_fraction", "float64", description="fraction of actions taken under a zero command"),
+    Feature("random_action_fraction", "float64", description="fraction of actions drawn by the ε branch"),
+]
+
+
+def make_policy(name: str, model, info) -> BatchPolicy | None:
+    """The batch policy for a ``--policy`` value (None for ``random``, drawn per episode)."""
+    if name == "random":
+        return None
+    if name == "trot":
+        from toolkit.envs.spot_trot import TrotPolicy
+
+        return TrotPolicy(model, info)
+    path = name.removeprefix("mlp:")
+    try:
+        module = importlib.import_module("toolkit.envs.spot_mlp_policy")
+    except ImportError as exc:
+        raise WmhubError(f"--policy {name}: the MLP policy loader (toolkit.envs.spot_mlp_policy) is not "
+                         "available in this wmhub; use --policy trot or random") from exc
+    mlp = module.load_mlp_policy(path)
+
+    def policy(state: np.ndarray, step: np.ndarray) -> np.ndarray:
+        return np.asarray(mlp(state), np.float32)
+
+    return policy
+
+
+class SpotRunner:
+    """Rolls out Spot episodes for one :class:`SpotConfig` (one per worker)."""
+
+    def __init__(self, config: SpotConfig) -> None:
+        self.config = config
+        self.model, self.info = build_spot_model()
+        self.policy = make_policy(config.policy, self.model, self.info)
+
+    def run(self, episode_index: int) -> EpisodeData:
+        """One episode alone (a batch of one; identical to its row in any batch unless an MLP
+        policy's arithmetic depends on the batch shape)."""
+        return self.run_episodes([episode_index])[0]
+
+    def run_episodes(self, indices: list[int]) -> list[EpisodeData]:
+        """Roll out ``indices`` in lockstep; the policy sees the whole batch every control step."""
+        cfg, n, horizon = self.config, len(indices), self.config.episode_length
+        seeds = [episode_seeds(cfg.seed, i) for i in indices]
+        env_seeds = [s for s, _ in seeds]
+        policy_rngs = [r for _, r in seeds]
+        batch = SpotBatch(self.model, self.info, n, obs_noise=cfg.obs_noise)
+        rows = horizon + 1
+        rec = {
+            "state": np.zeros((n, rows, STATE_SIZE), np.float32),
+            "privileged_state": np.zeros((n, rows, PRIVILEGED_SIZE), np.float32),
+            "qpos": np.zeros((n, rows, self.model.nq)), "qvel": np.zeros((n, rows, self.model.nv)),
+            "command": np.zeros((n, rows, 3), np.float32),
+            "action": np.full((n, rows, 12), np.nan, np.float32),
+            "reward": np.full((n, rows), np.nan, np.float32),
+            "is_random_action": np.zeros((n, rows), bool),
+            "forward_speed": np.zeros((n, rows)), "lin_err": np.zeros((n, rows)), "yaw_err": np.zeros((n, rows)),
+        }
+        state, privileged = batch.reset([np.random.default_rng(s) for s in env_seeds])
+        self._record(rec, batch, 0, state, privileged)
+        active = np.ones(n, bool)
+        length = np.full(n, horizon, np.int64)
+        fell = np.zeros(n, bool)
+        steps = np.zeros(n, np.int64)
+        for t in range(horizon):
+            actions, is_random = self._act(state, steps, policy_rngs, active)
+            rec["command"][:, t] = batch.command
+            state, privileged, result = batch.step(actions, active)
+            live = np.flatnonzero(active)
+            rec["action"][live, t] = actions[live]
+            rec["is_random_action"][live, t] = is_random[live]
+            rec["reward"][live, t] = result.reward[live]
+            rec["forward_speed"][live, t] = result.local_linvel[live, 0]
+            rec["lin_err"][live, t] = np.linalg.norm(result.command[live, :2] - result.local_linvel[live, :2], axis=1)
+            rec["yaw_err"][live, t] = np.abs(result.command[live, 2] - result.yaw_rate[live])
+            self._record(rec, batch, t + 1, state, privileged, live)
+            rec["command"][live, t + 1] = batch.command[live]
+            ended = active & result.fell
+            length[ended] = t + 1
+            fell |= ended
+            active &= ~result.fell
+            steps += 1
+            if not active.any():
+                break
+        return [self._episode(rec, k, indices[k], env_seeds[k], int(length[k]), bool(fell[k])) for k in range(n)]
+
+    def _act(self, state: np.ndarray, steps: np.ndarray, rngs: list[np.random.Generator],
+             active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(state)
+        actions = np.zeros((n, 12), np.float32) if self.policy is None else \
+            np.clip(np.asarray(self.policy(state, steps), np.float32), -1.0, 1.0)
+        if actions.shape != (n, 12):
+            raise WmhubError(f"policy {self.config.policy!r} returned actions of shape {actions.shape}, "
+                             f"expected {(n, 12)}")
+        is_random = np.zeros(n, bool)
+        for i in np.flatnonzero(active):
+            if self.policy is None:
+                actions[i] = rngs[i].uniform(-1.0, 1.0, size=12)
+            elif self.config.epsilon > 0 and rngs[i].random() < self.config.epsilon:
+                actions[i] = rngs[i].uniform(-1.0, 1.0, size=12)
+                is_random[i] = True
+        if self.policy is None:
+            is_random[:] = active
+        return actions.astype(np.float32), is_random
+
+    @staticmethod
+    def _record(rec: dict, batch: SpotBatch, row: int, state: np.ndarray, privileged: np.ndarray,
+                live: np.ndarray | None = None) -> None:
+        sel = slice(None) if live is None else live
+        rec["state"][sel, row] = state[sel]
+        rec["privileged_state"][sel, row] = privileged[sel]
+        rec["qpos"][sel, row] = batch.qpos[sel]
+        rec["qvel"][sel, row] = batch.qvel[sel]
+
+    @staticmethod
+    def _episode(rec: dict, k: int, index: int, env_seed: int, length: int, fell: bool) -> EpisodeData:
+        rows = length + 1
+        is_last = np.zeros(rows, bool)
+        is_last[-1] = True
+        steps = {name: rec[name][k, :rows].copy() for name in
+                 ("state", "privileged_state", "qpos", "qvel", "command", "action", "reward", "is_random_action")}
+        steps["action"][-1] = np.nan
+        steps["reward"][-1] = np.nan
+        steps["is_random_action"][-1] = False
+        steps.update(episode_index=np.full(rows, index, np.int64), step_index=np.arange(rows, dtype=np.int32),
+                     is_last=is_last, is_terminal=is_last & fell)
+        acts = slice(0, length)
+        command = rec["command"][k, acts]
+        qpos = rec["qpos"][k]
+        return EpisodeData(steps=steps, episode={
+            "episode_index": index, "seed": env_seed, "length": length,
+            "return": float(rec["reward"][k, acts].astype(np.float64).sum()), "fell": fell,
+            "termination": TERMINATION_FELL if fell else TERMINATION_TIME_LIMIT,
+            "forward_speed": float(rec["forward_speed"][k, acts].mean()),
+            "forward_speed_error": float(np.abs(command[:, 0] - rec["forward_speed"][k, acts]).mean()),
+            "lin_vel_error": float(rec["lin_err"][k, acts].mean()),
+            "yaw_rate_error": float(rec["yaw_err"][k, acts].mean()),
+            "distance": float(np.linalg.norm(qpos[length, :2] - qpos[0, :2])),
+            "zero_command_fraction": float(np.all(command == 0, axis=1).mean()),
+            "random_action_fraction": float(rec["is_random_action"][k, acts].mean()),
+        })
+
+
+def replay_qpos(actions: np.ndarray) -> np.ndarray:
+    """Reset to ``home`` and apply stored float32 ``actions`` ``[T, 12]``; returns qpos ``[T+1, 19]``."""
+    import mujoco
+
+    model, info = build_spot_model()
+    batch = SpotBatch(model, info, 1, obs_noise=False)
+    data = batch.datas[0]
+    mujoco.mj_resetData(model, data)
+    data.qpos[:] = info.home_qpos
+    mujoco.mj_forward(model, data)
+    out = [data.qpos.copy()]
+    for action in np.asarray(actions, np.float32):
+        data.ctrl[:] = batch.targets(action.astype(np.float64)[None])[0]
+        mujoco.mj_step(model, data, 5)
+        out.append(data.qpos.copy())
+    return np.stack(out)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    import mujoco_menagerie
+
+    return {"mujoco": version("mujoco"), "mujoco_menagerie": version("mujoco_menagerie"),
+            "menagerie_commit": mujoco_menagerie.commit()}
+
+
+SPEC = register(RolloutSpec(
+    name="spot",
+    description="MuJoCo Playground SpotJoystickFlatTerrain (plain MuJoCo, control step 0.02 s) with a scripted "
+                "trot, random or MLP policies and ε-greedy noise",
+    config_cls=SpotConfig,
+    step_features=STEP_FEATURES,
+    episode_features=EPISODE_FEATURES,
+    latent_features=["state"],
+    make_runner=SpotRunner,
+    card_template="spot.md",
+    versions=_versions,
+))
