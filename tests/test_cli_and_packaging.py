@@ -44,3 +44,16 @@ def test_info_json(small_dataset):
     summary = json.loads(result.output)
     assert summary["num_episodes"] == 12 and summary["num_transitions"] == 12 * 30
     assert 0.0 <= summary["success_rate"] <= 1.0
+
+
+def test_an_unusable_output_path_is_one_clear_error(tmp_path):
+    from click.testing import CliRunner
+
+    from toolkit.cli import main
+
+    (tmp_path / "afile").write_text("x")
+    result = CliRunner().invoke(main, ["generate", "reacher", str(tmp_path / "afile" / "out"), "--episodes", "1",
+                                       "--quiet"])
+    assert result.exit_code == 2
+    assert f"cannot use {tmp_path / 'afile' / 'out'}: Not a directory" in result.output
+    assert "Traceback" not in result.output
