@@ -174,10 +174,6 @@ def evaluate_run(run_dir: str | Path, suites: list[str] | None = None, device: s
                        "episodes": summary["dataset"]["val_episodes"], "samples": summary["val_samples"]},
         "suites": {},
     }
-    previous = run_dir / EVAL_DIR / RESULTS_NAME
-    if previous.is_file():
-        kept = json.loads(previous.read_text(encoding="utf-8")).get("suites", {})
-        results["suites"].update({k: v for k, v in kept.items() if k not in chosen})
     for name in chosen:
         started = time.perf_counter()
         options = dict(recipe.eval.get(name, {}))
@@ -185,6 +181,10 @@ def evaluate_run(run_dir: str | Path, suites: list[str] | None = None, device: s
         results["suites"][name] = _run_suite(name, options, model, run_dir, dataset, split, torch_device,
                                              show_progress)
         results["suites"][name]["wall_time_s"] = time.perf_counter() - started
+    previous = run_dir / EVAL_DIR / RESULTS_NAME
+    if previous.is_file():  # read just before writing, so a concurrent `wmhub eval --suite other` is kept
+        kept = json.loads(previous.read_text(encoding="utf-8")).get("suites", {})
+        results["suites"] = {**{k: v for k, v in kept.items() if k not in chosen}, **results["suites"]}
     atomic_write_json(run_dir / EVAL_DIR / RESULTS_NAME, results)
     write_training_curve(run_dir)
     return results
