@@ -64,7 +64,12 @@ def main() -> None:
     try:
         bare = bare_mj_step_rate()
         start = time.perf_counter()
-        result = generate("spot", out, episodes, options={"policy": args.policy, "epsilon": args.epsilon},
+        options = {"policy": args.policy, "epsilon": args.epsilon}
+        if args.policy.startswith("mlp:"):
+            from toolkit.envs.spot import policy_sha256
+
+            options["policy_sha256"] = policy_sha256(args.policy.removeprefix("mlp:"))
+        result = generate("spot", out, episodes, options=options,
                           episodes_per_shard=per_shard, workers=args.workers, show_progress=False)
         wall = time.perf_counter() - start
         manifest = result.manifest

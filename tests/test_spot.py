@@ -130,7 +130,7 @@ def test_trot_follows_forward_command(spot_model):
 
     model, info = spot_model
     batch = SpotBatch(model, info, 1, obs_noise=False)
-    state, _ = batch.reset([np.random.default_rng(0)])
+    state, privileged = batch.reset([np.random.default_rng(0)])
     batch.command[:] = [0.5, 0.0, 0.0]
     state[:, 78:81] = batch.command
     policy = TrotPolicy(model, info)
@@ -138,20 +138,31 @@ def test_trot_follows_forward_command(spot_model):
     speeds = []
     for t in range(250):  # 5 s
         batch.counter[:] = 0  # keep the command fixed
-        state, _, result = batch.step(policy(state, np.array([t])), active)
+        state, privileged, result = batch.step(policy(state, np.array([t]), privileged), active)
         assert not result.fell[0], f"fell at step {t}"
         speeds.append(result.local_linvel[0, 0])
     assert abs(np.mean(speeds) - 0.5) < 0.2, np.mean(speeds)
 
 
-def test_episode_boundaries_and_replay():
-    from toolkit.envs.spot import replay_qpos
+def test_trot_does_not_fall_under_random_commands():
+    # 8 episodes of 12 s with random joystick commands (3 commands each: lateral / yaw / backward
+    # combinations), observation noise on
+    episodes = _run({"episode_length": 600, "policy": "trot", "seed": 5, "obs_noise": True}, list(range(8)))
+    assert not any(e.episode["fell"] for e in episodes), [e.episode["length"] for e in episodes]
+    assert np.mean([e.episode["lin_vel_error"] for e in episodes]) < 0.45
+    assert np.mean([e.episode["yaw_rate_error"] for e in episodes]) < 0.5
 
-    episodes = _run({"episode_length": 1000, "policy": "trot"}, list(range(8)))
-    fell = [e for e in episodes if e.episode["fell"]]
-    kept = [e for e in episodes if not e.episode["fell"]]
-    assert fell and kept, "the trot falls under some random commands within 20 s (about a third of episodes)"
-    for ep in (fell[0], kept[0]):
+
+def test_episode_boundaries_and_replay():
+    from toolkit.envs.spot import SpotConfig, SpotRunner, replay_qpos
+
+    (kept,) = _run({"episode_length": 300, "policy": "trot"}, [0])
+    runner = SpotRunner(SpotConfig(episode_length=300, policy="trot"))
+    tip_over = np.array([-1, -1, 1, -1, 1, -1] * 2, np.float32)  # left legs long, right legs short: rolls
+    runner.policy = lambda state, step: np.tile(tip_over, (len(state), 1))
+    (fell,) = runner.run_episodes([1])
+    assert fell.episode["fell"] and not kept.episode["fell"]
+    for ep in (fell, kept):
         steps, info = ep.steps, ep.episode
         assert len(steps["is_last"]) == info["length"] + 1 and steps["is_last"][-1] and steps["is_last"].sum() == 1
         assert steps["is_terminal"].sum() == int(info["fell"]) and steps["is_terminal"][-1] == info["fell"]
@@ -264,3 +275,40 @@ def test_mlp_policy_is_loaded_lazily(spot_model, tmp_path):
     np.testing.assert_array_equal(alone.steps["action"], together[1].steps["action"])
     actions = together[0].steps["action"][:-1]
     assert actions.shape == (10, 12) and np.abs(actions).max() <= 1.0 and actions.std() > 0
+
+
+def test_mlp_policy_sha256_is_recorded_and_checked(tmp_path):
+    pytest.importorskip("torch")
+    from pydantic import ValidationError
+
+    from toolkit.envs.spot import SpotConfig, SpotRunner, policy_sha256
+    from toolkit.envs.spot_mlp_policy import MLPPolicyConfig, SpotMLPPolicy, save_policy
+
+    import torch
+
+    torch.manual_seed(0)
+    policy_dir = tmp_path / "policy"
+    save_policy(SpotMLPPolicy(MLPPolicyConfig(obs_dim=81, action_dim=12, hidden_sizes=[8])), policy_dir)
+    digest = policy_sha256(policy_dir)
+    assert digest.startswith("config.json:") and ",model.safetensors:" in digest
+    with pytest.raises(ValidationError, match="mlp:PATH only"):
+        SpotConfig(policy="trot", policy_sha256=digest)
+    with pytest.raises(ValidationError, match="not of the form"):
+        SpotConfig(policy=f"mlp:{policy_dir}", policy_sha256="abc")
+
+    out = tmp_path / "ds"
+    subprocess.run([sys.executable, "-m", "toolkit.cli", "generate", "spot", str(out), "--episodes", "1",
+                    "--episode-length", "3", "--policy", f"mlp:{policy_dir}", "--quiet"], check=True,
+                   capture_output=True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["generator"]["config"]["policy_sha256"] == digest
+    assert f"--policy-sha256 {digest}" in manifest["generator"]["command"]
+
+    weights = policy_dir / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(WmhubError, match=r"model\.safetensors: sha256 [0-9a-f]{64}, recorded"):
+        SpotRunner(SpotConfig(episode_length=3, policy=f"mlp:{policy_dir}", policy_sha256=digest))
+    again = subprocess.run([sys.executable, "-m", "toolkit.cli", "generate", "spot", str(tmp_path / "ds2"),
+                            "--episodes", "1", "--episode-length", "3", "--policy", f"mlp:{policy_dir}",
+                            "--policy-sha256", digest, "--quiet"], capture_output=True, text=True)
+    assert again.returncode != 0 and "model.safetensors" in again.stderr and "policy changed" in again.stderr

@@ -11,7 +11,12 @@ Policies (``--policy``):
 * ``trot``: a scripted trot that follows the command (:mod:`toolkit.envs.spot_trot`);
 * ``random``: uniform in [−1, 1]¹²;
 * ``mlp:PATH``: ``toolkit.envs.spot_mlp_policy.load_mlp_policy(PATH)``, a deterministic
-  network mapping ``state`` [N, 81] to actions [N, 12].
+  network mapping ``state`` [N, 81] to actions [N, 12]; ``policy_sha256`` records the
+  SHA-256 of the directory's ``config.json`` and ``model.safetensors`` (the CLI fills it in),
+  and the runner refuses a policy whose files no longer match.
+
+A policy with ``uses_privileged = True`` (the trot) is called as
+``policy(state, step, privileged_state)``; others as ``policy(state, step)``.
 
 With probability ``epsilon`` each action is replaced by a uniform random action
 (``is_random_action``). Actions are rounded to float32 before they are applied,
@@ -26,11 +31,14 @@ does not depend on how episodes are spread over workers.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import re
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from toolkit.data.schema import Feature
 from toolkit.envs.base import EpisodeData, RolloutSpec, episode_seeds, register
@@ -43,6 +51,38 @@ TERMINATION_TIME_LIMIT, TERMINATION_FELL = 0, 1
 LEGS_DOC = "legs FL, FR, HL, HR × joints (hx, hy, kn)"
 
 BatchPolicy = Callable[[np.ndarray, np.ndarray], np.ndarray]
+POLICY_FILES = ("config.json", "model.safetensors")  # what defines an MLP policy directory
+_DIGEST = re.compile(r"^config\.json:[0-9a-f]{64},model\.safetensors:[0-9a-f]{64}$")
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def policy_sha256(path: str | Path) -> str:
+    """SHA-256 of an MLP policy directory's files: ``"config.json:HEX,model.safetensors:HEX"``."""
+    path = Path(path)
+    missing = [name for name in POLICY_FILES if not (path / name).is_file()]
+    if missing:
+        raise WmhubError(f"MLP policy {path}: {', '.join(missing)} missing (a policy directory holds "
+                         f"{' and '.join(POLICY_FILES)})")
+    return ",".join(f"{name}:{_file_sha256(path / name)}" for name in POLICY_FILES)
+
+
+def check_policy_sha256(path: str | Path, expected: str) -> None:
+    """Raise :class:`WmhubError` naming each file of the policy directory whose SHA-256 differs
+    from ``expected`` (as :func:`policy_sha256` writes it)."""
+    want = dict(item.split(":", 1) for item in expected.split(","))
+    have = dict(item.split(":", 1) for item in policy_sha256(path).split(","))
+    changed = [name for name in POLICY_FILES if have[name] != want[name]]
+    if changed:
+        details = "; ".join(f"{Path(path) / name}: sha256 {have[name]}, recorded {want[name]}" for name in changed)
+        raise WmhubError(f"the MLP policy changed since the dataset was defined ({details}); restore the "
+                         "recorded policy, or generate a new dataset with the new one")
 
 
 class SpotConfig(BaseModel):
@@ -54,6 +94,9 @@ class SpotConfig(BaseModel):
     epsilon: float = Field(0.0, ge=0.0, le=1.0, description="probability of replacing an action by a random one")
     seed: int = Field(0, ge=0, description="dataset seed; episode i uses SeedSequence(seed, spawn_key=(i,))")
     obs_noise: bool = Field(True, description="Playground's uniform observation noise on `state`")
+    policy_sha256: str = Field("", description="mlp:PATH only: SHA-256 of the policy's config.json and "
+                               "model.safetensors (\"config.json:HEX,model.safetensors:HEX\"), checked on load; "
+                               "`wmhub generate spot` fills it in")
 
     @field_validator("policy")
     @classmethod
@@ -61,6 +104,16 @@ class SpotConfig(BaseModel):
         if value in ("trot", "random") or (value.startswith("mlp:") and len(value) > 4):
             return value
         raise ValueError(f"unknown policy {value!r}; use trot, random or mlp:PATH")
+
+    @model_validator(mode="after")
+    def _check_sha256(self) -> "SpotConfig":
+        if self.policy_sha256:
+            if not self.policy.startswith("mlp:"):
+                raise ValueError("policy_sha256 applies to --policy mlp:PATH only")
+            if not _DIGEST.match(self.policy_sha256):
+                raise ValueError(f"policy_sha256 {self.policy_sha256!r} is not of the form "
+                                 "config.json:HEX,model.safetensors:HEX (64 lowercase hex digits each)")
+        return self
 
 
 STEP_FEATURES = [
@@ -106,8 +159,9 @@ EPISODE_FEATURES = [
 ]
 
 
-def make_policy(name: str, model, info) -> BatchPolicy | None:
-    """The batch policy for a ``--policy`` value (None for ``random``, drawn per episode)."""
+def make_policy(name: str, model, info, sha256: str = "") -> BatchPolicy | None:
+    """The batch policy for a ``--policy`` value (None for ``random``, drawn per episode); an MLP
+    policy's files are checked against ``sha256`` (see :func:`policy_sha256`) when it is given."""
     if name == "random":
         return None
     if name == "trot":
@@ -120,6 +174,8 @@ def make_policy(name: str, model, info) -> BatchPolicy | None:
     except ImportError as exc:
         raise WmhubError(f"--policy {name}: the MLP policy loader (toolkit.envs.spot_mlp_policy) is not "
                          "available in this wmhub; use --policy trot or random") from exc
+    if sha256:
+        check_policy_sha256(path, sha256)
     mlp = module.load_mlp_policy(path)
 
     def policy(state: np.ndarray, step: np.ndarray) -> np.ndarray:
@@ -134,7 +190,7 @@ class SpotRunner:
     def __init__(self, config: SpotConfig) -> None:
         self.config = config
         self.model, self.info = build_spot_model()
-        self.policy = make_policy(config.policy, self.model, self.info)
+        self.policy = make_policy(config.policy, self.model, self.info, config.policy_sha256)
 
     def run(self, episode_index: int) -> EpisodeData:
         """One episode alone (a batch of one; identical to its row in any batch unless an MLP
@@ -166,7 +222,7 @@ class SpotRunner:
         fell = np.zeros(n, bool)
         steps = np.zeros(n, np.int64)
         for t in range(horizon):
-            actions, is_random = self._act(state, steps, policy_rngs, active)
+            actions, is_random = self._act(state, privileged, steps, policy_rngs, active)
             rec["command"][:, t] = batch.command
             state, privileged, result = batch.step(actions, active)
             live = np.flatnonzero(active)
@@ -187,11 +243,14 @@ class SpotRunner:
                 break
         return [self._episode(rec, k, indices[k], env_seeds[k], int(length[k]), bool(fell[k])) for k in range(n)]
 
-    def _act(self, state: np.ndarray, steps: np.ndarray, rngs: list[np.random.Generator],
-             active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _act(self, state: np.ndarray, privileged: np.ndarray, steps: np.ndarray,
+             rngs: list[np.random.Generator], active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = len(state)
-        actions = np.zeros((n, 12), np.float32) if self.policy is None else \
-            np.clip(np.asarray(self.policy(state, steps), np.float32), -1.0, 1.0)
+        if self.policy is None:
+            actions = np.zeros((n, 12), np.float32)
+        else:
+            extra = (privileged,) if getattr(self.policy, "uses_privileged", False) else ()
+            actions = np.clip(np.asarray(self.policy(state, steps, *extra), np.float32), -1.0, 1.0)
         if actions.shape != (n, 12):
             raise WmhubError(f"policy {self.config.policy!r} returned actions of shape {actions.shape}, "
                              f"expected {(n, 12)}")
