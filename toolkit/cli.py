@@ -69,9 +69,13 @@ def _encode_options(func):
 
 def _run_encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames,
                 encoder_threads, render_workers, resume, quiet) -> None:
+    from toolkit.data.remote_fs import is_remote
     from toolkit.encode import encode_dataset
     from toolkit.encode.frames import save_frames as store_frames
 
+    if is_remote(dataset):
+        raise WmhubError(f"encoding a remote dataset ({dataset}) is not supported yet: generate it to a local or "
+                         "shared path, encode there, then copy it (docs/scale-out.md)")
     if encoder_spec:
         result = encode_dataset(dataset, encoder_spec, device=device, dtype=dtype, batch_size=batch_size,
                                 frame_size=frame_size, workers=render_workers, pooling=pooling,
@@ -111,19 +115,34 @@ def _common_generate_options(func=None, *, episodes_required: bool = True):
                      help="Parallel worker processes (output is identical for any count)."),
         click.option("--resume", is_flag=True, help="Continue an interrupted job in OUT."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
+        # stored in ctx.meta (expose_value=False) so the commands' signatures stay as they are
+        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     expose_value=False, callback=_store_in_meta,
+                     help="local: --workers processes here; ray: one Ray task per shard on a Ray cluster "
+                          "(pip install 'wmhub[ray]'; --workers is then ignored). Same bytes either way."),
+        click.option("--ray-address", default=None, expose_value=False, callback=_store_in_meta,
+                     help="With --executor ray: the cluster (auto, ray://HEAD:10001); default RAY_ADDRESS, "
+                          "else a local Ray instance for this job."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
+def _store_in_meta(ctx: click.Context, param: click.Parameter, value):
+    ctx.meta[f"wmhub.{param.name}"] = value
+    return value
+
+
 def _run_generate(env: str, out: str, episodes: int, episodes_per_shard: int | None, workers: int,
                   resume: bool, quiet: bool, options: dict) -> None:
     from toolkit.generate import generate as run
 
+    meta = click.get_current_context().meta
     result = run(env, out, episodes, options=options,
                  episodes_per_shard=episodes_per_shard,
-                 workers=workers, resume=resume, show_progress=not quiet)
+                 workers=workers, resume=resume, show_progress=not quiet,
+                 executor=meta.get("wmhub.executor", "local"), ray_address=meta.get("wmhub.ray_address"))
     if result.shards_written == 0 and result.shards_reused == 0:
         click.echo(f"{out} already holds {result.manifest.num_episodes} episodes: nothing to do")
         return
@@ -195,8 +214,11 @@ def spot_hours_to_episodes(hours: float, episode_length: int) -> int:
               help="Probability of replacing each action by a uniform random one.")
 @click.option("--obs-noise", type=click.BOOL, default=True, show_default=True,
               help="Playground's observation noise on `state` (false for clean observations).")
+@click.option("--policy-sha256", default="", show_default=False,
+              help="mlp:PATH only: the policy files' SHA-256 (config.json:HEX,model.safetensors:HEX), checked on "
+                   "load; computed from PATH when not given and recorded in the manifest.")
 def generate_spot(out, episodes, episodes_per_shard, seed, workers, resume, quiet, hours, episode_length, policy,
-                  epsilon, obs_noise):
+                  epsilon, obs_noise, policy_sha256):
     """Boston Dynamics Spot joystick rollouts (MuJoCo Playground's SpotJoystickFlatTerrain, plain MuJoCo).
 
     The model comes from MuJoCo Menagerie (mujoco_menagerie; set MENAGERIE_ROOT for an offline copy).
@@ -212,9 +234,13 @@ def generate_spot(out, episodes, episodes_per_shard, seed, workers, resume, quie
         episodes = spot_hours_to_episodes(hours, episode_length)
     if episodes_per_shard is None and not (Path(out) / "manifest.json").exists():
         episodes_per_shard = SPOT_EPISODES_PER_SHARD  # a new dataset; growing keeps the dataset's own value
+    if policy.startswith("mlp:") and len(policy) > 4 and not policy_sha256:
+        from toolkit.envs.spot import policy_sha256 as digest
+
+        policy_sha256 = digest(policy.removeprefix("mlp:"))
     _run_generate("spot", out, episodes, episodes_per_shard, workers, resume, quiet,
                   {"episode_length": episode_length, "policy": policy, "epsilon": epsilon, "seed": seed,
-                   "obs_noise": obs_noise})
+                   "obs_noise": obs_noise, "policy_sha256": policy_sha256})
 
 
 # ------------------------------------------------------------------ encode

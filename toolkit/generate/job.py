@@ -11,6 +11,12 @@ A job killed at any point leaves complete shards and a job file; ``--resume``
 keeps the complete shards, redoes the rest and finalizes. Because shard bytes
 depend only on (config, episode range) and the manifest only on the shards,
 the result is byte-identical to an uninterrupted run, for any worker count.
+
+Planning, resume and finalize live here, once. Running the tasks is an
+:class:`Executor`'s: ``local`` (this process, or a pool of spawned processes) or
+``ray`` (one Ray task per shard, :mod:`toolkit.generate.ray_executor`). OUT is a
+local path or an fsspec URL (``s3://bucket/prefix``, :mod:`toolkit.data.remote_fs`);
+tasks write their shards straight to it either way.
 """
 
 from __future__ import annotations
@@ -21,23 +27,25 @@ import os
 import queue as queue_mod
 import shlex
 import sys
+import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version as pkg_version
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Protocol
 
 from pydantic import BaseModel, ValidationError
 
 from toolkit import __version__
-from toolkit.data.card import write_dataset_card
-from toolkit.data.layout import (EPISODES_CONFIG, JOB_NAME, LOCK_NAME, STEPS_CONFIG, is_temporary,
-                                 remove_stale_temporaries)
+from toolkit.data.card import render_dataset_card, write_dataset_card
+from toolkit.data.layout import (CARD_NAME, EPISODES_CONFIG, JOB_NAME, LOCK_NAME, STEPS_CONFIG, is_temporary,
+                                 remove_stale_temporaries, shard_path)
 from toolkit.data.locking import dataset_lock
 from toolkit.data.manifest import (MANIFEST_NAME, ConfigInfo, FeatureInfo, GeneratorInfo, Manifest,
                                    ShardInfo)
+from toolkit.data.remote_fs import RemoteDir, is_remote, local_path, remote_lease
 from toolkit.envs.base import RolloutSpec, get_spec
 from toolkit.errors import DatasetMismatchError, InterruptedJobError, WmhubError
-from toolkit.fileio import atomic_write_json
+from toolkit.fileio import atomic_write_json, dumps_json
 from toolkit.generate.shard_task import describe_existing, run_shard_task, shard_complete
 from toolkit.progress import Progress
 from toolkit.workers import die_with_parent
@@ -130,66 +138,274 @@ def _check_same_dataset(existing: Manifest, spec: RolloutSpec, config: BaseModel
                                    "use a new OUT, or repeat its options to append episodes")
 
 
+# ------------------------------------------------------------------ destinations
+class _LocalDestination:
+    """OUT on a local (or mounted network) filesystem: atomic renames and an OS file lock."""
+
+    remote = False
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.location = str(path.resolve())  # what tasks get: absolute, for workers with another cwd
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def check_and_create(self) -> None:
+        _check_out_dir(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def lock(self):
+        return dataset_lock(self.path)
+
+    def remove_stale_temporaries(self) -> None:
+        remove_stale_temporaries(self.path)
+
+    def read_manifest(self) -> Manifest | None:
+        return Manifest.read(self.path) if (self.path / MANIFEST_NAME).exists() else None
+
+    def read_job(self) -> dict | None:
+        job_path = self.path / JOB_NAME
+        return json.loads(job_path.read_text(encoding="utf-8")) if job_path.exists() else None
+
+    def write_job(self, job: dict) -> None:
+        atomic_write_json(self.path / JOB_NAME, job)
+
+    def remove_job(self) -> None:
+        (self.path / JOB_NAME).unlink()
+
+    def shard_complete(self, start: int, end: int) -> bool:
+        return shard_complete(self.path, start, end)
+
+    def describe_existing(self, spec: RolloutSpec, start: int, end: int) -> list[ShardInfo]:
+        return describe_existing(spec, self.path, start, end)
+
+    def finalize(self, manifest: Manifest, spec: RolloutSpec) -> None:
+        write_dataset_card(self.path, manifest, spec)
+        manifest.write(self.path)
+
+
+class _RemoteDestination:
+    """OUT on an fsspec filesystem (``s3://...``): a lease instead of the lock; the card is
+    rendered from a local copy of the (small) episodes shards, then uploaded before the manifest."""
+
+    remote = True
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None) -> None:
+        self.dir = RemoteDir(url, storage_options)
+        self.location = self.dir.url
+
+    def __str__(self) -> str:
+        return self.dir.url
+
+    def check_and_create(self) -> None:
+        self.dir.refresh()
+        if self.dir.root_is_file():
+            raise WmhubError(f"OUT {self} exists and is a file; choose another path")
+        names = self.dir.listing()
+        if names and MANIFEST_NAME not in names and JOB_NAME not in names:
+            stray = [n for n in names if n != LOCK_NAME and not is_temporary(n.rsplit("/", 1)[-1])]
+            if stray:
+                raise WmhubError(f"OUT {self} is not empty and holds no wmhub dataset ({stray[0]}, ...); "
+                                 "choose an empty or new prefix")
+
+    def lock(self):
+        return remote_lease(self.dir)
+
+    def remove_stale_temporaries(self) -> None:
+        self.dir.refresh()
+        self.dir.remove_stale_temporaries()
+
+    def read_manifest(self) -> Manifest | None:
+        try:
+            raw = json.loads(self.dir.read_bytes(MANIFEST_NAME))
+        except FileNotFoundError:
+            return None
+        return Manifest.from_json_obj(raw, source=f"{self}/{MANIFEST_NAME}")
+
+    def read_job(self) -> dict | None:
+        try:
+            return json.loads(self.dir.read_bytes(JOB_NAME))
+        except FileNotFoundError:
+            return None
+
+    def write_job(self, job: dict) -> None:
+        self.dir.write_bytes(JOB_NAME, dumps_json(job).encode("utf-8"))
+
+    def remove_job(self) -> None:
+        self.dir.remove(JOB_NAME)
+
+    def shard_complete(self, start: int, end: int) -> bool:
+        self.dir.refresh()
+        return all(self.dir.is_file(shard_path(c, start, end)) for c in (STEPS_CONFIG, EPISODES_CONFIG))
+
+    def describe_existing(self, spec: RolloutSpec, start: int, end: int) -> list[ShardInfo]:
+        with tempfile.TemporaryDirectory(prefix="wmhub-describe-") as tmp:
+            for config in (STEPS_CONFIG, EPISODES_CONFIG):
+                rel = shard_path(config, start, end)
+                self.dir.get_file(rel, Path(tmp) / rel)
+            return describe_existing(spec, Path(tmp), start, end)
+
+    def finalize(self, manifest: Manifest, spec: RolloutSpec) -> None:
+        with tempfile.TemporaryDirectory(prefix="wmhub-card-") as tmp:
+            for shard in manifest.shards_of(EPISODES_CONFIG):  # all the card reads besides the manifest
+                self.dir.get_file(shard.path, Path(tmp) / shard.path)
+            card = render_dataset_card(Path(tmp), manifest, spec.card_template)
+        self.dir.write_bytes(CARD_NAME, card.encode("utf-8"))
+        self.dir.write_bytes(MANIFEST_NAME, dumps_json(manifest.to_json_obj()).encode("utf-8"))
+
+
+def _destination(out: str | os.PathLike[str], storage_options: dict[str, Any] | None):
+    if is_remote(out):
+        return _RemoteDestination(os.fspath(out), storage_options)
+    if storage_options:
+        raise WmhubError("storage_options apply to remote (fsspec URL) destinations only")
+    return _LocalDestination(local_path(out))
+
+
+# --------------------------------------------------------------------- tasks
+@dataclass(frozen=True)
+class TaskSet:
+    """The shard tasks of one job: everything an executor needs, all of it picklable."""
+
+    env: str
+    config_json: str
+    destination: str  # an absolute local path or an fsspec URL
+    ranges: list[tuple[int, int]]
+    storage_options: dict[str, Any] | None = None
+
+
+def run_task(env: str, config_json: str, destination: str, start: int, end: int,
+             on_episode: Callable[[int], None] | None = None,
+             storage_options: dict[str, Any] | None = None) -> list[dict]:
+    """One task, on any worker: roll out [start, end) and write its shards to ``destination``.
+
+    A local destination gets :func:`run_shard_task`'s atomic writes in place; a remote one gets
+    the same files written to a worker-local scratch directory and uploaded (episodes shard
+    first, steps shard last, each an atomic PUT), so the bytes are the same. Returns the
+    manifest entries as JSON-able dicts.
+    """
+    spec = get_spec(env)
+    if not is_remote(destination):
+        infos = run_shard_task(spec, config_json, local_path(destination), start, end, on_episode=on_episode)
+        return [info.model_dump(mode="json") for info in infos]
+    rdir = RemoteDir(destination, storage_options)
+    with tempfile.TemporaryDirectory(prefix="wmhub-shard-") as tmp:
+        infos = run_shard_task(spec, config_json, Path(tmp), start, end, on_episode=on_episode)
+        for info in sorted(infos, key=lambda i: i.config != EPISODES_CONFIG):
+            rdir.put_file(Path(tmp) / info.path, info.path)
+    return [info.model_dump(mode="json") for info in infos]
+
+
+class Executor(Protocol):
+    """Runs a job's shard tasks (each one :func:`run_task`) and reports progress.
+
+    ``run`` returns the manifest entries of every shard written, in any order; it must call
+    ``progress.update(episodes, transitions)`` as work completes, and raise (leaving the job
+    file for ``--resume``) if a task fails for good.
+    """
+
+    name: str
+
+    def run(self, tasks: TaskSet, progress: Progress) -> list[ShardInfo]: ...
+
+
 def _worker_init(progress_queue) -> None:  # pragma: no cover - runs in subprocesses
     global _PROGRESS_QUEUE
     _PROGRESS_QUEUE = progress_queue
     die_with_parent()
 
 
-def _worker_task(env: str, config_json: str, root: str, start: int, end: int) -> list[dict]:
-    spec = get_spec(env)
-    infos = run_shard_task(spec, config_json, Path(root), start, end,
-                           on_episode=lambda steps: _PROGRESS_QUEUE.put(steps))
-    return [info.model_dump(mode="json") for info in infos]
+def _worker_task(env: str, config_json: str, root: str, start: int, end: int,
+                 storage_options: dict[str, Any] | None = None) -> list[dict]:
+    return run_task(env, config_json, root, start, end, on_episode=lambda steps: _PROGRESS_QUEUE.put(steps),
+                    storage_options=storage_options)
 
 
-def _run_tasks(spec: RolloutSpec, config_json: str, out: Path, ranges: list[tuple[int, int]],
-               workers: int, progress: Progress) -> list[ShardInfo]:
-    infos: list[ShardInfo] = []
-    if workers <= 1 or len(ranges) <= 1:
-        for start, end in ranges:
-            infos += run_shard_task(spec, config_json, out, start, end,
-                                    on_episode=lambda steps: progress.update(1, steps))
+class LocalExecutor:
+    """This machine: in-process for one worker, else a pool of ``workers`` spawned processes."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = workers
+
+    def run(self, tasks: TaskSet, progress: Progress) -> list[ShardInfo]:
+        infos: list[ShardInfo] = []
+        ranges = tasks.ranges
+        if self.workers <= 1 or len(ranges) <= 1:
+            for start, end in ranges:
+                infos += [ShardInfo.model_validate(d) for d in
+                          run_task(tasks.env, tasks.config_json, tasks.destination, start, end,
+                                   on_episode=lambda steps: progress.update(1, steps),
+                                   storage_options=tasks.storage_options)]
+            return infos
+        ctx = mp.get_context("spawn")  # no inherited simulator or GL state
+        progress_queue = ctx.Queue()
+        with ctx.Pool(min(self.workers, len(ranges)), initializer=_worker_init, initargs=(progress_queue,)) as pool:
+            pending = [pool.apply_async(_worker_task, (tasks.env, tasks.config_json, tasks.destination, a, b,
+                                                       tasks.storage_options)) for a, b in ranges]
+            while pending:
+                try:
+                    progress.update(1, progress_queue.get(timeout=0.2))
+                except queue_mod.Empty:
+                    pass
+                done = [p for p in pending if p.ready()]
+                for result in done:
+                    infos += [ShardInfo.model_validate(d) for d in result.get()]
+                    pending.remove(result)
+            while True:  # drain the last progress messages
+                try:
+                    progress.update(1, progress_queue.get_nowait())
+                except queue_mod.Empty:
+                    break
         return infos
-    ctx = mp.get_context("spawn")  # no inherited simulator or GL state
-    progress_queue = ctx.Queue()
-    with ctx.Pool(min(workers, len(ranges)), initializer=_worker_init, initargs=(progress_queue,)) as pool:
-        pending = [pool.apply_async(_worker_task, (spec.name, config_json, str(out), a, b)) for a, b in ranges]
-        while pending:
-            try:
-                progress.update(1, progress_queue.get(timeout=0.2))
-            except queue_mod.Empty:
-                pass
-            done = [p for p in pending if p.ready()]
-            for result in done:
-                infos += [ShardInfo.model_validate(d) for d in result.get()]
-                pending.remove(result)
-        while True:  # drain the last progress messages
-            try:
-                progress.update(1, progress_queue.get_nowait())
-            except queue_mod.Empty:
-                break
-    return infos
 
 
+def make_executor(executor: str | Executor, workers: int = 1, ray_address: str | None = None) -> Executor:
+    """``"local"`` (``workers`` processes) or ``"ray"`` (a Ray cluster at ``ray_address``; default:
+    ``RAY_ADDRESS``, else a local one) or an :class:`Executor` instance."""
+    if not isinstance(executor, str):
+        return executor
+    if executor == "local":
+        if ray_address:
+            raise WmhubError("--ray-address needs --executor ray")
+        return LocalExecutor(workers)
+    if executor == "ray":
+        from toolkit.generate.ray_executor import RayExecutor
+
+        return RayExecutor(address=ray_address)
+    raise WmhubError(f"unknown --executor {executor!r}; choose local or ray")
+
+
+# ---------------------------------------------------------------------- job
 def generate(env: str, out: str | os.PathLike[str], episodes: int, *, options: dict[str, Any] | None = None,
              episodes_per_shard: int | None = None, workers: int = 1, resume: bool = False,
-             show_progress: bool = True) -> GenerateResult:
+             show_progress: bool = True, executor: str | Executor = "local", ray_address: str | None = None,
+             storage_options: dict[str, Any] | None = None) -> GenerateResult:
     """Generate (or grow) the rollout dataset of ``env`` in ``out``.
 
     Args:
         env: environment name (``wmhub generate --help`` lists them).
-        out: dataset directory; created if missing.
+        out: dataset directory; created if missing. A local path, or an fsspec URL such as
+            ``s3://bucket/prefix`` (the backend, e.g. s3fs, must be installed; see docs/scale-out.md).
         episodes: total number of episodes the dataset must hold. Larger than
             the existing count appends shards for the new range only.
         options: the environment's config (policy, epsilon, seed, ...).
         episodes_per_shard: episodes per shard; default: the existing dataset's value when
             growing, else 500. Growing requires the value the dataset was made with.
-        workers: parallel processes; the output does not depend on it. Workers are
-            *spawned*, so a script calling this with ``workers > 1`` needs the usual
-            ``if __name__ == "__main__":`` guard.
+        workers: parallel processes of the local executor; the output does not depend on it.
+            Workers are *spawned*, so a script calling this with ``workers > 1`` needs the usual
+            ``if __name__ == "__main__":`` guard. Ignored by the Ray executor (the cluster's CPUs
+            set the parallelism).
         resume: continue an interrupted job in ``out``.
         show_progress: draw a progress bar on stderr.
+        executor: ``"local"``, ``"ray"`` (one Ray task per shard; ``pip install wmhub[ray]``) or an
+            :class:`Executor`. The bytes written do not depend on it.
+        ray_address: with ``executor="ray"``: the cluster (``auto``, ``ray://host:10001``);
+            default ``RAY_ADDRESS``, else a local cluster is started for the job.
+        storage_options: fsspec options for a remote ``out`` (e.g. ``{"endpoint_url": ...}``),
+            passed to the tasks too.
     """
     spec = get_spec(env)
     if episodes <= 0:
@@ -199,17 +415,20 @@ def generate(env: str, out: str | os.PathLike[str], episodes: int, *, options: d
     if workers <= 0:
         raise WmhubError(f"--workers must be positive, got {workers}")
     config = _validate_config(spec, options or {})
-    out = Path(out)
-    _check_out_dir(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with dataset_lock(out):
-        return _generate_locked(spec, out, episodes, config, episodes_per_shard, workers, resume, show_progress)
+    runner = make_executor(executor, workers, ray_address)
+    dest = _destination(out, storage_options)
+    dest.check_and_create()
+    with dest.lock():
+        return _generate_locked(spec, dest, episodes, config, episodes_per_shard, runner, resume, show_progress,
+                                storage_options)
 
 
-def _generate_locked(spec: RolloutSpec, out: Path, episodes: int, config: BaseModel, per_shard: int | None,
-                     workers: int, resume: bool, show_progress: bool) -> GenerateResult:
-    remove_stale_temporaries(out)  # we hold the lock: any temporary file is a dead writer's
-    existing = Manifest.read(out) if (out / MANIFEST_NAME).exists() else None
+def _generate_locked(spec: RolloutSpec, dest, episodes: int, config: BaseModel, per_shard: int | None,
+                     runner: Executor, resume: bool, show_progress: bool,
+                     storage_options: dict[str, Any] | None) -> GenerateResult:
+    out = dest  # for messages
+    dest.remove_stale_temporaries()  # we hold the lock: any temporary file is a dead writer's
+    existing = dest.read_manifest()
     if per_shard is None:
         per_shard = int(existing.generator.config.get("episodes_per_shard", DEFAULT_EPISODES_PER_SHARD)) \
             if existing else DEFAULT_EPISODES_PER_SHARD
@@ -223,15 +442,14 @@ def _generate_locked(spec: RolloutSpec, out: Path, episodes: int, config: BaseMo
                              f"{existing.generator.config.get('episodes_per_shard')}; grow it with the same value "
                              "so its manifest command still reproduces it")
     config_json = config.model_dump_json()
-    job_path = out / JOB_NAME
     job_content = {"kind": "generate", "env": spec.name, "config": config.model_dump(mode="json"), "episodes": episodes,
                    "episodes_per_shard": per_shard}
-    if job_path.exists() and existing is not None and existing.num_episodes == episodes and \
-            json.loads(job_path.read_text(encoding="utf-8")).get("kind") != "generate":
+    job = dest.read_job()
+    if job is not None and existing is not None and existing.num_episodes == episodes and \
+            job.get("kind") != "generate":
         # another kind of job (encode) was interrupted after generation finished: nothing to generate
         return GenerateResult(existing, 0, 0, 0, 0.0)
-    if job_path.exists():
-        job = json.loads(job_path.read_text(encoding="utf-8"))
+    if job is not None:
         if not resume or job.get("kind") != "generate":
             kind = job.get("kind", "?")
             raise InterruptedJobError(f"{out} holds an interrupted {kind} job; finish it first with "
@@ -248,17 +466,18 @@ def _generate_locked(spec: RolloutSpec, out: Path, episodes: int, config: BaseMo
         if episodes == start:
             assert existing is not None
             return GenerateResult(existing, 0, 0, 0, 0.0)
-        atomic_write_json(job_path, {**job_content, "episode_start": start})
+        dest.write_job({**job_content, "episode_start": start})
 
-    remove_stale_temporaries(out)
+    dest.remove_stale_temporaries()
     ranges = plan_ranges(start, episodes, per_shard)
-    done = [r for r in ranges if shard_complete(out, *r)]
+    done = [r for r in ranges if dest.shard_complete(*r)]
     todo = [r for r in ranges if r not in done]
-    reused = [info for r in done for info in describe_existing(spec, out, *r)]
+    reused = [info for r in done for info in dest.describe_existing(spec, *r)]
     remaining_episodes = sum(b - a for a, b in todo)
     progress = Progress(remaining_episodes, "ep", "transitions", f"generate {spec.name}", enabled=show_progress)
     try:
-        written = _run_tasks(spec, config_json, out, todo, workers, progress)
+        written = runner.run(TaskSet(spec.name, config_json, dest.location, todo, storage_options), progress) \
+            if todo else []
     finally:
         progress.close()
 
@@ -272,7 +491,6 @@ def _generate_locked(spec: RolloutSpec, out: Path, episodes: int, config: BaseMo
                                         **config.model_dump(mode="json")}),
         versions=_versions(spec), num_episodes=episodes, configs=_merge_configs(_config_infos(spec), existing),
         shards=shards)
-    write_dataset_card(out, manifest, spec)
-    manifest.write(out)
-    job_path.unlink()
+    dest.finalize(manifest, spec)  # card, then manifest.json last
+    dest.remove_job()
     return GenerateResult(manifest, len(todo), len(done), remaining_episodes, progress.elapsed)
