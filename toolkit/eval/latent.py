@@ -11,6 +11,13 @@ horizon k we compare ẑ_{t+k} with z_{t+k}:
 
 Means and standard errors are taken **over episodes** (each episode's mean
 first), since windows of one episode are not independent.
+
+A context-aware model (a :class:`~toolkit.models.world_model.WorldModel`, whose
+``context`` is k) starts from its k real past latents z_{t−k+1..t} and the
+actions between them, so its rollouts start at t ≥ ``min_start`` = k − 1 (from
+every ``stride``-th such step). A plain dynamics model reads z_t only and starts
+at t ≥ 0 as before; pass the same ``min_start`` to both to compare them on the
+same start states (the copy-last baseline always copies z_t).
 """
 
 from __future__ import annotations
@@ -47,17 +54,32 @@ def _episode_mean_se(values: torch.Tensor, episodes: torch.Tensor) -> tuple[floa
     return float(arr.mean()), se
 
 
+def context_of(model: DynamicsModel) -> int:
+    """How many real past latents the model reads (a world model's k; 1 for a plain dynamics model)."""
+    return int(getattr(model, "context", 1))
+
+
 @torch.no_grad()
 def rollout_windows(model: DynamicsModel, windows: WindowDataset, batch_size: int = 1024,
-                    device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(predictions ``[N, H, D]``, targets ``[N, H, D]``, episode of each window) for every window."""
+                    device: torch.device | str = "cpu",
+                    start: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(predictions ``[N, H, D]``, targets ``[N, H, D]``, episode of each window) for every window.
+
+    The rollout starts at row ``start`` of each window (H = window horizon − ``start``); a
+    context-aware model also gets the up to k − 1 real latents before it and the actions between.
+    """
     preds, targets, episodes = [], [], []
     model = model.to(device).eval()
-    for start in range(0, len(windows), batch_size):
-        batch = windows.batch(torch.arange(start, min(start + batch_size, len(windows))))
-        z = batch["latents"].float().to(device)
-        preds.append(model.rollout(z[:, 0], batch["actions"].to(device)).cpu())
-        targets.append(z[:, 1:].cpu())
+    first = start + 1 - min(context_of(model), start + 1)
+    for begin in range(0, len(windows), batch_size):
+        batch = windows.batch(torch.arange(begin, min(begin + batch_size, len(windows))))
+        z, actions = batch["latents"].float().to(device), batch["actions"].to(device)
+        if first == start:
+            preds.append(model.rollout(z[:, start], actions[:, start:]).cpu())
+        else:
+            preds.append(model.rollout(z[:, first:start + 1], actions[:, start:],
+                                       context_actions=actions[:, first:start]).cpu())
+        targets.append(z[:, start + 1:].cpu())
         episodes.append(batch["episode_index"])
     return torch.cat(preds), torch.cat(targets), torch.cat(episodes)
 
@@ -65,19 +87,27 @@ def rollout_windows(model: DynamicsModel, windows: WindowDataset, batch_size: in
 def latent_suite(model: DynamicsModel, dataset: WmDataset, episodes: list[int], *,
                  horizons: tuple[int, ...] | list[int] = DEFAULT_HORIZONS, stride: int = 10,
                  config: str | None = None, device: torch.device | str = "cpu",
-                 plot_path: str | Path | None = None) -> dict[str, Any]:
-    """Run the suite on ``episodes`` of ``dataset``; optionally write the drift plot PNG."""
+                 plot_path: str | Path | None = None, min_start: int | None = None) -> dict[str, Any]:
+    """Run the suite on ``episodes`` of ``dataset``; optionally write the drift plot PNG.
+
+    Rollouts start at steps t ≥ ``min_start`` (default: the model's context − 1, so 0 for a plain
+    dynamics model and k − 1 for a world model with a context of k).
+    """
     config = config or model.latent.get("config", "steps")
     features = model.latent.get("features") or None
     data = dataset.load_tensors(config, features)
     model.check_compatible(data.latent_dim, data.action_dim, {"features": features} if features else None,
                            source=f"{dataset.root} config {config!r}")
     max_h = max(horizons)
-    windows = restrict(WindowDataset(data, horizon=max_h, stride=stride), episodes)
+    skip = context_of(model) - 1 if min_start is None else int(min_start)
+    if skip < 0:
+        raise WmhubError(f"min_start must be >= 0, got {skip}")
+    windows = restrict(WindowDataset(data, horizon=skip + max_h, stride=stride), episodes)
     if len(windows) == 0:
-        raise WmhubError(f"no held-out window of {max_h} steps in {dataset.root}; use shorter horizons")
-    pred, target, episode_of = rollout_windows(model, windows, device=device)
-    start = windows.batch(torch.arange(len(windows)))["latents"][:, :1].float().expand_as(target)
+        after = f" after {skip} context steps" if skip else ""
+        raise WmhubError(f"no held-out window of {max_h} steps{after} in {dataset.root}; use shorter horizons")
+    pred, target, episode_of = rollout_windows(model, windows, device=device, start=skip)
+    start = windows.batch(torch.arange(len(windows)))["latents"][:, skip:skip + 1].float().expand_as(target)
     model_m, copy_m = prediction_metrics(pred, target), prediction_metrics(start, target)
     per_horizon: dict[str, Any] = {}
     for k in horizons:
@@ -96,6 +126,8 @@ def latent_suite(model: DynamicsModel, dataset: WmDataset, episodes: list[int], 
              "copy_last_relative_l2": [float(copy_m["relative_l2"][:, k].mean()) for k in range(max_h)]}
     result = {"suite": "latent", "episodes": len(torch.unique(episode_of)), "windows": len(windows),
               "stride": stride, "config": config, "horizons": per_horizon, "curve": curve}
+    if skip or context_of(model) > 1:  # plain dynamics results keep their exact former keys
+        result.update(min_start=skip, context=context_of(model))
     if plot_path is not None:
         write_drift_plot(curve, Path(plot_path))
         result["plot"] = Path(plot_path).name

@@ -18,7 +18,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from jinja2 import Environment, StrictUndefined
 
 TEMPLATE_OF_CLASS = {"MLPDynamics": "dynamics.md", "ResBlockDynamics": "dynamics.md", "Ensemble": "dynamics.md",
-                     "RewardModel": "reward.md", "BCPolicy": "bc.md"}
+                     "RewardModel": "reward.md", "BCPolicy": "bc.md", "WorldModel": "world_model.md"}
 ANCHORS = {
     "goal-success": "LeWorldModel 86%, DINO-WM 79% (pixels; 50 episodes)",
     "reacher-easy-return": "TD-MPC2 983 (state, 1M online steps); DreamerV3 915–957; random policy ~0–150",
@@ -31,6 +31,14 @@ LIMITATIONS = {
                     "target); read the planning suites, where present, before relying on the model for control."),
     "reward.md": ("The reward is sparse (inside the target or not) and imbalanced; the constant-mean baseline "
                   "is the figure to beat. Not checked outside the training data's state distribution."),
+    "world_model.md": (
+        "Trained offline, on a frozen encoder's latents, on ε-greedy scripted rollouts: predictions outside that "
+        "state and action distribution are not checked. Open-loop error compounds with the horizon; read the "
+        "latent suite's long horizons beside copy-last. Planners that step one latent at a time give it a context "
+        "of one, not its k-latent history. With layer-normalised targets the loss ignores each latent's mean and "
+        "scale across dimensions, which suits layer-normed encoder features but not low-dimensional state "
+        "latents. The encoder is not trained, so collapse is not a risk here; an end-to-end encoder would need "
+        "`toolkit.eval.collapse` checks."),
     "bc.md": ("Cloned from a scripted P-controller, so it inherits that controller's limits (it reaches the "
               "target in about 40% of episodes); it is a baseline policy, not an expert."),
 }
@@ -173,4 +181,6 @@ def render_model_card(run_dir: str | Path, repo_ref: str) -> ModelCard:
         card_data, template_str=_template(template), name=recipe.name,
         summary=recipe.card.summary or recipe.description, model_class=summary["model_class"],
         num_parameters=summary["num_parameters"], latent_dim=summary["latent_dim"],
-        action_dim=summary["action_dim"], latent_text=latent_text, loss=summary["loss"], common=common)
+        action_dim=summary["action_dim"], latent_text=latent_text, loss=summary["loss"], common=common,
+        architecture={**recipe.model.model_dump(), "horizon": recipe.training.horizon,
+                      "target_layer_norm": recipe.target_layer_norm})

@@ -15,6 +15,7 @@ from toolkit.models.bc import BCPolicy
 from toolkit.models.dynamics import MLPDynamics, ResBlockDynamics
 from toolkit.models.ensemble import Ensemble
 from toolkit.models.reward import RewardModel
+from toolkit.models.world_model import WorldModel
 
 MODEL_KINDS: dict[str, type[LatentModel]] = {
     "mlp_dynamics": MLPDynamics,
@@ -22,6 +23,7 @@ MODEL_KINDS: dict[str, type[LatentModel]] = {
     "ensemble": Ensemble,
     "reward": RewardModel,
     "bc": BCPolicy,
+    "world_model": WorldModel,
 }
 _BY_CLASS = {cls.__name__: cls for cls in MODEL_KINDS.values()}
 

@@ -10,6 +10,15 @@ All losses are computed in normalised latent units (the model's own
   Baseline: the constant training-mean reward.
 * bc: MSE (or Huber) of π(z_t) against the expert's a_t. Baseline: the
   constant training-mean action.
+* world_model (V-JEPA 2-AC): on windows of k + H latents, L1 (or MSE) between
+  layer-normalised predictions and layer-normalised targets (``F.layer_norm``
+  over D, no affine, of the normalised latents; ``training.target_layer_norm:
+  false`` compares the normalised latents themselves), as the sum of a teacher-forcing
+  term (ẑ_{t+1} from the real z_{≤t}, a_{≤t} at each of the k context positions)
+  and an H-step open-loop rollout term after the context (the model's own
+  predictions fed back; its first step is the last teacher-forced prediction).
+  Baseline: copy-last under the same loss (z_t for every teacher-forced target,
+  the last context latent for every rollout target).
 """
 
 from __future__ import annotations
@@ -34,11 +43,40 @@ def latent_loss(pred: torch.Tensor, target: torch.Tensor, loss: str, huber_delta
     raise ValueError(f"unknown latent loss {loss!r}")
 
 
+def world_model_loss(pred: torch.Tensor, target: torch.Tensor, loss: str, layer_norm: bool = True) -> torch.Tensor:
+    """L1 (or MSE) between ``F.layer_norm`` over D (no affine) of predictions and targets
+    (of the latents themselves when ``layer_norm`` is false)."""
+    target = target.expand_as(pred)
+    if layer_norm:
+        dim = (pred.shape[-1],)
+        pred, target = F.layer_norm(pred, dim), F.layer_norm(target, dim)
+    if loss == "l1":
+        return F.l1_loss(pred, target)
+    if loss == "mse":
+        return F.mse_loss(pred, target)
+    raise ValueError(f"unknown world-model loss {loss!r}")
+
+
+def world_model_terms(model: LatentModel, zn: torch.Tensor, actions: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(teacher-forced predictions ``[B, k, D]``, rollout predictions ``[B, H, D]``) on a window of
+    ``zn [B, k+H, D]`` normalised latents and ``actions [B, k+H−1, A]``."""
+    k = model.context
+    forced = model.predict_normalized(zn[:, :k], actions[:, :k])
+    steps = actions.shape[1] - k + 1
+    if steps == 1:
+        return forced, forced[:, -1:]
+    rest = model.rollout_normalized(torch.cat([zn[:, 1:k], forced[:, -1:]], dim=1), actions[:, 1:k],
+                                    actions[:, k:])
+    return forced, torch.cat([forced[:, -1:], rest], dim=1)
+
+
 class Objective:
     """Loss and baseline of one model kind; ``constants`` holds training-set means for baselines."""
 
-    def __init__(self, name: str, loss: str, huber_delta: float = 1.0) -> None:
+    def __init__(self, name: str, loss: str, huber_delta: float = 1.0, layer_norm: bool = True) -> None:
         self.name, self.loss, self.huber_delta = name, loss, huber_delta
+        self.layer_norm = layer_norm  # world_model: layer-normalise predictions and targets
         self.constants: dict[str, torch.Tensor] = {}
 
     def fit_constants(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:
@@ -60,6 +98,11 @@ class Objective:
                 pred = model.step_normalized(pred, actions[:, k])
                 losses.append(latent_loss(pred, zn[:, k + 1], self.loss, self.huber_delta))
             return torch.stack(losses).mean()
+        if self.name == "world_model":
+            k = model.context
+            forced, rolled = world_model_terms(model, zn, actions)
+            return (world_model_loss(forced, zn[:, 1:k + 1], self.loss, self.layer_norm)
+                    + world_model_loss(rolled, zn[:, k:], self.loss, self.layer_norm))
         if self.name == "reward":
             logits = model.logits(zn[:, 0], actions[:, 0])
             target = batch["rewards"][:, 0]
@@ -76,6 +119,10 @@ class Objective:
             horizon = batch["actions"].shape[1]
             return torch.stack([latent_loss(zn[:, 0], zn[:, k + 1], self.loss, self.huber_delta)
                                 for k in range(horizon)]).mean()
+        if self.name == "world_model":
+            k = model.context
+            return (world_model_loss(zn[:, :k], zn[:, 1:k + 1], self.loss, self.layer_norm)
+                    + world_model_loss(zn[:, k - 1:k].expand_as(zn[:, k:]), zn[:, k:], self.loss, self.layer_norm))
         if self.name == "reward":
             target = batch["rewards"][:, 0]
             p = self.constants["reward"].to(target.device).clamp(1e-6, 1 - 1e-6).expand_as(target)

@@ -89,12 +89,34 @@ class BCSpec(_Strict):
     hidden_dims: list[PositiveInt] = Field(default_factory=lambda: [256, 64], min_length=1)
 
 
-ModelSpec = Annotated[Union[MLPDynamicsSpec, ResBlockDynamicsSpec, EnsembleSpec, RewardSpec, BCSpec],
+class WorldModelSpec(_Strict):
+    """Causal transformer predictor over a context of k latents (see :mod:`toolkit.models.world_model`)."""
+
+    kind: Literal["world_model"]
+    width: PositiveInt = 256
+    depth: PositiveInt = 4
+    heads: PositiveInt = 4
+    context: PositiveInt = Field(4, description="k: past latents the predictor sees")
+    mlp_ratio: Annotated[float, Field(gt=0)] = 4.0
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    conditioning: Literal["adaln", "add"] = Field(
+        "adaln", description="adaln: action → per-block scale/shift/gate (DiT); add: action added to the token")
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> "WorldModelSpec":
+        if self.width % self.heads:
+            raise ValueError(f"model.width ({self.width}) must be divisible by model.heads ({self.heads})")
+        return self
+
+
+ModelSpec = Annotated[Union[MLPDynamicsSpec, ResBlockDynamicsSpec, EnsembleSpec, RewardSpec, BCSpec, WorldModelSpec],
                       Field(discriminator="kind")]
 
 OBJECTIVE_OF_KIND = {"mlp_dynamics": "dynamics", "resblock_dynamics": "dynamics", "ensemble": "dynamics",
-                     "reward": "reward", "bc": "bc"}
-LOSSES = {"dynamics": ("huber", "mse", "cosine"), "reward": ("bce", "mse"), "bc": ("mse", "huber")}
+                     "reward": "reward", "bc": "bc", "world_model": "world_model"}
+LOSSES = {"dynamics": ("huber", "mse", "cosine"), "reward": ("bce", "mse"), "bc": ("mse", "huber"),
+          "world_model": ("l1", "mse")}
+MULTISTEP_OBJECTIVES = ("dynamics", "world_model")
 
 
 class TrainingSpec(_Strict):
@@ -108,10 +130,14 @@ class TrainingSpec(_Strict):
     warmup_steps: Annotated[int, Field(ge=0)] = 100
     min_lr_ratio: Annotated[float, Field(ge=0, le=1)] = 0.0
     grad_clip: Annotated[float, Field(gt=0)] | None = 1.0
-    loss: Literal["huber", "mse", "cosine", "bce"] | None = Field(
-        None, description="default: huber (dynamics), bce (reward), mse (bc)")
+    loss: Literal["huber", "mse", "cosine", "bce", "l1"] | None = Field(
+        None, description="default: huber (dynamics), bce (reward), mse (bc), l1 (world_model)")
     huber_delta: Annotated[float, Field(gt=0)] = 1.0
-    horizon: PositiveInt = Field(1, description="rollout length of the dynamics loss (1 = one-step)")
+    target_layer_norm: bool | None = Field(None, description=(
+        "world_model: compare F.layer_norm(prediction) with F.layer_norm(target) over D (default true, as "
+        "V-JEPA 2-AC on layer-normed encoder features); false compares the normalised latents themselves"))
+    horizon: PositiveInt = Field(1, description=(
+        "rollout length of the dynamics loss (1 = one-step); world_model: open-loop steps after the context"))
     val_fraction: Annotated[float, Field(gt=0, le=0.5)] = 0.1
     eval_every: PositiveInt | None = Field(None, description="validation every N steps (default: every epoch)")
     early_stopping_patience: PositiveInt | None = Field(
@@ -160,18 +186,34 @@ class Recipe(_Strict):
         if self.training.loss is not None and self.training.loss not in LOSSES[objective]:
             raise ValueError(f"training.loss {self.training.loss!r} does not fit a {objective} model; "
                              f"choose one of {list(LOSSES[objective])}")
-        if self.training.horizon > 1 and objective != "dynamics":
+        if self.training.target_layer_norm is not None and objective != "world_model":
+            raise ValueError(f"training.target_layer_norm is a world_model loss option; remove it for a "
+                             f"{objective} model")
+        if self.training.horizon > 1 and objective not in MULTISTEP_OBJECTIVES:
             raise ValueError(f"training.horizon > 1 is a dynamics rollout loss; a {objective} model needs horizon 1")
         return self
 
     @property
     def objective(self) -> str:
-        """'dynamics', 'reward' or 'bc'."""
+        """'dynamics', 'reward', 'bc' or 'world_model'."""
         return OBJECTIVE_OF_KIND[self.model.kind]
+
+    @property
+    def window(self) -> int:
+        """Actions per training window: the horizon, or context + horizon − 1 for a world model
+        (k real latents, then ``horizon`` open-loop steps: k + horizon latents in all)."""
+        if self.model.kind == "world_model":
+            return self.model.context + self.training.horizon - 1
+        return self.training.horizon
 
     @property
     def loss(self) -> str:
         return self.training.loss or LOSSES[self.objective][0]
+
+    @property
+    def target_layer_norm(self) -> bool:
+        """Whether the world-model loss layer-normalises predictions and targets (default true)."""
+        return self.training.target_layer_norm is not False
 
     def to_yaml(self) -> str:
         """The fully resolved recipe (defaults filled in), as YAML."""
@@ -231,7 +273,7 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{location}: {message}{shown}" if location else f"{message}{shown}"
 
 
-_TAGS = {"mlp_dynamics", "resblock_dynamics", "ensemble", "reward", "bc"}
+_TAGS = {"mlp_dynamics", "resblock_dynamics", "ensemble", "reward", "bc", "world_model"}
 
 
 def parse_recipe(text: str, source: str = "recipe", overrides: list[str] | tuple[str, ...] = ()) -> Recipe:

@@ -54,7 +54,8 @@ class TrainResult:
 
 
 def build_model(recipe: Recipe, latent_dim: int, action_dim: int, latent: dict[str, Any]) -> LatentModel:
-    """The recipe's model, freshly initialised from the current torch RNG."""
+    """The recipe's model (any kind of :data:`MODEL_KINDS`, world_model included), freshly initialised
+    from the current torch RNG."""
     params = recipe.model.model_dump(exclude={"kind"})
     return MODEL_KINDS[recipe.model.kind](latent_dim, action_dim, latent=latent, **params)
 
@@ -176,7 +177,7 @@ def train(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None, *, resu
     latent_names = recipe.dataset.latent_features or info.latent_features
     stored_dtype = {f.name: f.dtype for f in info.features}.get(latent_names[0] if latent_names else "", "float32")
     spec = SampleSpec(recipe.dataset.config, list(latent_names), recipe.objective,
-                      t.horizon, torch.float16 if stored_dtype == "float16" else torch.float32)
+                      recipe.window, torch.float16 if stored_dtype == "float16" else torch.float32)
     shards = shards_for(dataset, spec.config, recipe.dataset.max_episodes)
     infos = dataset.manifest.shards_of(spec.config)
     limit = recipe.dataset.max_episodes
@@ -208,8 +209,8 @@ def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool
     model = build_model(recipe, latent_dim, action_dim, _latent_description(dataset, spec))
     model.set_normalization(*_normalisation(dataset, spec))
     model.to(device).train()
-    objective = Objective(recipe.objective, recipe.loss, t.huber_delta)
-    if recipe.objective != "dynamics":
+    objective = Objective(recipe.objective, recipe.loss, t.huber_delta, layer_norm=recipe.target_layer_norm)
+    if recipe.objective in ("reward", "bc"):
         objective.fit_constants(data.constant_batches())
     total_steps = data.steps_per_epoch * t.epochs
     if t.max_steps is not None:
@@ -327,7 +328,7 @@ def _summary(recipe: Recipe, run_dir: Path, model: LatentModel, obtained: Obtain
                     "train_samples": data.num_train},
         "objective": recipe.objective,
         "loss": recipe.loss,
-        "horizon": spec.horizon,
+        "horizon": recipe.training.horizon,
         "steps": step,
         "planned_steps": total_steps,
         "steps_per_epoch": data.steps_per_epoch,
@@ -337,8 +338,8 @@ def _summary(recipe: Recipe, run_dir: Path, model: LatentModel, obtained: Obtain
         "val_loss": final["loss"],
         "val_baseline_loss": final["baseline_loss"],
         "val_samples": final["samples"],
-        "baseline": {"dynamics": "copy-last", "reward": "constant mean reward", "bc": "constant mean action"}[
-            recipe.objective],
+        "baseline": {"dynamics": "copy-last", "world_model": "copy-last", "reward": "constant mean reward",
+                     "bc": "constant mean action"}[recipe.objective],
         "data_path": data.path,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",

@@ -1,0 +1,212 @@
+"""The transformer world model: shapes, causality, learning, save/load, the tiny recipe, collapse checks."""
+
+from __future__ import annotations
+
+import json
+import pytest
+import torch
+
+from toolkit.data.reader import open_dataset
+from toolkit.errors import WmhubError
+from toolkit.eval.collapse import collapse_stats
+from toolkit.eval.latent import latent_suite
+from toolkit.models import WorldModel, WorldModelRollout, world_model_parameters
+from toolkit.models.card import render_model_card
+from toolkit.models.registry import load_model
+from toolkit.train import load_recipe, parse_recipe, train
+from toolkit.train.objectives import Objective, world_model_terms
+
+RECIPE = "tiny_reacher_world_model_state"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small transformers on a busy 2-core machine run ~10× faster on one thread (no spin-waiting)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _scrambled(model: WorldModel, seed: int = 0) -> WorldModel:
+    """A model whose zero-initialised gates and head are random too (else it is exactly copy-last)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+    return model.eval()
+
+
+@pytest.mark.parametrize("conditioning", ["adaln", "add"])
+def test_shapes(conditioning):
+    model = _scrambled(WorldModel(6, 2, width=32, depth=2, heads=4, context=4, conditioning=conditioning))
+    z, a = torch.randn(5, 4, 6), torch.randn(5, 4, 2)
+    assert model.predict_normalized(z, a).shape == (5, 4, 6)
+    assert model(z, a).shape == (5, 4, 6)                      # a sequence: next latent at every position
+    assert model(z[:, 0], a[:, 0]).shape == (5, 6)             # one latent: DynamicsModel's f(z, a)
+    assert model.step_normalized(torch.randn(3, 5, 6), torch.randn(3, 5, 2)).shape == (3, 5, 6)
+    future = torch.randn(5, 9, 2)
+    assert model.rollout(z[:, -1], future).shape == (5, 9, 6)
+    assert model.rollout(z, future, context_actions=a[:, :3]).shape == (5, 9, 6)
+    assert model.rollout(z[:, -2:], future, context_actions=a[:, :1]).shape == (5, 9, 6)
+    plan, disagreement = WorldModelRollout(model).rollout(torch.randn(6), torch.rand(7, 3, 2) * 2 - 1)
+    assert plan.shape == (7, 3, 6) and disagreement is None
+    with pytest.raises(WmhubError, match="at most 4 latents"):
+        model.predict_normalized(torch.randn(2, 5, 6), torch.randn(2, 5, 2))
+    with pytest.raises(WmhubError, match="needs 3 context actions"):
+        model.rollout(z, future, context_actions=a[:, :2])
+    with pytest.raises(WmhubError, match="divisible by heads"):
+        WorldModel(6, 2, width=30, heads=4)
+
+
+def test_untrained_model_is_copy_last_and_counts_are_exact():
+    model = WorldModel(6, 2, width=32, depth=2, heads=4, context=3)
+    z, a = torch.randn(8, 3, 6), torch.randn(8, 3, 2)
+    assert torch.equal(model.predict_normalized(z, a), z)      # zero-initialised head (and adaLN gates)
+    batch = {"latents": torch.randn(8, 5, 6), "actions": torch.randn(8, 4, 2)}
+    for layer_norm in (True, False):
+        objective = Objective("world_model", "l1", layer_norm=layer_norm)
+        assert torch.allclose(objective(model, batch), objective.baseline(model, batch))
+    for conditioning in ("adaln", "add"):
+        built = WorldModel(81, 12, width=48, depth=3, heads=6, context=5, mlp_ratio=2.5, conditioning=conditioning)
+        assert built.num_parameters == world_model_parameters(81, 12, 48, 3, 5, 2.5, conditioning)
+
+
+@pytest.mark.parametrize("conditioning", ["adaln", "add"])
+def test_causal_over_time(conditioning):
+    """The prediction at position t is bitwise unchanged when later latents or actions change."""
+    model = _scrambled(WorldModel(6, 2, width=32, depth=3, heads=4, context=6, conditioning=conditioning))
+    z, a = torch.randn(4, 6, 6), torch.randn(4, 6, 2)
+    with torch.no_grad():
+        before = model.predict_normalized(z, a)
+        for t in range(5):
+            z2, a2 = z.clone(), a.clone()
+            z2[:, t + 1:] += torch.randn_like(z2[:, t + 1:])
+            a2[:, t + 1:] = -a2[:, t + 1:] + 0.5
+            after = model.predict_normalized(z2, a2)
+            assert torch.equal(after[:, :t + 1], before[:, :t + 1]), t
+            assert not torch.equal(after[:, t + 1:], before[:, t + 1:])
+        a3 = a.clone()
+        a3[:, 2] += 1.0  # the action at t conditions the prediction at t
+        assert not torch.equal(model.predict_normalized(z, a3)[:, 2], before[:, 2])
+
+
+def _linear_system(n: int, length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Trajectories of z' = A z + B a (a stable rotation-and-decay A, uniform random actions)."""
+    g = torch.Generator().manual_seed(1234)  # the same system for every seed
+    angle = torch.tensor([0.3, 0.7])
+    blocks = [0.97 * torch.tensor([[c, -s], [s, c]]) for c, s in zip(angle.cos(), angle.sin())]
+    A, B = torch.block_diag(*blocks), torch.randn(4, 2, generator=g) * 0.5
+    g = torch.Generator().manual_seed(seed)
+    z = [torch.randn(n, 4, generator=g)]
+    actions = torch.rand(n, length - 1, 2, generator=g) * 2 - 1
+    for t in range(length - 1):
+        z.append(z[-1] @ A.T + actions[:, t] @ B.T)
+    return torch.stack(z, dim=1), actions
+
+
+def test_learns_linear_dynamics_and_beats_copy_last_at_horizon_10():
+    torch.manual_seed(0)
+    model = WorldModel(4, 2, width=32, depth=1, heads=4, context=4)
+    latents, actions = _linear_system(4096, 4 + 3, seed=0)            # windows of k + H latents, H = 3
+    model.set_normalization(latents.flatten(0, 1).mean(0), latents.flatten(0, 1).std(0))
+    objective = Objective("world_model", "l1", layer_norm=False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3, weight_decay=1e-4)
+    model.train()
+    for step in range(150):
+        idx = torch.randint(0, 4096, (64,))
+        loss = objective(model, {"latents": latents[idx], "actions": actions[idx]})
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    z, a = _linear_system(256, 4 + 10, seed=1)
+    with torch.no_grad():
+        pred = model.rollout(z[:, :4], a[:, 3:], context_actions=a[:, :3])
+        forced, rolled = world_model_terms(model, model.normalize(z[:, :6]), a[:, :5])
+    assert forced.shape == (256, 4, 4) and rolled.shape == (256, 2, 4)
+    model_error = (pred[:, 9] - z[:, 13]).norm(dim=-1).mean()
+    copy_error = (z[:, 3] - z[:, 13]).norm(dim=-1).mean()
+    assert model_error < 0.2 * copy_error, (float(model_error), float(copy_error))
+
+
+@pytest.mark.parametrize("conditioning", ["adaln", "add"])
+def test_from_pretrained_round_trip_is_bit_identical(tmp_path, conditioning):
+    model = _scrambled(WorldModel(6, 2, width=32, depth=2, heads=4, context=4, conditioning=conditioning,
+                                  latent={"config": "steps", "features": ["a", "b"]}))
+    model.set_normalization(torch.randn(6), torch.rand(6) + 0.5)
+    z, a, future = torch.randn(8, 4, 6), torch.randn(8, 4, 2), torch.randn(8, 6, 2)
+    model.save_pretrained(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["model_class"] == "WorldModel" and config["conditioning"] == conditioning
+    for loaded in (load_model(tmp_path / "m"), WorldModel.from_pretrained(str(tmp_path / "m"))):
+        assert type(loaded) is WorldModel and loaded.context == 4 and loaded.latent == model.latent
+        assert torch.equal(loaded(z, a), model(z, a))
+        assert torch.equal(loaded.rollout(z, future, a[:, :3]), model.rollout(z, future, a[:, :3]))
+    weights = tmp_path / "m" / "model.safetensors"
+    import safetensors.torch
+
+    state = safetensors.torch.load_file(weights)
+    state.pop("head.bias")
+    safetensors.torch.save_file(state, weights)
+    with pytest.raises(WmhubError, match="do not match"):
+        load_model(tmp_path / "m")
+
+
+def test_tiny_recipe_trains_and_beats_copy_last_in_the_latent_suite(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wm")
+    recipe = load_recipe(RECIPE, [f"dataset.source={root / 'tiny-reacher'}"])
+    assert recipe.objective == "world_model" and recipe.window == 4 + 2 - 1
+    result = train(recipe, root / "run", show_progress=False)
+    s = result.summary
+    assert s["model_class"] == "WorldModel" and s["baseline"] == "copy-last" and s["horizon"] == 2
+    assert s["val_loss"] < 0.5 * s["val_baseline_loss"], s
+    model = load_model(result.model_dir)
+    assert isinstance(model, WorldModel) and model.num_parameters == s["num_parameters"]
+    dataset = open_dataset(root / "tiny-reacher")
+    val = json.loads((root / "run" / "split.json").read_text())["val_episodes"]
+    suite = latent_suite(model, dataset, val, horizons=[1, 10, 30], stride=10)
+    assert suite["min_start"] == 3 and suite["context"] == 4
+    for k, e in suite["horizons"].items():
+        assert e["relative_l2"]["mean"] < 0.5 * e["copy_last_relative_l2"]["mean"], (k, e)
+        assert e["cosine"]["mean"] > e["copy_last_cosine"]["mean"], (k, e)
+    # the same start states as a plain model's suite with min_start=3 (copy-last identical)
+    same = latent_suite(model, dataset, val, horizons=[1, 10, 30], stride=10, min_start=3)
+    assert same["horizons"] == suite["horizons"]
+    card = str(render_model_card(root / "run", "wmhub/tiny-world-model"))
+    assert f"{model.num_parameters:,} parameters" in card and "`adaln`" in card and "48 × 2 × 4" in card
+
+
+def test_collapse_detection():
+    g = torch.Generator().manual_seed(0)
+    healthy = collapse_stats(torch.randn(2000, 64, generator=g))
+    assert not healthy["collapsed"] and healthy["effective_rank"] > 55 and healthy["per_dim_std_min"] > 0.9
+    constant = collapse_stats(torch.full((500, 64), 3.7))
+    assert constant["collapsed"] and constant["per_dim_std_mean"] == 0.0 and constant["effective_rank"] == 0.0
+    rank_one = torch.randn(500, 1, generator=g) * torch.randn(1, 64, generator=g) + 5.0
+    stats = collapse_stats(rank_one)
+    assert stats["collapsed"] and stats["effective_rank"] < 1.1 and stats["per_dim_std_mean"] > 0.1
+    assert not collapse_stats(torch.randn(1000, 6, generator=g))["collapsed"]
+    with pytest.raises(WmhubError, match=r"\[N, D\]"):
+        collapse_stats(torch.randn(4, 3, 2))
+
+
+def test_recipe_errors_name_the_key():
+    recipe = load_recipe(RECIPE)
+    assert recipe.model.conditioning == "adaln" and recipe.loss == "l1" and recipe.target_layer_norm is False
+    cases = {"model.widht=64": "unknown key 'model.widht'",
+             "model.width=30": "model.width (30) must be divisible by model.heads (4)",
+             "model.conditioning=film": "model.conditioning",
+             "model.context=0": "model.context",
+             "training.loss=huber": "training.loss 'huber' does not fit a world_model model"}
+    for override, message in cases.items():
+        with pytest.raises(WmhubError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            load_recipe(RECIPE, [override])
+    with pytest.raises(WmhubError, match="training.target_layer_norm"):
+        load_recipe("tiny_reacher_dynamics_state", ["training.target_layer_norm=true"])
+    for size, expected in (("10m", 10e6), ("100m", 100e6), ("300m", 300e6)):
+        spot = load_recipe(f"spot_world_model_{size}")
+        m = spot.model
+        count = world_model_parameters(81, 12, m.width, m.depth, m.context, m.mlp_ratio, m.conditioning)
+        assert 0.9 * expected < count < 1.1 * expected, (size, count)
+    assert parse_recipe(load_recipe(RECIPE).to_yaml()).model == recipe.model
