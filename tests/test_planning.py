@@ -367,3 +367,18 @@ def test_planning_options_are_checked_with_clear_errors(tiny_run):
     with pytest.raises(WmhubError, match="holds a MLPDynamics, not a RewardModel"):
         run_planning_suite("reacher-easy-return", {"reward_model": str(tiny_run)}, run.model,
                            run.dataset_root, run.val_episodes, cpu, False)
+
+
+def test_a_world_model_plans_with_its_own_predictions_as_history():
+    from toolkit.eval.planners import as_rollout_model
+    from toolkit.models.world_model import WorldModel, WorldModelRollout
+
+    torch.manual_seed(0)
+    wm = WorldModel(6, 2, width=16, depth=1, heads=2, context=3, latent=STATE_LATENT)
+    model = as_rollout_model(wm, "cpu")
+    assert isinstance(model, WorldModelRollout)
+    z0, actions = torch.randn(6), torch.rand(5, 4, 2) * 2 - 1
+    latents, _ = model.rollout(z0, actions)
+    assert torch.allclose(latents, wm.rollout(z0.expand(5, 6), actions), atol=1e-6)
+    step = make_planner(TINY_CEM, 2, seed=0).plan(model, z0, quadratic_cost(torch.zeros(6)))
+    assert step.action.shape == (2,) and np.abs(step.action).max() <= 1.0

@@ -167,7 +167,12 @@ class DynamicsRollout:
 
 
 def as_rollout_model(model: DynamicsModel | RolloutModel, device: torch.device | str | None = None) -> RolloutModel:
-    """A :class:`DynamicsModel` wrapped in :class:`DynamicsRollout`; a :class:`RolloutModel` as is."""
+    """A :class:`WorldModel` in its autoregressive ``WorldModelRollout`` (its own predictions as
+    history), another :class:`DynamicsModel` in :class:`DynamicsRollout`; a :class:`RolloutModel` as is."""
+    from toolkit.models.world_model import WorldModel, WorldModelRollout
+
+    if isinstance(model, WorldModel):
+        return WorldModelRollout(model, device)
     if isinstance(model, DynamicsModel):
         return DynamicsRollout(model, device)
     if isinstance(model, RolloutModel):

@@ -106,7 +106,7 @@ def suite_options(name: str) -> set[str]:
     import inspect
 
     if name == "latent":
-        return {"horizons", "stride"}
+        return {"horizons", "stride", "min_start"}
     from toolkit.eval.planning import SUITE_FUNCTIONS
 
     return set(inspect.signature(SUITE_FUNCTIONS[name]).parameters) - {
