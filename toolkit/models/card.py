@@ -84,8 +84,10 @@ def _planning_section(name: str, suite: dict[str, Any]) -> list[str]:
     settings = ", ".join(f"{k} {v}" for k, v in planner.items() if k != "kind")
     extra = {"goal-success": f"goal {suite.get('goal_offset')} steps ahead, budget {suite.get('budget')} steps, "
                              f"tolerance {suite.get('tolerance_rad')} rad, cost on {suite.get('cost_features')}",
-             "reacher-easy-return": f"{suite.get('episode_length')}-step episodes, cost from "
-                                    f"{suite.get('reward_source')}",
+             "reacher-easy-return": f"{suite.get('episode_length')}-step episodes, cost "
+                                    + ("−Σ R(z, a) of the reward model " + str(suite.get("reward_model"))
+                                       if suite.get("reward_source") == "reward_model"
+                                       else "the predicted finger-to-target distance"),
              "seed-protocol": f"{suite.get('steps')} steps toward a reached state"}.get(name, "")
     lines = [f"Planning suite `{name}` in the real simulator ({suite['episodes']} episodes, seed {suite['seed']}; "
              f"{extra}; {planner['kind'].upper()}: {settings}). Anchors: {ANCHORS.get(name, 'none')}.", "",
@@ -96,7 +98,7 @@ def _planning_section(name: str, suite: dict[str, Any]) -> list[str]:
     if suite.get("wall_time_per_action_s") is not None:
         ratio = suite.get("time_to_flop_bound_ratio")
         lines += ["", f"Cost: {suite['wall_time_per_action_s']:.3g} s per planned action on {suite['device']} "
-                  f"({suite['torch_threads']} threads)"
+                  f"({suite['torch_threads']} thread{'s' if suite['torch_threads'] != 1 else ''})"
                   + (f", {ratio:.2f}× the FLOP-bound time of its model evaluations "
                      f"({suite['flop_bound_time_per_action_s']:.3g} s at a measured "
                      f"{suite['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s)" if ratio is not None else "") + "."]
