@@ -129,6 +129,18 @@ def test_push_to_hub_server_and_from_pretrained(evaluated_run, tmp_path, monkeyp
         assert any(r.metric_name == "cosine@1" for r in card.data.eval_results)
         with pytest.raises(WmhubError, match="dataset repo"):
             push_run(evaluated_run, "hf://datasets/wm-lab/tiny-dynamics")
+        # `wmhub eval` on the pushed checkpoint: copied into a run directory, evaluated here
+        from click.testing import CliRunner
+
+        from toolkit.cli import main
+
+        out = tmp_path / "from-hub"
+        result = CliRunner().invoke(main, ["eval", "hf://wm-lab/tiny-dynamics@v1.0", "--out", str(out),
+                                           "--suite", "latent", "--quiet"])
+        assert result.exit_code == 0, result.output
+        mine = json.loads((out / "eval" / "eval_results.json").read_text())["suites"]["latent"]["horizons"]
+        claimed = json.loads((evaluated_run / "eval" / "eval_results.json").read_text())["suites"]["latent"]
+        assert mine == claimed["horizons"]
 
 
 def test_reproduce_passes_then_fails_on_an_altered_claim(evaluated_run, tmp_path):

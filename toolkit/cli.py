@@ -442,7 +442,7 @@ def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
 
 
 @main.command(name="eval")
-@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.argument("run_dir", metavar="RUN_DIR_OR_SOURCE")
 @click.option("--suite", "suites", multiple=True,
               help="latent | goal-success | reacher-easy-return | seed-protocol (default: the recipe's eval section).")
 @click.option("--episodes", type=int, default=None,
@@ -451,11 +451,15 @@ def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
               help="reacher-easy-return: plan with this reward run / model dir / hf:// source instead of the recipe's.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def eval_command(run_dir, suites, episodes, reward_model, device, quiet):
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="For a pushed SOURCE: the local run directory to evaluate in (default runs/<name>).")
+def eval_command(run_dir, suites, episodes, reward_model, device, quiet, out):
     """Evaluate a trained run; writes RUN/eval/eval_results.json and plots.
 
-    Suite options come from the recipe's `eval` section; results of suites not
-    run this time are kept.
+    RUN_DIR_OR_SOURCE is a `wmhub train` run directory, or a checkpoint pushed
+    with `wmhub push` (hf://org/name[@rev] or a local hub directory), which is
+    first copied into --out as a run directory. Suite options come from the
+    recipe's `eval` section; results of suites not run this time are kept.
 
     \b
     Example:
@@ -464,7 +468,12 @@ def eval_command(run_dir, suites, episodes, reward_model, device, quiet):
       wmhub eval runs/reacher_dynamics_mlp_1m_state --suite reacher-easy-return \\
           --reward-model runs/reacher_reward_1m_state
     """
-    from toolkit.eval.runner import EVAL_DIR, RESULTS_NAME, evaluate_run, headline_metrics
+    from toolkit.eval.runner import EVAL_DIR, RESULTS_NAME, evaluate_run, headline_metrics, materialize_run
+
+    if not (Path(run_dir) / "recipe.yaml").is_file():  # a pushed checkpoint, not a run directory
+        name = run_dir.rstrip("/").rsplit("/", 1)[-1].split("@", 1)[0]
+        run_dir = str(materialize_run(run_dir, out or Path("runs") / name))
+        click.echo(f"evaluating {run_dir} (copied from the pushed checkpoint)")
 
     overrides = {}
     if episodes is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import WmhubError
-from toolkit.hub.location import HubRepo, parse_location
+from toolkit.hub.push_model import read_pushed
 
 SKIPPED_KEYS = ("time", "per_s", "plot", "curve", "device", "samples_per_s")
 
@@ -61,22 +61,6 @@ def flatten_metrics(results: dict[str, Any], prefix: str = "") -> dict[str, floa
     return out
 
 
-def _read_pushed(source: str, name: str) -> str:
-    location = parse_location(source)
-    if isinstance(location, HubRepo):
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError
-
-        try:
-            return Path(hf_hub_download(location.repo_id, name, revision=location.revision)).read_text("utf-8")
-        except EntryNotFoundError as exc:
-            raise WmhubError(f"{source} has no {name}; was it pushed with `wmhub push`?") from exc
-    path = location / name
-    if not path.is_file():
-        raise WmhubError(f"{source} has no {name}; was it pushed with `wmhub push`?")
-    return path.read_text(encoding="utf-8")
-
-
 def reproduce(source: str, *, tolerance: float = 0.02, out: str | Path | None = None,
               overrides: list[str] | tuple[str, ...] = (), show_progress: bool = True) -> ReproduceResult:
     """Retrain and re-evaluate the checkpoint pushed at ``source``; compare with its claims."""
@@ -86,11 +70,11 @@ def reproduce(source: str, *, tolerance: float = 0.02, out: str | Path | None = 
 
     if tolerance < 0:
         raise WmhubError(f"--tolerance must be >= 0, got {tolerance}")
-    claimed = json.loads(_read_pushed(source, "eval_results.json"))
-    summary = json.loads(_read_pushed(source, "summary.json"))
+    claimed = json.loads(read_pushed(source, "eval_results.json"))
+    summary = json.loads(read_pushed(source, "summary.json"))
     revision = summary["dataset"].get("revision")
     pinned = [f"dataset.revision={revision}"] if revision and summary["dataset"]["source"].startswith("hf://") else []
-    recipe = parse_recipe(_read_pushed(source, "recipe.yaml"), f"{source}/recipe.yaml", [*pinned, *overrides])
+    recipe = parse_recipe(read_pushed(source, "recipe.yaml"), f"{source}/recipe.yaml", [*pinned, *overrides])
     run_dir = Path(out) if out else Path(tempfile.mkdtemp(prefix="wmhub-reproduce-")) / recipe.name
     train(recipe, run_dir, show_progress=show_progress)
     reproduced = evaluate_run(run_dir, suites=list(claimed.get("suites", {})) or None)

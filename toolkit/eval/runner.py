@@ -50,13 +50,54 @@ def load_run(run_dir: Path) -> tuple[Recipe, dict[str, Any], dict[str, Any]]:
 
 
 def run_dataset_root(recipe: Recipe, summary: dict[str, Any]) -> Path:
-    """The run's dataset: the local copy it was trained on, else obtained again from the recipe's source."""
+    """The run's dataset: the local copy it was trained on, else obtained again from the recipe's source
+    (at the revision the run recorded, for a Hub source)."""
     dataset_root = Path(summary["dataset"]["path"])
     if not (dataset_root / "manifest.json").is_file():
         from toolkit.train.dataset_source import obtain_dataset
 
-        dataset_root = obtain_dataset(recipe.dataset, recipe.source, show_progress=True).root
+        spec = recipe.dataset
+        revision = summary["dataset"].get("revision")
+        if revision and str(spec.source).startswith("hf://"):
+            spec = spec.model_copy(update={"revision": revision})
+        dataset_root = obtain_dataset(spec, recipe.source, show_progress=True).root
     return dataset_root
+
+
+RUN_FILES = ("recipe.yaml", "summary.json", "split.json")
+
+
+def materialize_run(source: str, out: str | Path) -> Path:
+    """A local run directory for a checkpoint pushed with `wmhub push` (``hf://org/name[@rev]`` or a
+    local hub directory), so that `wmhub eval` can evaluate it: ``model/`` plus the pushed
+    recipe, summary, split and training log. Claimed results are not copied: every suite run
+    on it is measured here. An ``out`` that already holds the run is reused."""
+    from toolkit.fileio import atomic_write_text
+    from toolkit.hub.push_model import read_pushed
+
+    out = Path(out)
+    if (out / "model" / "config.json").is_file() and all((out / n).is_file() for n in RUN_FILES):
+        return out
+    if out.exists() and any(out.iterdir()):
+        raise WmhubError(f"{out} exists and is not a run of {source}; pass another --out")
+    texts = {name: read_pushed(source, name) for name in RUN_FILES}
+    model = load_model(source)
+    tmp = out.with_name(f".tmp-{out.name}")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    model.save_pretrained(tmp / "model")
+    for name, text in texts.items():
+        atomic_write_text(tmp / name, text)
+    try:
+        atomic_write_text(tmp / "metrics.jsonl", read_pushed(source, "metrics.jsonl"))
+    except WmhubError:
+        pass  # an older push without the training log: no training curve
+    if out.exists():
+        out.rmdir()
+    tmp.replace(out)
+    return out
 
 
 def _run_suite(name: str, options: dict[str, Any], model, run_dir: Path, dataset: WmDataset,

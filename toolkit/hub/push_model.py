@@ -92,3 +92,20 @@ def _tag_local(root: Path, tag: str, paths: list[str]) -> None:
     for p in paths:
         atomic_write_bytes(tmp / p, (root / p).read_bytes())
     tmp.replace(target)
+
+
+def read_pushed(source: str, name: str) -> str:
+    """The text of file ``name`` of a checkpoint pushed with `wmhub push` (``hf://`` or a local hub directory)."""
+    location = parse_location(source)
+    if isinstance(location, HubRepo):
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError
+
+        try:
+            return Path(hf_hub_download(location.repo_id, name, revision=location.revision)).read_text("utf-8")
+        except EntryNotFoundError as exc:
+            raise WmhubError(f"{source} has no {name}; was it pushed with `wmhub push`?") from exc
+    path = location / name
+    if not path.is_file():
+        raise WmhubError(f"{source} has no {name}; was it pushed with `wmhub push`?")
+    return path.read_text(encoding="utf-8")
