@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import SMALL, SMALL_OPTIONS, make_small, tree_bytes
+from conftest import SMALL, SMALL_OPTIONS, kill_then_resume, make_small, tree_bytes
 from toolkit.errors import InterruptedJobError
 
 
@@ -37,21 +33,7 @@ def _cli(out: Path, *extra: str) -> list[str]:
 @pytest.mark.parametrize("kill_after_shards", [0, 1, 4])
 def test_sigkill_then_resume_is_identical(small_dataset, tmp_path, kill_after_shards):
     out = tmp_path / "killed"
-    proc = subprocess.Popen(_cli(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        shards = list((out / "data").rglob("*.parquet")) if (out / "data").exists() else []
-        if len(shards) >= kill_after_shards and (out / ".wmhub-job.json").exists():
-            break
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    if (out / "manifest.json").exists() and not (out / ".wmhub-job.json").exists():
-        pytest.skip("the job finished before it could be killed")
-    with pytest.raises(subprocess.CalledProcessError) as info:
-        subprocess.run(_cli(out), check=True, capture_output=True, text=True)
-    assert "--resume" in info.value.stderr
-    subprocess.run(_cli(out, "--resume"), check=True, capture_output=True)
+    kill_then_resume(_cli(out), _cli(out, "--resume"), out, kill_after_shards)
     assert tree_bytes(out) == tree_bytes(small_dataset)
 
 

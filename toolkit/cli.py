@@ -14,27 +14,11 @@ from pathlib import Path
 import click
 
 from toolkit import __version__
+from toolkit.cli_group import ErrorReportingGroup
 from toolkit.errors import WmhubError
 
 
-class _Group(click.Group):
-    """A click group that turns WmhubError (and unusable paths) into one clear line and exit status 2."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except WmhubError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(2)
-        except (NotADirectoryError, FileExistsError, PermissionError, IsADirectoryError) as exc:
-            # a path the user gave cannot be created or written: name it instead of a traceback
-            path = exc.filename or "a path"
-            click.echo(f"error: cannot use {path}: {exc.strerror or exc}; choose another path (a file "
-                       "may stand where a directory is needed, or permissions are missing)", err=True)
-            ctx.exit(2)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=ErrorReportingGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="wmhub")
 def main() -> None:
     """wmhub: datasets and checkpoints for world-model research in robot learning.
@@ -90,7 +74,7 @@ def _run_encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame
 
 
 # ---------------------------------------------------------------- generate
-@main.group(cls=_Group)
+@main.group(cls=ErrorReportingGroup)
 def generate() -> None:
     """Generate rollout datasets (deterministic, sharded, resumable).
 

@@ -10,21 +10,10 @@ from pathlib import Path
 
 import click
 
-from toolkit.errors import WmhubError
+from toolkit.cli_group import ErrorReportingGroup
 
 
-class _PolicyGroup(click.Group):
-    """Reports WmhubError as one ``error:`` line and exit status 2, also when used on its own."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except WmhubError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(2)
-
-
-@click.group(name="policy", cls=_PolicyGroup)
+@click.group(name="policy", cls=ErrorReportingGroup)
 def policy() -> None:
     """Convert and inspect policies used by `wmhub generate --policy mlp:PATH`.
 
