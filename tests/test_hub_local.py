@@ -36,7 +36,11 @@ def test_publish_then_append_uploads_only_new_shards(published):
     assert verify_dataset(hub) == []
     from datasets import load_dataset
 
-    assert load_dataset(str(hub), split="train")["position"] == load_dataset(str(src), split="train")["position"]
+    # datasets caches a local directory's Arrow by its name and configs, not its content: a private cache
+    # keeps another test's 8-episode "src" from being served here
+    cache = str(src.parent / "datasets-cache")
+    assert load_dataset(str(hub), split="train", cache_dir=cache)["position"] == \
+        load_dataset(str(src), split="train", cache_dir=cache)["position"]
     again = publish(src, str(hub), tag="v2")
     assert again.noop and again.uploaded == []
 

@@ -29,6 +29,20 @@ def hub(tmp_path, monkeypatch):
         yield server
 
 
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch):
+    """Backoff of 0.05, 0.1, 0.2 s instead of 1, 2, 4 s (a client setting, not a mock)."""
+    import toolkit.hub.transfer
+
+    monkeypatch.setattr(toolkit.hub.transfer, "RETRY_FIRST_DELAY_S", 0.05)
+
+
+def shard_gets(hub) -> list[str]:
+    """Repository paths of the shard files the server was asked for (GET), in order."""
+    return [path.split("/resolve/", 1)[1].split("/", 1)[1] for method, path in hub.request_log
+            if method == "GET" and "/resolve/" in path and path.endswith(".parquet")]
+
+
 @pytest.fixture
 def published(hub, tmp_path):
     src = make_small(tmp_path / "src", episodes=8)
@@ -73,18 +87,25 @@ def test_append_uploads_only_new_shards_and_tags_are_versions(hub, published, tm
         publish(src, REPO, tag="v1")
 
 
-def test_second_download_comes_from_the_cache(hub, published, tmp_path):
-    def shard_gets() -> int:
-        return sum(1 for method, path in hub.request_log if method == "GET" and path.endswith(".parquet"))
-
-    download(REPO, tmp_path / "a", show_progress=False)
-    first = shard_gets()
-    assert first >= 4
+def test_second_download_comes_from_the_cache(hub, published, tmp_path, monkeypatch):
+    first = download(REPO, tmp_path / "a", show_progress=False)
+    assert len(shard_gets(hub)) == 4 and first.bytes_transferred == first.bytes_fetched > 0
     again = download(REPO, tmp_path / "a", show_progress=False)  # shards already in OUT
     assert again.fetched == [] and len(again.cached) == 4
-    other = download(REPO, tmp_path / "b", show_progress=False)  # new OUT: served by the HF cache
-    assert len(other.fetched) == 4 and verify_dataset(tmp_path / "b") == []
-    assert shard_gets() == first
+    other = download(REPO, tmp_path / "b", show_progress=False)  # new OUT: served by the wmhub cache
+    assert len(other.fetched) == 4 and other.from_cache == other.fetched and other.bytes_transferred == 0
+    assert verify_dataset(tmp_path / "b") == [] and len(shard_gets(hub)) == 4  # no shard byte sent again
+    cached = tmp_path / "hf-home" / "wmhub" / "sha256"
+    assert len(list(cached.rglob("*"))) == 4 + 4  # four files in their sha256[:2] directories
+    # a cache file changed behind wmhub's back (it shares bytes with a/ through a hard link) is not served
+    shard = open_dataset(tmp_path / "a").manifest.shards[0]
+    blob = cached / shard.sha256[:2] / shard.sha256
+    blob.write_bytes(blob.read_bytes()[:-1] + b"!")
+    third = download(REPO, tmp_path / "c", show_progress=False)
+    assert sorted(set(third.fetched) - set(third.from_cache)) == [shard.path] and verify_dataset(tmp_path / "c") == []
+    monkeypatch.setenv("WMHUB_CACHE", "off")
+    hub.reset_counters()
+    assert download(REPO, tmp_path / "d", show_progress=False).from_cache == [] and len(shard_gets(hub)) == 4
 
 
 def test_server_side_corruption_is_caught(hub, published, tmp_path):
@@ -92,6 +113,8 @@ def test_server_side_corruption_is_caught(hub, published, tmp_path):
     hub.corrupt_file("dataset", "wm-lab/reacher", bad)
     result = CliRunner().invoke(main, ["download", REPO, str(tmp_path / "out"), "--quiet"])
     assert result.exit_code == 2 and bad in result.output and "corrupt" in result.output
+    assert not (tmp_path / "out" / bad).exists()  # never under its final name, and no partial file kept
+    assert not list((tmp_path / "out").rglob("*.wmhub-partial"))
     full = CliRunner().invoke(main, ["verify", REPO, "--full"])
     assert full.exit_code == 1 and bad in full.output
     quick = CliRunner().invoke(main, ["verify", REPO])  # metadata only: sizes and LFS SHA-256 match the manifest
@@ -130,7 +153,9 @@ def test_token_never_appears_in_output_or_files(hub, tmp_path):
                          ["verify", REPO], ["info", REPO])]
     assert all(run.returncode == 0 for run in runs), [run.stderr for run in runs]
     assert not any(hub.token in run.stdout + run.stderr for run in runs)
-    for path in list((tmp_path / "d").rglob("*")) + list((tmp_path / "server").rglob("*")):
+    files = [*(tmp_path / "d").rglob("*"), *(tmp_path / "server").rglob("*"), *(tmp_path / "cli-home").rglob("*")]
+    assert any("wmhub" in p.parts for p in files)  # the download cache was written, and is checked too
+    for path in files:
         if path.is_file():
             assert hub.token.encode() not in path.read_bytes(), path
 
@@ -159,48 +184,78 @@ def test_network_errors_are_retried_then_reported(tmp_path):
 SHARD = "data/steps/episodes-00000004-00000008.parquet"
 
 
-@pytest.fixture
-def small_chunks(monkeypatch):
-    """The client keeps what it received in whole DOWNLOAD_CHUNK_SIZE chunks (10 MB); our shards are
-    ~12 kB, so use 1 kB chunks to make a resume observable (a client setting, not a mock)."""
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "DOWNLOAD_CHUNK_SIZE", 1024)
-
-
 def test_transient_server_errors_are_retried_and_the_download_succeeds(hub, published, tmp_path):
     hub.inject_fault("GET", "/resolve/", status=503, times=2)  # the first two file downloads fail
+    hub.inject_fault("GET", "/resolve/", status=429, times=1)
     result = download(REPO, tmp_path / "out", show_progress=False)
     assert len(result.fetched) == 4 and verify_dataset(tmp_path / "out") == []
     assert all(f.times == 0 for f in hub.faults)
 
 
-def test_a_dropped_connection_resumes_with_a_range_request(hub, published, tmp_path, small_chunks):
-    size = (published[0] / SHARD).stat().st_size
+def test_a_dropped_connection_resumes_with_a_range_request(hub, published, tmp_path):
+    source = (published[0] / SHARD).read_bytes()
     hub.inject_fault("GET", SHARD, cut_after=4096 + 100)
-    download(REPO, tmp_path / "out", show_progress=False)
-    assert verify_dataset(tmp_path / "out") == []
-    # the client asked for the rest of the file (from its last whole chunk), not the whole file again
-    assert size > 8192 and (SHARD, "bytes=4096-") in hub.range_log
+    result = download(REPO, tmp_path / "out", show_progress=False)
+    assert verify_dataset(tmp_path / "out") == [] and (tmp_path / "out" / SHARD).read_bytes() == source
+    # the rest of the file from the first byte that did not arrive, not the whole file again
+    assert len(source) > 8192 and hub.range_log == [(SHARD, "bytes=4196-")]
+    assert shard_gets(hub).count(SHARD) == 2 and result.bytes_transferred == result.bytes_fetched
 
 
-def test_an_interrupted_download_resumes_on_the_next_run(hub, published, tmp_path, small_chunks):
-    """Across runs wmhub resumes by shard: verified shards stay, only the rest is fetched.
-
-    (huggingface_hub >= 2 deletes a partial file when a download fails, so a shard cut off
-    mid-transfer starts again from byte 0; shards are at most a few hundred MB by design.)
-    """
-    hub.inject_fault("GET", SHARD, status=503, times=100)  # this shard stays unavailable past all retries
-    failed = CliRunner().invoke(main, ["download", REPO, str(tmp_path / "out"), "--quiet"])
+def test_an_interrupted_download_resumes_inside_the_shard_on_the_next_run(hub, published, tmp_path):
+    """A shard cut off mid-transfer stays as .<name>.wmhub-partial; the next run continues it."""
+    source = (published[0] / SHARD).read_bytes()
+    out = tmp_path / "out"
+    hub.inject_fault("GET", SHARD, cut_after=5000)             # 5,000 bytes arrive, then the connection drops
+    hub.inject_fault("GET", SHARD, cut_after=0, times=100)     # and every resume attempt fails without progress
+    failed = CliRunner().invoke(main, ["download", REPO, str(out), "--quiet"])
     assert failed.exit_code != 0 and "re-run (it resumes)" in failed.output
-    assert not (tmp_path / "out" / SHARD).exists()  # nothing half-written under the final name
-    done_before = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.parquet"))
-    assert done_before and SHARD not in done_before
+    assert SHARD in failed.output and hub.url in failed.output  # names the shard and the server
+    assert hub.token not in failed.output
+    assert not (out / SHARD).exists()  # nothing half-written under the final name
+    partial = out / "data" / "steps" / ".episodes-00000004-00000008.parquet.wmhub-partial"
+    assert partial.read_bytes() == source[:5000]
+    done_before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.parquet"))
+    assert len(done_before) == 3 and SHARD not in done_before  # the other shards arrived, verified
     hub.faults.clear()
     hub.reset_counters()
-    again = CliRunner().invoke(main, ["download", REPO, str(tmp_path / "out"), "--quiet"])
+    again = CliRunner().invoke(main, ["download", REPO, str(out), "--quiet"])
     assert again.exit_code == 0, again.output
+    assert hub.range_log == [(SHARD, "bytes=5000-")]  # one request, for the bytes after the partial file
+    assert (out / SHARD).read_bytes() == source and not partial.exists()
+    assert verify_dataset(out) == [] and not set(shard_gets(hub)) & set(done_before)
+
+
+def test_a_bad_partial_file_or_a_server_ignoring_range_still_gives_the_right_bytes(hub, published, tmp_path,
+                                                                                   monkeypatch):
+    monkeypatch.setenv("WMHUB_CACHE", "off")  # every shard from the server
+    source = (published[0] / SHARD).read_bytes()
+    partial = tmp_path / "out" / "data" / "steps" / ".episodes-00000004-00000008.parquet.wmhub-partial"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"x" * 3000)  # not a prefix of the shard: resumed, mismatched, fetched again whole
+    download(REPO, tmp_path / "out", configs=["steps"], show_progress=False)
+    assert (tmp_path / "out" / SHARD).read_bytes() == source and shard_gets(hub).count(SHARD) == 2
+    assert (SHARD, "bytes=3000-") in hub.range_log
+    (tmp_path / "out" / SHARD).unlink()
+    partial.write_bytes(source[:3000])
+    hub.honour_range = False  # a server that answers a Range request with 200 and the whole file
+    hub.reset_counters()
+    download(REPO, tmp_path / "out", configs=["steps"], show_progress=False)
+    assert (tmp_path / "out" / SHARD).read_bytes() == source and shard_gets(hub) == [SHARD]
     assert verify_dataset(tmp_path / "out") == []
-    fetched = {path.rsplit("/resolve/", 1)[1].split("/", 1)[1] for method, path in hub.request_log
-               if method == "GET" and path.endswith(".parquet")}
-    assert SHARD in fetched and not fetched & set(done_before)
+
+
+def test_lfs_redirects_are_followed_without_the_token(tmp_path, monkeypatch):
+    """As on the Hub, LFS files redirect to another host; the token must not follow them there."""
+    with HubServer(tmp_path / "server", lfs_redirect_host="localhost") as server, \
+            patch_endpoint(server.url, hf_home=tmp_path / "hf-home"):
+        monkeypatch.setenv("HF_TOKEN", server.token)
+        src = make_small(tmp_path / "src", episodes=4)
+        publish(src, REPO)
+        steps = open_dataset(src).manifest.shards_of("steps")[0]
+        assert steps.num_bytes > 6000
+        server.inject_fault("GET", f"/lfs-objects/{steps.sha256}", cut_after=3000)
+        result = download(REPO, tmp_path / "out", show_progress=False)
+        assert len(result.fetched) == 2 and verify_dataset(tmp_path / "out") == []
+        assert len(server.cdn_log) == 3 and not any(authorized for _, authorized in server.cdn_log)
+        assert [r for _, r in server.range_log] == ["bytes=3000-"]  # the Range header survives the redirect

@@ -41,6 +41,36 @@ def tmp_name(final: Path) -> Path:
     return final.with_name(f".{final.name}.tmp-{os.getpid()}")
 
 
+PARTIAL_SUFFIX = ".wmhub-partial"
+
+
+def partial_name(final: Path) -> Path:
+    """The sibling a download is written to: kept across runs (no pid in the name) so that the next
+    run resumes inside the file; renamed to ``final`` once its SHA-256 is verified."""
+    return final.with_name(f".{final.name}{PARTIAL_SUFFIX}")
+
+
+def hashing_copy(source: str | os.PathLike[str], dest: str | os.PathLike[str],
+                 chunk_bytes: int = 4 * _CHUNK) -> tuple[str, int]:
+    """Copy ``source`` to a new file ``dest`` in one pass, hashing what is copied.
+
+    Returns the hex SHA-256 and the size of the bytes written, so the copy never has to be
+    read again to be verified. An existing ``dest`` is unlinked first, never truncated: it may
+    be a hard link whose bytes other names share.
+    """
+    Path(dest).unlink(missing_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    buffer = bytearray(chunk_bytes)
+    view = memoryview(buffer)
+    with open(source, "rb") as reader, open(dest, "wb") as writer:
+        while n := reader.readinto(buffer):
+            digest.update(view[:n])
+            writer.write(view[:n])
+            size += n
+    return digest.hexdigest(), size
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
     final = Path(path)

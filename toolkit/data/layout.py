@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from toolkit.fileio import PARTIAL_SUFFIX
+
 DATA_DIR = "data"
 CARD_NAME = "README.md"
 JOB_NAME = ".wmhub-job.json"
@@ -13,6 +15,7 @@ STEPS_CONFIG = "steps"
 EPISODES_CONFIG = "episodes"
 _SHARD_RE = re.compile(r"^episodes-(\d{8})-(\d{8})\.(parquet|tar)$")
 TMP_MARKER = ".tmp-"
+PARTIAL_DOWNLOAD_SUFFIX = PARTIAL_SUFFIX  # toolkit.fileio.partial_name: a download to resume
 
 
 def shard_path(config: str, episode_start: int, episode_end: int, extension: str = "parquet") -> str:
@@ -31,8 +34,13 @@ def parse_shard_name(name: str) -> tuple[int, int] | None:
 
 
 def is_temporary(name: str) -> bool:
-    """True for the temporary files of an unfinished atomic write."""
-    return name.startswith(".") and TMP_MARKER in name
+    """True for the temporary files of an unfinished atomic write, and for partial downloads."""
+    return name.startswith(".") and (TMP_MARKER in name or is_partial_download(name))
+
+
+def is_partial_download(name: str) -> bool:
+    """True for the file an interrupted ``wmhub download`` keeps to resume inside a shard."""
+    return name.startswith(".") and name.endswith(PARTIAL_DOWNLOAD_SUFFIX)
 
 
 def stale_temporaries(root: Path) -> list[Path]:
@@ -44,8 +52,15 @@ def stale_temporaries(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def remove_stale_temporaries(root: Path) -> None:
+def remove_stale_temporaries(root: Path, keep_partial_downloads: bool = False) -> None:
     """Delete the half-written files of a killed job (their writer is gone; callers hold the
-    dataset lock)."""
+    dataset lock).
+
+    ``keep_partial_downloads=True`` (``wmhub download``) keeps ``.<shard>.wmhub-partial`` files,
+    whose bytes are a prefix of the shard being downloaded, so that the download resumes inside
+    the shard; every other job deletes them with the rest.
+    """
     for path in stale_temporaries(root):
+        if keep_partial_downloads and is_partial_download(path.name):
+            continue
         path.unlink(missing_ok=True)

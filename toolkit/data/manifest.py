@@ -72,13 +72,27 @@ class GeneratorInfo(BaseModel):
     seed: int
 
 
+class VersionRange(BaseModel):
+    """The library versions that generated episodes [episode_start, episode_end), in every config
+    generated with them (``steps``, ``episodes``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    episode_start: int
+    episode_end: int
+    versions: dict[str, str]
+
+
 class Manifest(BaseModel):
     """The whole ``manifest.json``."""
 
     model_config = ConfigDict(extra="forbid")
     format_version: int = FORMAT_VERSION
     generator: GeneratorInfo
-    versions: dict[str, str]
+    versions: dict[str, str] = Field(description="library versions of the run that created the dataset")
+    provenance: list[VersionRange] | None = Field(
+        None, description="versions by episode range, in order, one entry per run of other versions (a grow "
+                          "with the same versions extends the last entry); absent in manifests written before "
+                          "it existed, which mean `versions` for every episode")
     num_episodes: int
     configs: list[ConfigInfo]
     shards: list[ShardInfo]
@@ -154,6 +168,28 @@ class Manifest(BaseModel):
         names = shards[0].stats.keys() if shards else []
         return {name: FeatureStats.merge(s.stats[name] for s in shards) for name in names}
 
+    def version_ranges(self) -> list[VersionRange]:
+        """Which versions generated which episodes (``provenance``, or ``versions`` for all episodes)."""
+        if self.provenance is not None:
+            return list(self.provenance)
+        return [VersionRange(episode_start=0, episode_end=self.num_episodes, versions=self.versions)]
+
     def num_rows(self, config: str) -> int:
         """Total rows of a config."""
         return sum(s.num_rows for s in self.shards_of(config))
+
+
+def extend_provenance(existing: Manifest | None, episode_start: int, episode_end: int,
+                      versions: dict[str, str]) -> list[VersionRange]:
+    """The ``provenance`` of a dataset whose episodes [episode_start, episode_end) were just generated
+    with ``versions``: the existing ranges before ``episode_start``, then the new one, merged into
+    the last range when its versions are the same (so growing with the same software records what
+    generating everything at once would, and the manifests are byte-identical)."""
+    ranges = [r for r in existing.version_ranges() if r.episode_start < episode_start] if existing else []
+    if ranges and ranges[-1].episode_end > episode_start:
+        ranges[-1] = ranges[-1].model_copy(update={"episode_end": episode_start})
+    if ranges and ranges[-1].versions == versions and ranges[-1].episode_end == episode_start:
+        ranges[-1] = ranges[-1].model_copy(update={"episode_end": episode_end})
+    else:
+        ranges.append(VersionRange(episode_start=episode_start, episode_end=episode_end, versions=versions))
+    return ranges

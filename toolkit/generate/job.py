@@ -41,7 +41,7 @@ from toolkit.data.layout import (CARD_NAME, EPISODES_CONFIG, JOB_NAME, LOCK_NAME
                                  remove_stale_temporaries, shard_path)
 from toolkit.data.locking import dataset_lock
 from toolkit.data.manifest import (MANIFEST_NAME, ConfigInfo, FeatureInfo, GeneratorInfo, Manifest,
-                                   ShardInfo)
+                                   ShardInfo, extend_provenance)
 from toolkit.data.remote_fs import RemoteDir, is_remote, local_path, remote_lease
 from toolkit.envs.base import RolloutSpec, get_spec
 from toolkit.errors import DatasetMismatchError, InterruptedJobError, WmhubError
@@ -484,13 +484,16 @@ def _generate_locked(spec: RolloutSpec, dest, episodes: int, config: BaseModel, 
     kept = [s for s in existing.shards if s.episode_end <= start] if existing else []
     order = {STEPS_CONFIG: 0, EPISODES_CONFIG: 1}
     shards = sorted(kept + reused + written, key=lambda s: (order.get(s.config, 2), s.config, s.episode_start))
+    versions = _versions(spec)
     manifest = Manifest(
         generator=GeneratorInfo(env=spec.name, seed=int(getattr(config, "seed", 0)),
                                 command=canonical_command(spec.name, episodes, per_shard, config),
                                 config={"episodes": episodes, "episodes_per_shard": per_shard,
                                         **config.model_dump(mode="json")}),
-        versions=_versions(spec), num_episodes=episodes, configs=_merge_configs(_config_infos(spec), existing),
-        shards=shards)
+        # `versions` stay those that created the dataset; `provenance` says which versions made which episodes
+        versions=existing.versions if existing else versions,
+        provenance=extend_provenance(existing, start, episodes, versions),
+        num_episodes=episodes, configs=_merge_configs(_config_infos(spec), existing), shards=shards)
     dest.finalize(manifest, spec)  # card, then manifest.json last
     dest.remove_job()
     return GenerateResult(manifest, len(todo), len(done), remaining_episodes, progress.elapsed)

@@ -1,16 +1,20 @@
 """``wmhub download``: fetch the manifest, then only the requested shards, verified.
 
-Every shard's SHA-256 is checked against the manifest; a corrupt file is
-fetched once more (bypassing caches), then the download fails naming it.
-Shards already in OUT with the right checksum are kept, and Hub downloads go
-through the ``huggingface_hub`` cache, so an interrupted download resumes and
-a second identical download transfers nothing. The revision is resolved to a
-commit first, so every file comes from the same version even if the repo
-moves during the download.
+Every shard's SHA-256 is computed while it is written and checked against the
+manifest before the file takes its final name; a corrupt file is fetched once
+more (bypassing caches and partial files), then the download fails naming it.
+Shards already in OUT with the right checksum are kept; a shard cut off
+mid-transfer stays as ``.<name>.wmhub-partial`` and the next run continues it
+with an HTTP Range request; Hub shards land in wmhub's content-addressed cache
+(:mod:`toolkit.hub.cache`), so a second identical download transfers nothing.
+The revision is resolved to a commit first, so every file comes from the same
+version even if the repo moves during the download.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,8 +24,23 @@ from toolkit.data.manifest import Manifest, ShardInfo
 from toolkit.errors import WmhubError
 from toolkit.fileio import atomic_write_text, resolve_inside, sha256_file
 from toolkit.hub.location import HubRepo, parse_location
-from toolkit.hub.stores import open_store, read_manifest
+from toolkit.hub.stores import ChecksumMismatch, Fetched, Store, open_store, read_manifest
 from toolkit.progress import Progress
+
+
+WORKERS_ENV = "WMHUB_DOWNLOAD_WORKERS"
+DEFAULT_WORKERS = 4
+"""Shards transferred at once: hides per-request latency (redirects, CDN round trips) and overlaps
+one shard's disk writes with another's network reads."""
+
+
+def default_workers() -> int:
+    """``$WMHUB_DOWNLOAD_WORKERS`` if set, else :data:`DEFAULT_WORKERS`."""
+    value = os.environ.get(WORKERS_ENV, "")
+    try:
+        return max(1, int(value)) if value.strip() else DEFAULT_WORKERS
+    except ValueError as exc:
+        raise WmhubError(f"{WORKERS_ENV}={value!r}: expected a positive number of parallel shard downloads") from exc
 
 
 @dataclass
@@ -30,9 +49,11 @@ class DownloadResult:
 
     source: str
     revision: str
-    fetched: list[str] = field(default_factory=list)
-    cached: list[str] = field(default_factory=list)
-    bytes_fetched: int = 0
+    fetched: list[str] = field(default_factory=list)     # shards placed into OUT by this run
+    cached: list[str] = field(default_factory=list)      # shards already in OUT, verified and kept
+    from_cache: list[str] = field(default_factory=list)  # the part of ``fetched`` served by the wmhub cache
+    bytes_fetched: int = 0                               # size of the ``fetched`` shards
+    bytes_transferred: int = 0                           # bytes received for them (0 for cache hits)
 
 
 def parse_ranges(spec: str, what: str) -> list[tuple[int, int]]:
@@ -76,8 +97,15 @@ def select_shards(manifest: Manifest, configs: list[str] | None, shards: str | N
 
 
 def download(src: str, out: str | Path, *, revision: str | None = None, configs: list[str] | None = None,
-             shards: str | None = None, episodes: str | None = None, show_progress: bool = True) -> DownloadResult:
-    """Download (part of) the dataset at ``src`` into the directory ``out``."""
+             shards: str | None = None, episodes: str | None = None, show_progress: bool = True,
+             workers: int | None = None) -> DownloadResult:
+    """Download (part of) the dataset at ``src`` into the directory ``out``.
+
+    ``workers`` shards are transferred at once (default :func:`default_workers`). When one
+    fails, the shards in flight are finished, none is started, and the error is raised: every
+    verified shard stays in OUT, and a shard cut off mid-transfer stays as a partial file
+    that the next run continues.
+    """
     location = parse_location(src, revision)
     store = open_store(location)
     wanted = location.revision if isinstance(location, HubRepo) else revision
@@ -93,23 +121,25 @@ def download(src: str, out: str | Path, *, revision: str | None = None, configs:
     out.mkdir(parents=True, exist_ok=True)
     result = DownloadResult(source=store.describe(), revision=resolved)
     with dataset_lock(out):
-        remove_stale_temporaries(out)  # left by an interrupted download
+        # left by an interrupted download; partial shards stay, to be continued by Range requests
+        remove_stale_temporaries(out, keep_partial_downloads=True)
         existing = Manifest.read(out) if (out / "manifest.json").exists() else None
         if existing is not None and not existing.same_dataset_as(manifest):
             raise WmhubError(f"{out} holds another dataset; download into a new directory")
         progress = Progress(sum(s.num_bytes for s in selected), "B", "bytes", "download", enabled=show_progress)
         try:
-            for shard in selected:
-                dest = resolve_inside(out, shard.path)
-                if dest.is_file() and dest.stat().st_size == shard.num_bytes and sha256_file(dest) == shard.sha256:
-                    result.cached.append(shard.path)
-                else:
-                    _fetch_verified(store, shard, resolved, dest)
-                    result.fetched.append(shard.path)
-                    result.bytes_fetched += shard.num_bytes
-                progress.update(shard.num_bytes, shard.num_bytes)
+            outcomes = _obtain_all(store, selected, resolved, out, workers or default_workers(), progress)
         finally:
             progress.close()
+        for shard, fetched in zip(selected, outcomes):
+            if fetched is None:
+                result.cached.append(shard.path)
+                continue
+            result.fetched.append(shard.path)
+            result.bytes_fetched += shard.num_bytes
+            result.bytes_transferred += fetched.bytes_transferred
+            if fetched.from_cache:
+                result.from_cache.append(shard.path)
         complete = len(selected) == len(manifest.shards)
         subset = None if complete else {"source": store.describe(), "revision": resolved,
                                          "configs": configs, "shards": shards, "episodes": episodes}
@@ -121,12 +151,44 @@ def download(src: str, out: str | Path, *, revision: str | None = None, configs:
     return result
 
 
-def _fetch_verified(store, shard: ShardInfo, revision: str, dest: Path) -> None:
-    for attempt in (1, 2):
-        store.fetch(shard.path, revision, dest, force=attempt == 2)
-        digest = sha256_file(dest)
-        if digest == shard.sha256:
-            return
-    dest.unlink(missing_ok=True)
-    raise WmhubError(f"{shard.path} from {store.describe()} is corrupt: SHA-256 {digest[:12]}… after a second "
-                     f"download, manifest says {shard.sha256[:12]}…; report it to the dataset's maintainers")
+def _obtain(store: Store, shard: ShardInfo, revision: str, out: Path) -> Fetched | None:
+    """Keep the shard if OUT holds it intact (None), else fetch it verified."""
+    dest = resolve_inside(out, shard.path)
+    if dest.is_file() and dest.stat().st_size == shard.num_bytes and sha256_file(dest) == shard.sha256:
+        return None
+    return _fetch_verified(store, shard, revision, dest)
+
+
+def _obtain_all(store: Store, selected: list[ShardInfo], revision: str, out: Path, workers: int,
+                progress: Progress) -> list[Fetched | None]:
+    """:func:`_obtain` every shard, ``workers`` at a time; results in the order of ``selected``."""
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(selected))),
+                            thread_name_prefix="wmhub-download") as pool:
+        futures = {pool.submit(_obtain, store, shard, revision, out): shard for shard in selected}
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    future.result()  # raises the shard's error
+                    size = futures[future].num_bytes
+                    progress.update(size, size)
+        except BaseException:
+            for future in pending:
+                future.cancel()  # not started: left for the next run; running ones finish first
+            raise
+        return [future.result() for future in futures]
+
+
+def _fetch_verified(store: Store, shard: ShardInfo, revision: str, dest: Path) -> Fetched:
+    """Fetch one shard, hashed as it is written; a mismatch is fetched once more from scratch, then named."""
+    for force in (False, True):
+        try:
+            return store.fetch(shard.path, revision, dest, expected_sha256=shard.sha256,
+                               expected_size=shard.num_bytes, force=force)
+        except ChecksumMismatch as exc:
+            mismatch = exc
+    dest.unlink(missing_ok=True)  # whatever was there did not match the manifest either
+    raise WmhubError(f"{shard.path} from {store.describe()} is corrupt: SHA-256 {mismatch.actual[:12]}… after a "
+                     f"second download, manifest says {shard.sha256[:12]}…; report it to the dataset's "
+                     "maintainers") from mismatch

@@ -5,7 +5,12 @@
 manifest snapshots in ``.wmhub-tags/<tag>/``, which stay valid because shards
 are never rewritten or deleted. :class:`HfHubStore` talks to the Hugging Face
 Hub, or any Hub-compatible server at ``HF_ENDPOINT``, through ``huggingface_hub``
-(token from the standard chain: ``HF_TOKEN``, ``hf auth login``).
+(token from the standard chain: ``HF_TOKEN``, ``hf auth login``); it downloads shards
+with wmhub's own transport (:mod:`toolkit.hub.transfer`) and cache
+(:mod:`toolkit.hub.cache`).
+
+Both stores hash a file while they write it (``fetch`` returns the digest), and with
+``expected_sha256`` a file appears under its final name only once its bytes match.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol, TypeVar
@@ -22,8 +26,14 @@ from toolkit.data.layout import CARD_NAME
 from toolkit.data.locking import dataset_lock
 from toolkit.data.manifest import MANIFEST_NAME, Manifest
 from toolkit.errors import WmhubError
-from toolkit.fileio import atomic_write_bytes, fsync_dir, resolve_inside, sha256_file, tmp_name
+from toolkit.fileio import (atomic_write_bytes, fsync_dir, hashing_copy, partial_name, resolve_inside, sha256_file,
+                            tmp_name)
+from toolkit.hub.cache import BlobCache
 from toolkit.hub.location import HubRepo
+from toolkit.hub.transfer import download_to_file, fetch_small, with_retries
+
+__all__ = ["ChecksumMismatch", "Fetched", "HfHubStore", "LocalHubStore", "RemoteFile", "Store", "open_store",
+           "read_manifest", "with_retries"]
 
 TAGS_DIR = ".wmhub-tags"
 T = TypeVar("T")
@@ -38,6 +48,24 @@ class RemoteFile:
     sha256: str | None  # None when the store only has a git blob id (small non-LFS files)
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """What one :meth:`Store.fetch` did."""
+
+    sha256: str             # hex SHA-256 of the bytes now at ``dest``, computed while they were written
+    size: int               # their size
+    bytes_transferred: int  # bytes moved to get them (network or copy); 0 when served from the cache
+    from_cache: bool = False
+
+
+class ChecksumMismatch(WmhubError):
+    """A fetched file's SHA-256 is not the expected one; ``dest`` was left untouched."""
+
+    def __init__(self, path: str, where: str, expected: str, actual: str) -> None:
+        super().__init__(f"{path} from {where}: SHA-256 {actual[:12]}…, expected {expected[:12]}…")
+        self.path, self.expected, self.actual = path, expected, actual
+
+
 class Store(Protocol):
     """A place datasets are published to and downloaded from."""
 
@@ -50,8 +78,14 @@ class Store(Protocol):
     def read_text(self, path: str, revision: str) -> str | None:
         """A small file's text, or None when it does not exist."""
 
-    def fetch(self, path: str, revision: str, dest: Path, force: bool = False) -> None:
-        """Copy ``path`` at ``revision`` to ``dest`` (resuming and caching where the store can)."""
+    def fetch(self, path: str, revision: str, dest: Path, *, expected_sha256: str | None = None,
+              expected_size: int | None = None, force: bool = False) -> Fetched:
+        """Copy ``path`` at ``revision`` to ``dest``, hashing while writing; resumes and caches where the store can.
+
+        With ``expected_sha256``, ``dest`` is replaced only by bytes with that digest; otherwise
+        :class:`ChecksumMismatch` is raised and ``dest`` is left as it was. ``force`` bypasses
+        caches and partial files (the server's bytes, from the first one).
+        """
 
     def file_info(self, paths: list[str], revision: str) -> dict[str, RemoteFile]:
         """Size (and SHA-256 where known) of the paths that exist."""
@@ -108,14 +142,21 @@ class LocalHubStore:
         full = resolve_inside(base, path)
         return full.read_text(encoding="utf-8") if full.is_file() else None
 
-    def fetch(self, path: str, revision: str, dest: Path, force: bool = False) -> None:
+    def fetch(self, path: str, revision: str, dest: Path, *, expected_sha256: str | None = None,
+              expected_size: int | None = None, force: bool = False) -> Fetched:
         source = resolve_inside(self.root, path)
         if not source.is_file():
             raise WmhubError(f"{self.root}: {path} is listed in the manifest but missing")
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = tmp_name(dest)
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, dest)
+        try:
+            digest, size = hashing_copy(source, tmp)
+            if expected_sha256 is not None and digest != expected_sha256:
+                raise ChecksumMismatch(path, str(self.root), expected_sha256, digest)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return Fetched(digest, size, size)
 
     def file_info(self, paths: list[str], revision: str) -> dict[str, RemoteFile]:
         out = {}
@@ -161,36 +202,6 @@ class LocalHubStore:
 
 
 # ------------------------------------------------------------------------ Hub
-def with_retries(action: Callable[[], T], what: str, attempts: int = 4, first_delay: float = 1.0) -> T:
-    """Run ``action``, retrying connection errors and 5xx answers with exponential backoff."""
-    from huggingface_hub.errors import HfHubHTTPError
-
-    transport_errors: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
-    for module in ("httpx2", "httpx"):  # huggingface_hub 2.x ships httpx2, older versions httpx
-        try:
-            transport_errors += (__import__(module).TransportError,)
-            break
-        except (ImportError, AttributeError):
-            continue
-    delay = first_delay
-    for attempt in range(1, attempts + 1):
-        try:
-            return action()
-        except transport_errors as exc:
-            error: Exception = exc
-        except HfHubHTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else 0
-            if status < 500:
-                raise
-            error = exc
-        if attempt == attempts:
-            raise WmhubError(f"{what} failed after {attempts} attempts: {type(error).__name__}: {error}; "
-                             "check your network connection and HF_ENDPOINT, then re-run (it resumes)") from error
-        time.sleep(delay)
-        delay *= 2
-    raise AssertionError("unreachable")
-
-
 def _explain_http_error(exc: Exception, repo: HubRepo, writing: bool) -> WmhubError:
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
@@ -245,29 +256,53 @@ class HfHubStore:
             raise
         return info.sha
 
+    def _url(self, path: str, revision: str) -> str:
+        from huggingface_hub import constants, hf_hub_url
+
+        return hf_hub_url(self.repo.repo_id, path, repo_type=self.repo.repo_type, revision=revision,
+                          endpoint=constants.ENDPOINT)
+
     def read_text(self, path: str, revision: str) -> str | None:
-        from huggingface_hub.errors import EntryNotFoundError
+        from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
         if not revision:
             return None
         try:
-            local = self._call(lambda: self.api.hf_hub_download(self.repo.repo_id, path, repo_type=self.repo.repo_type,
-                                                                revision=revision), f"downloading {path}")
+            data = fetch_small(self._url(path, revision), what=f"{path} from {self.repo}")
         except EntryNotFoundError:
             return None
-        return Path(local).read_text(encoding="utf-8")
+        except HfHubHTTPError as exc:
+            raise _explain_http_error(exc, self.repo, False) from exc
+        return data.decode("utf-8")
 
-    def fetch(self, path: str, revision: str, dest: Path, force: bool = False) -> None:
-        local = self._call(lambda: self.api.hf_hub_download(self.repo.repo_id, path, repo_type=self.repo.repo_type,
-                                                            revision=revision, force_download=force),
-                           f"downloading {path}")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = tmp_name(dest)
-        try:  # a hard link to the cache blob costs no copy; other filesystems get a copy
-            os.link(os.path.realpath(local), tmp)
-        except OSError:
-            shutil.copyfile(local, tmp)
-        os.replace(tmp, dest)
+    def fetch(self, path: str, revision: str, dest: Path, *, expected_sha256: str | None = None,
+              expected_size: int | None = None, force: bool = False) -> Fetched:
+        """Shards come through :mod:`toolkit.hub.transfer` (one streamed GET, hashed while written, resumed
+        from ``.<name>.wmhub-partial``) and the content-addressed :mod:`toolkit.hub.cache`.
+
+        ``revision`` must be a resolved commit, so every file comes from the same version.
+        """
+        from huggingface_hub.errors import HfHubHTTPError
+
+        cache = BlobCache.default() if expected_sha256 is not None else None
+        if cache is not None and not force and cache.place(expected_sha256, dest, expected_size):
+            size = dest.stat().st_size
+            return Fetched(expected_sha256, size, 0, from_cache=True)
+        url = self._url(path, revision)
+        partial = partial_name(dest)
+        try:
+            received = download_to_file(url, partial, what=f"{path} from {self.repo}", expected_size=expected_size,
+                                        restart=force)
+        except HfHubHTTPError as exc:
+            raise _explain_http_error(exc, self.repo, False) from exc
+        if expected_sha256 is not None and received.sha256 != expected_sha256:
+            partial.unlink(missing_ok=True)  # never resume from bytes that did not add up
+            raise ChecksumMismatch(path, str(self.repo), expected_sha256, received.sha256)
+        # no fsync: a shard in OUT is trusted only after its SHA-256 is checked again on the next run
+        os.replace(partial, dest)
+        if cache is not None:
+            cache.add(expected_sha256, dest)
+        return Fetched(received.sha256, received.size, received.bytes_received)
 
     def file_info(self, paths: list[str], revision: str) -> dict[str, RemoteFile]:
         out: dict[str, RemoteFile] = {}

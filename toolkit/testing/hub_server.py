@@ -647,6 +647,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("PUT", r"/lfs-upload/(?P<ticket>[0-9a-f]+)", "lfs_put"),
         ("PUT", r"/lfs-upload/(?P<ticket>[0-9a-f]+)/part/(?P<part>[0-9]+)", "lfs_put_part"),
         ("POST", r"/lfs-upload/(?P<ticket>[0-9a-f]+)", "lfs_complete"),
+        ("GET", r"/lfs-objects/(?P<oid>[0-9a-f]{64})", "lfs_object"),
         ("GET", _WEB_REPO + r"/resolve/" + _REV + r"/(?P<path>.+)", "resolve"),
         ("HEAD", _WEB_REPO + r"/resolve/" + _REV + r"/(?P<path>.+)", "resolve"),
     ]
@@ -664,6 +665,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "ToolkitHubServer/1.0"
+    # TCP_NODELAY, as production servers (nginx, CDNs) use: with Nagle's algorithm a response body
+    # written after its headers waits for the client's delayed ACK, ~40 ms per keep-alive request
+    disable_nagle_algorithm = True
     timeout = 120  # drop idle keep-alive connections eventually
     server: _HTTPServer
 
@@ -1246,7 +1250,6 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(404, f"Entry not found: {path} at {commit.id}", "EntryNotFound",
                            {"X-Repo-Commit": commit.id})
         blob = self.store.blob_path(entry.sha256)
-        total = blob.stat().st_size
         headers = {
             "X-Repo-Commit": commit.id,
             "ETag": f'"{entry.etag}"',
@@ -1257,9 +1260,28 @@ class _Handler(BaseHTTPRequestHandler):
             headers["X-Linked-Etag"] = f'"{entry.sha256}"'
             headers["X-Linked-Size"] = str(entry.size)
         content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        if entry.lfs and self.hub.lfs_redirect_host:  # as the Hub: LFS content lives on a CDN host
+            port = self.server.server_address[1]
+            location = f"http://{self.hub.lfs_redirect_host}:{port}/lfs-objects/{entry.sha256}"
+            self._send(302, b"", {**headers, "Location": location})
+            return
+        self._serve_blob(blob, path, headers, content_type)
 
+    def _r_lfs_object(self, match: re.Match[str]) -> None:
+        """The CDN stand-in an LFS redirect points to (no auth: a signed URL on the real Hub)."""
+        oid = match.group("oid")
+        if not self.store.has_blob(oid):
+            raise HubError(404, f"no object {oid}")
+        with self.hub._counter_lock:
+            self.hub.cdn_log.append((oid, "Authorization" in self.headers))
+        self._serve_blob(self.store.blob_path(oid), f"lfs-objects/{oid}",
+                         {"ETag": f'"{oid}"', "Accept-Ranges": "bytes"}, "application/octet-stream")
+
+    def _serve_blob(self, blob: Path, path: str, headers: dict[str, str], content_type: str) -> None:
+        """Send a stored file: whole, or the requested byte range (unless ``honour_range`` is off)."""
+        total = blob.stat().st_size
         start, end, status = 0, total - 1, 200
-        range_header = self.headers.get("Range")
+        range_header = self.headers.get("Range") if self.hub.honour_range else None
         if range_header:
             parsed = self._parse_range(range_header, total)
             if parsed is None:
@@ -1348,18 +1370,26 @@ class HubServer:
             with ``False`` the initial commit is empty.
         multipart_chunk_size: LFS objects larger than this are uploaded with the multipart protocol.
         tree_page_size: entries per page of the ``tree`` listing (paginated with ``Link`` headers).
+        lfs_redirect_host: when set (e.g. ``"localhost"``, another origin than ``127.0.0.1`` for an
+            HTTP client), ``/resolve/`` answers for LFS files are 302 redirects to
+            ``http://<host>:<port>/lfs-objects/<sha256>``, as the Hub redirects to its CDN.
 
     Attributes:
         bytes_uploaded: request-body bytes received by uploads (commit payloads + LFS content).
         lfs_bytes_uploaded: the LFS-content part of ``bytes_uploaded``.
         request_log: ``(method, path)`` of every request, in arrival order.
         range_log: ``(path, Range header)`` of every ranged download request.
+        cdn_log: ``(sha256, whether an Authorization header came with it)`` of every request to
+            ``/lfs-objects/`` (see ``lfs_redirect_host``).
+        honour_range: set to ``False`` to answer ranged downloads with the whole file and 200, as
+            some CDNs do.
         faults: failures still to inject (:meth:`inject_fault`).
     """
 
     def __init__(self, root_dir: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0,
                  token: str | None = None, username: str = "hub-test-user", initial_gitattributes: bool = True,
-                 multipart_chunk_size: int = DEFAULT_MULTIPART_CHUNK_SIZE, tree_page_size: int = 1000) -> None:
+                 multipart_chunk_size: int = DEFAULT_MULTIPART_CHUNK_SIZE, tree_page_size: int = 1000,
+                 lfs_redirect_host: str | None = None) -> None:
         self.root_dir = Path(root_dir)
         self.host = host
         self.port = port
@@ -1370,6 +1400,9 @@ class HubServer:
         self.store = HubStore(self.root_dir, username=username, initial_gitattributes=initial_gitattributes)
         self.request_log: list[tuple[str, str]] = []
         self.range_log: list[tuple[str, str]] = []
+        self.cdn_log: list[tuple[str, bool]] = []
+        self.honour_range = True
+        self.lfs_redirect_host = lfs_redirect_host
         self.faults: list[Fault] = []
         self._tickets: dict[str, _UploadTicket] = {}
         self._counter_lock = threading.Lock()
@@ -1440,11 +1473,13 @@ class HubServer:
             return self._lfs_bytes_uploaded
 
     def reset_counters(self) -> None:
-        """Zero the upload counters and clear the request log."""
+        """Zero the upload counters and clear the request, range and CDN logs."""
         with self._counter_lock:
             self._bytes_uploaded = 0
             self._lfs_bytes_uploaded = 0
             self.request_log.clear()
+            self.range_log.clear()
+            self.cdn_log.clear()
 
     def _record_upload(self, size: int, *, lfs: bool) -> None:
         with self._counter_lock:
