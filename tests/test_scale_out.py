@@ -1,8 +1,8 @@
-"""Scale-out of `wmhub generate`: the Ray executor and fsspec (S3) destinations.
+"""Scale-out of `wmhub generate` and `wmhub encode`: the Ray executors and fsspec (S3) datasets.
 
-The Ray tests start a local Ray instance in this process (2 CPUs); the S3 tests run
-moto's S3-compatible server on 127.0.0.1 and talk to it through s3fs (real HTTP, no
-mocked client). Both give the bytes of the local executor's reference dataset.
+The Ray tests start one local Ray instance in this process (2 CPUs) for the module;
+the S3 tests run moto's S3-compatible server on 127.0.0.1 and talk to it through s3fs
+(real HTTP, no mocked client). All give the bytes of the local executor's reference.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 import pytest
 
 from conftest import SMALL, SMALL_OPTIONS, tree_bytes
+from test_encode import tiny_vjepa2  # noqa: F401  (fixture: a tiny V-JEPA 2 saved with save_pretrained)
 from toolkit.errors import InterruptedJobError, WmhubError
 from toolkit.generate import generate
 
@@ -57,6 +58,19 @@ def test_cli_lists_executor_options():
 
 
 # ------------------------------------------------------------------------ Ray
+def _record_progress(monkeypatch, module) -> list[tuple[int, int]]:
+    """Replace ``module.Progress`` by one recording the running (units, secondary) totals."""
+    totals = [(0, 0)]
+
+    class Recording(module.Progress):
+        def update(self, units, secondary, extra=""):
+            super().update(units, secondary, extra)
+            totals.append((totals[-1][0] + units, self.secondary))
+
+    monkeypatch.setattr(module, "Progress", Recording)
+    return totals
+
+
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray")
@@ -78,18 +92,11 @@ def test_ray_executor_is_byte_identical(ray_cluster, small_dataset, tmp_path):
 def test_ray_task_killed_mid_shard_is_retried(ray_cluster, small_dataset, tmp_path, monkeypatch):
     crashes = tmp_path / "crashes"
     crashes.mkdir()
-    # test hook (toolkit/generate/ray_executor.py): each task's first attempt os._exit()s after one episode
+    # test hook (toolkit/ray_support.py): each task's first attempt os._exit()s after one episode
     monkeypatch.setenv("WMHUB_TEST_CRASH_DIR", str(crashes))
     import toolkit.generate.job as job_module
 
-    totals = [(0, 0)]
-
-    class Recording(job_module.Progress):
-        def update(self, units, secondary, extra=""):
-            super().update(units, secondary, extra)
-            totals.append((totals[-1][0] + units, self.secondary))
-
-    monkeypatch.setattr(job_module, "Progress", Recording)
+    totals = _record_progress(monkeypatch, job_module)
     _generate(tmp_path / "ray", executor="ray")
     assert sorted(p.name for p in crashes.iterdir()) == ["crashed-0-4", "crashed-4-8", "crashed-8-12"]
     assert tree_bytes(tmp_path / "ray") == tree_bytes(small_dataset)
@@ -214,3 +221,152 @@ def test_ray_executor_writes_straight_to_s3(ray_cluster, s3, small_dataset, tmp_
     url = "s3://wmhub-test/ray/reacher"
     _generate(url, executor="ray", storage_options=options)
     assert _read_back(url, options, tmp_path) == tree_bytes(small_dataset)
+
+
+# ------------------------------------------------------------- encode on Ray
+TINY = dict(episodes=4, episodes_per_shard=2)  # 2 shards of 2 episodes x 11 rows: cheap to render
+TINY_OPTIONS = {**SMALL_OPTIONS, "episode_length": 10}
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    """A read-only tiny dataset: 2 shards of 2 episodes x 11 rows."""
+    out = tmp_path_factory.mktemp("tiny") / "reacher"
+    generate("reacher", out, TINY["episodes"], options=TINY_OPTIONS, episodes_per_shard=TINY["episodes_per_shard"],
+             show_progress=False)
+    return out
+
+
+def _encoded_copy(source, dest, spec, **kwargs):
+    """A copy of ``source`` encoded with ``spec`` by the local executor."""
+    import shutil
+
+    from toolkit.encode import encode_dataset
+
+    shutil.copytree(source, dest)
+    encode_dataset(dest, spec, show_progress=False, **kwargs)
+    return dest
+
+
+def test_actor_plan_maps_devices_to_gpus():
+    from toolkit.encode.frames import FramesSettings
+    from toolkit.encode.job import EncodeSettings
+    from toolkit.encode.ray_runner import plan_actors
+
+    vjepa = EncodeSettings("vjepa2:/m", "reacher", {}, [], workers=1)
+    state = EncodeSettings("state", "reacher", {}, [])
+    gpus, cpus = {"CPU": 16.0, "GPU": 4.0}, {"CPU": 16.0}
+    plan = plan_actors("auto", vjepa, gpus)
+    assert (plan.count, plan.num_gpus, plan.num_cpus, plan.device) == (4, 1, 2, "cuda")  # one actor per GPU
+    assert plan_actors("cuda", vjepa, gpus) == plan
+    plan = plan_actors("auto", vjepa, cpus)  # 1 thread + 1 render process each
+    assert (plan.count, plan.num_gpus, plan.num_cpus, plan.device) == (8, 0, 2, "cpu")
+    assert plan_actors("cpu", vjepa, gpus).num_gpus == 0
+    assert plan_actors("auto", state, gpus).device == "cpu"  # no network, no GPU
+    assert plan_actors("auto", FramesSettings(64, 0, {}), gpus).num_gpus == 0
+    assert plan_actors("cuda:1", vjepa, gpus, requested=2).count == 2
+    with pytest.raises(WmhubError, match="--device cpu"):
+        plan_actors("cuda", vjepa, cpus)
+    with pytest.raises(WmhubError, match="--ray-actors"):
+        plan_actors("auto", vjepa, cpus, requested=0)
+    with pytest.raises(WmhubError, match="lower --workers"):
+        plan_actors("cpu", EncodeSettings("vjepa2:/m", "reacher", {}, [], workers=3), {"CPU": 2.0})
+
+
+def test_encode_ray_options_need_ray_executor(small_dataset):
+    from toolkit.encode import encode_dataset
+
+    with pytest.raises(WmhubError, match="--executor ray"):
+        encode_dataset(small_dataset, "state", actors=2, show_progress=False)
+
+
+@pytest.mark.slow
+def test_cli_encode_on_ray_actors_is_byte_identical(ray_cluster, tiny_dataset, tiny_vjepa2, tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from toolkit.cli import main
+
+    spec = f"vjepa2:{tiny_vjepa2}"  # from_pretrained in the actor, frames rendered there
+    reference = _encoded_copy(tiny_dataset, tmp_path / "local", spec, device="cpu", batch_size=7, workers=0)
+    out = tmp_path / "ray"
+    shutil.copytree(tiny_dataset, out)
+    result = CliRunner().invoke(main, ["encode", str(out), "--encoder", spec, "--device", "cpu", "--batch-size", "7",
+                                       "--workers", "0", "--quiet", "--executor", "ray", "--ray-actors", "1"])
+    assert result.exit_code == 0, result.output
+    assert "2 new shard(s)" in result.output
+    assert tree_bytes(out) == tree_bytes(reference)
+
+
+@pytest.mark.slow
+def test_encode_resume_on_ray_keeps_shards_and_retries_a_killed_actor(ray_cluster, tiny_dataset, tmp_path,
+                                                                     monkeypatch):
+    import shutil
+
+    import toolkit.encode.derived_job as derived_module
+    from toolkit.encode import encode_dataset
+
+    reference = _encoded_copy(tiny_dataset, tmp_path / "local", "state")
+    # an encode job that died after its first shard: job file, shard 0-2 complete, no manifest entry
+    out = tmp_path / "resumed"
+    shutil.copytree(tiny_dataset, out)
+    kept = "data/embeddings-state/episodes-00000000-00000002.parquet"
+    (out / kept).parent.mkdir(parents=True)
+    shutil.copy(reference / kept, out / kept)
+    inode = (out / kept).stat().st_ino
+    identity = next(c for c in json.loads((reference / "manifest.json").read_text())["configs"]
+                    if c["name"] == "embeddings-state")["extra"]["identity"]
+    (out / ".wmhub-job.json").write_text(json.dumps({"kind": "encode", "config": "embeddings-state",
+                                                      "identity": identity}))
+    crashes = tmp_path / "crashes"
+    crashes.mkdir()
+    # test hook (toolkit/ray_support.py): a shard's first attempt kills its actor after its first report,
+    # unless its marker exists: only shard 2-4 crashes (each crash costs an actor restart)
+    (crashes / "crashed-0-2").touch()
+    monkeypatch.setenv("WMHUB_TEST_CRASH_DIR", str(crashes))
+    totals = _record_progress(monkeypatch, derived_module)
+    result = encode_dataset(out, "state", executor="ray", actors=1, resume=True, show_progress=False)
+    assert sorted(p.name for p in crashes.iterdir()) == ["crashed-0-2", "crashed-2-4"]  # 2-4 crashed once
+    assert (result.shards_written, result.shards_reused) == (1, 1)
+    assert (out / kept).stat().st_ino == inode  # kept, not re-encoded
+    assert tree_bytes(out) == tree_bytes(reference)
+    rows = TINY["episodes"] * (TINY_OPTIONS["episode_length"] + 1)
+    # all rows done, half of them encoded: shard 2-4 counted once although it ran twice, 0-2 reused
+    assert totals[-1] == (rows, rows // 2)
+
+
+@pytest.mark.slow
+def test_s3_verify_info_and_encode(s3, small_dataset, tmp_path, monkeypatch):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from toolkit.cli import main
+    from toolkit.encode import encode_dataset
+
+    fs, options = s3
+    url = "s3://wmhub-test/encode/reacher"
+    fs.put(str(small_dataset), url, recursive=True)
+    fs.invalidate_cache()
+    # the CLI reaches the server through the usual AWS variables
+    for name, value in {"AWS_ENDPOINT_URL": options["endpoint_url"], "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+    verified = runner.invoke(main, ["verify", url])
+    assert verified.exit_code == 0 and f"OK {url}" in verified.output, verified.output
+    remote_info = runner.invoke(main, ["info", url, "--json"])
+    local_info = runner.invoke(main, ["info", str(small_dataset), "--json"])
+    assert remote_info.exit_code == 0, remote_info.output
+    assert json.loads(remote_info.output) == json.loads(local_info.output)
+    # encode in place on S3 (each shard fetched, encoded, uploaded; manifest last) = encode of a local copy
+    result = encode_dataset(url, "state", storage_options=options, show_progress=False)
+    assert result.shards_written == 3
+    local = tmp_path / "local"
+    shutil.copytree(small_dataset, local)
+    encode_dataset(local, "state", show_progress=False)
+    assert _read_back(url, options, tmp_path) == tree_bytes(local)
+    fs.pipe_file(f"{url}/data/embeddings-state/episodes-00000004-00000008.parquet", b"broken")
+    bad = runner.invoke(main, ["verify", url])
+    assert bad.exit_code == 1 and "BAD data/embeddings-state/episodes-00000004-00000008.parquet" in bad.output

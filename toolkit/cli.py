@@ -36,7 +36,9 @@ def _encode_options(func):
     options = [
         click.option("--pooling", type=click.Choice(["cls", "mean"]), default="cls", show_default=True,
                      help="hf-image only: CLS token or mean of patch tokens."),
-        click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda."),
+        click.option("--device", default="auto", show_default=True,
+                     help="auto (CUDA when present; with --executor ray: one GPU actor per GPU when the cluster "
+                          "has GPUs), cpu or cuda."),
         click.option("--dtype", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
                      help="Compute dtype of the encoder (image embeddings are stored as float16)."),
         click.option("--batch-size", type=int, default=16, show_default=True, help="Windows per forward pass."),
@@ -44,7 +46,11 @@ def _encode_options(func):
                      help="Render size; default: the encoder's input size (64 for --save-frames alone)."),
         click.option("--save-frames", is_flag=True, help="Also store the frames as WebDataset tar shards."),
         click.option("--encoder-threads", type=int, default=None,
-                     help="CPU threads for the encoder (default: all); 1 suits light encoders on CPU."),
+                     help="CPU threads for the encoder (default: all; 1 in a Ray actor); 1 suits light encoders "
+                          "on CPU."),
+        click.option("--ray-actors", type=int, default=None, expose_value=False, callback=_store_in_meta,
+                     help="With --executor ray: encoder actors (default: one per GPU, else the cluster's CPUs / "
+                          "(encoder threads + render workers)); each loads the encoder once."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -53,24 +59,32 @@ def _encode_options(func):
 
 def _run_encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames,
                 encoder_threads, render_workers, resume, quiet) -> None:
-    from toolkit.data.remote_fs import is_remote
+    """Encode and/or store frames; ``--executor``, ``--ray-address`` and ``--ray-actors`` come from the
+    context (the encode command's own options, or generate's)."""
     from toolkit.encode import encode_dataset
     from toolkit.encode.frames import save_frames as store_frames
 
-    if is_remote(dataset):
-        raise WmhubError(f"encoding a remote dataset ({dataset}) is not supported yet: generate it to a local or "
-                         "shared path, encode there, then copy it (docs/scale-out.md)")
+    meta = click.get_current_context().meta
+    executor = {"executor": meta.get("wmhub.executor", "local"), "ray_address": meta.get("wmhub.ray_address"),
+                "actors": meta.get("wmhub.ray_actors")}
     if encoder_spec:
         result = encode_dataset(dataset, encoder_spec, device=device, dtype=dtype, batch_size=batch_size,
                                 frame_size=frame_size, workers=render_workers, pooling=pooling,
-                                encoder_threads=encoder_threads, resume=resume, show_progress=not quiet)
+                                encoder_threads=encoder_threads, resume=resume, show_progress=not quiet, **executor)
         click.echo(f"{result.config}: encoded {result.rows_processed} steps in {result.shards_written} new "
                    f"shard(s), reused {result.shards_reused}")
     if save_frames:
         result = store_frames(dataset, frame_size or 64, workers=render_workers, resume=resume,
-                              show_progress=not quiet)
+                              show_progress=not quiet, **executor)
         click.echo(f"{result.config}: stored {result.rows_processed} frames in {result.shards_written} new "
                    f"shard(s), reused {result.shards_reused}")
+
+
+def _has_interrupted_job(dataset: str) -> bool:
+    """True when the dataset (a path or an fsspec URL) holds a job file."""
+    from toolkit.encode.derived_job import open_destination
+
+    return open_destination(dataset).read_job() is not None
 
 
 # ---------------------------------------------------------------- generate
@@ -166,7 +180,7 @@ def generate_reacher(out, episodes, episodes_per_shard, seed, workers, resume, q
                   {"episode_length": episode_length, "policy": policy, "epsilon": epsilon, "seed": seed})
     if encoder_spec or save_frames:
         _run_encode(out, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames, encoder_threads,
-                    render_workers, resume or (Path(out) / ".wmhub-job.json").exists(), quiet)
+                    render_workers, resume or _has_interrupted_job(out), quiet)
 
 
 # Spot shards are stepped as one lockstep batch: 100 episodes x 1001 rows keep a worker near 150 MB.
@@ -229,21 +243,33 @@ def generate_spot(out, episodes, episodes_per_shard, seed, workers, resume, quie
 
 # ------------------------------------------------------------------ encode
 @main.command()
-@click.argument("dataset", type=click.Path(file_okay=False, exists=True))
+@click.argument("dataset")
 @click.option("--encoder", "encoder_spec", default=None,
               help="vjepa2[:MODEL_ID_OR_PATH] | hf-image:MODEL_ID_OR_PATH | random[:DIM] | state")
 @_encode_options
 @click.option("--workers", "render_workers", type=int, default=1, show_default=True,
-              help="Render processes running ahead of the encoder (0: render in the main process).")
+              help="Render processes running ahead of the encoder (0: render in the main process); per actor "
+                   "with --executor ray.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted encode job.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              expose_value=False, callback=_store_in_meta,
+              help="local: this process; ray: a pool of Ray actors on a Ray cluster, each loading the encoder "
+                   "once (num_gpus=1 each when the cluster has GPUs; pip install 'wmhub[ray]'). Same bytes either "
+                   "way.")
+@click.option("--ray-address", default=None, expose_value=False, callback=_store_in_meta,
+              help="With --executor ray: the cluster (auto, ray://HEAD:10001); default RAY_ADDRESS, else a local "
+                   "Ray instance for this job.")
 def encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames, encoder_threads,
            render_workers, resume, quiet):
     """Add per-step embeddings of a frozen encoder as config `embeddings-<name>`.
 
-    Frames are re-rendered from the stored physics state; shards align
-    row-for-row with the step shards. Re-running after the dataset grew
-    encodes only the new shards.
+    DATASET is a directory or an fsspec URL (s3://bucket/prefix: each shard
+    is downloaded to a scratch directory, encoded and uploaded). Frames are
+    re-rendered from the stored physics state; shards align row-for-row with
+    the step shards. Re-running after the dataset grew encodes only the new
+    shards. With --executor ray, each Ray actor loads the encoder once and
+    takes shards from a queue (docs/scale-out.md).
 
     \b
     Example:
@@ -251,6 +277,7 @@ def encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size
       wmhub encode data/reacher-100k --encoder hf-image:/models/dinov2-base --pooling mean
       wmhub encode data/reacher-100k --encoder state
       wmhub encode data/reacher-100k --save-frames --frame-size 64
+      wmhub encode s3://my-bucket/reacher-1m --encoder vjepa2:/models/vjepa2 --executor ray --ray-address auto
     """
     if not encoder_spec and not save_frames:
         raise WmhubError("nothing to do: pass --encoder SPEC and/or --save-frames")
@@ -261,18 +288,22 @@ def encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size
 # ------------------------------------------------------------ verify / info
 @main.command()
 @click.argument("source")
-@click.option("--full", is_flag=True, help="Hub sources: download and hash every shard, not only metadata.")
+@click.option("--full", is_flag=True, help="Hub sources: download and hash every shard, not only metadata "
+              "(fsspec URLs are always hashed).")
 def verify(source, full):
     """Recompute sizes, SHA-256, row counts and episode coverage of every shard.
 
-    SOURCE is a dataset directory or hf://datasets/<org>/<name>[@rev] (checked
-    from file metadata without a full download, unless --full). Exits 0 when
-    all is well, 1 with one line per problem otherwise.
+    SOURCE is a dataset directory, hf://datasets/<org>/<name>[@rev] (checked
+    from file metadata without a full download, unless --full) or an fsspec
+    URL such as s3://bucket/prefix (sizes from the listing, then each shard
+    streamed through a scratch file and hashed: object stores keep no
+    SHA-256). Exits 0 when all is well, 1 with one line per problem otherwise.
 
     \b
     Example:
       wmhub verify data/reacher-100k
       wmhub verify hf://datasets/my-lab/reacher-1m@v1.0
+      wmhub verify s3://my-bucket/datasets/reacher-1m
     """
     from toolkit.hub.remote import verify_source
 
@@ -291,12 +322,14 @@ def verify(source, full):
 def info(source, as_json):
     """Summarise a dataset: episodes, steps, shards, success rate, returns, feature stats.
 
-    SOURCE is a directory or hf://datasets/<org>/<name>[@rev] (only the
-    manifest and the small episodes table are downloaded).
+    SOURCE is a directory, hf://datasets/<org>/<name>[@rev] or an fsspec URL
+    such as s3://bucket/prefix (only the manifest and the small episodes
+    table are downloaded).
 
     \b
     Example:
       wmhub info data/reacher-100k --json
+      wmhub info s3://my-bucket/datasets/reacher-1m
     """
     from toolkit.data.summary import format_summary
     from toolkit.hub.remote import summarize_source

@@ -133,6 +133,15 @@ class RemoteDir:
         prefix = self.root + "/"
         return sorted(p[len(prefix):] for p in self.fs.find(self.root) if p.startswith(prefix))
 
+    def sizes(self) -> dict[str, int]:
+        """``relative path -> size in bytes`` of every file under the directory (from the listing)."""
+        if not self.fs.exists(self.root):
+            return {}
+        prefix = self.root + "/"
+        found = self.fs.find(self.root, detail=True)
+        return {p[len(prefix):]: int(info.get("size") or 0) for p, info in sorted(found.items())
+                if p.startswith(prefix) and info.get("type", "file") != "directory"}
+
     def root_is_file(self) -> bool:
         return bool(self.fs.isfile(self.root))
 
@@ -243,6 +252,22 @@ def remote_lease(rdir: RemoteDir, ttl: float = LEASE_TTL_S, refresh: float = LEA
 
 
 # ----------------------------------------------------------- reading back
+def read_remote_manifest(rdir: RemoteDir):
+    """The :class:`~toolkit.data.manifest.Manifest` at ``rdir``, or None when there is none."""
+    from toolkit.data.manifest import MANIFEST_NAME, Manifest
+
+    try:
+        raw = rdir.read_bytes(MANIFEST_NAME)
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WmhubError(f"{rdir.url}/{MANIFEST_NAME} is not valid JSON ({exc}); restore it or regenerate the "
+                         "dataset") from exc
+    return Manifest.from_json_obj(data, source=f"{rdir.url}/{MANIFEST_NAME}")
+
+
 def download_dataset(url: str, dest: str | os.PathLike[str], storage_options: dict[str, Any] | None = None) -> Path:
     """Copy every file of the remote dataset ``url`` (the lease object excepted) to the local ``dest``."""
     rdir = RemoteDir(url, storage_options)
@@ -255,9 +280,78 @@ def download_dataset(url: str, dest: str | os.PathLike[str], storage_options: di
 
 
 def verify_remote(url: str, storage_options: dict[str, Any] | None = None) -> list:
-    """``wmhub verify`` for a remote dataset: download it to a temporary directory and check
-    every shard against its manifest (sizes, SHA-256, rows, coverage). Returns the problems."""
-    from toolkit.data.verify import verify_dataset
+    """``wmhub verify`` for a remote dataset, without keeping a copy of it.
 
+    Sizes are compared from the listing first (a missing or wrong-sized shard is reported without
+    downloading it). Object stores keep no SHA-256 of their objects, so every other shard is
+    downloaded to a scratch directory, one at a time, and checked as ``wmhub verify`` checks a
+    directory (SHA-256, rows, episodes), then deleted. The job file, half-written temporaries,
+    episode coverage and files not listed in the manifest are checked too. Returns the problems.
+    """
+    from toolkit.data.layout import DATA_DIR, JOB_NAME
+    from toolkit.data.manifest import MANIFEST_NAME
+    from toolkit.data.verify import Problem, check_coverage, check_shard
+    from toolkit.fileio import resolve_inside
+
+    rdir = RemoteDir(url, storage_options)
+    rdir.refresh()
+    try:
+        manifest = read_remote_manifest(rdir)
+    except WmhubError as exc:
+        return [Problem(MANIFEST_NAME, str(exc))]
+    if manifest is None:
+        return [Problem(MANIFEST_NAME, f"not found: {rdir.url} holds no wmhub dataset")]
+    sizes = rdir.sizes()
+    problems: list = []
+    if JOB_NAME in sizes:
+        try:
+            kind = json.loads(rdir.read_bytes(JOB_NAME)).get("kind", "generate")
+        except (OSError, ValueError, AttributeError):
+            kind = "unknown"
+        problems.append(Problem(JOB_NAME, f"an interrupted {kind} job is present; re-run `wmhub {kind} ... --resume`"))
+    problems += [Problem(rel, "half-written file of an interrupted job; re-run the job with --resume")
+                 for rel in sorted(sizes) if is_temporary(rel.rsplit("/", 1)[-1])]
     with tempfile.TemporaryDirectory(prefix="wmhub-verify-") as tmp:
-        return verify_dataset(download_dataset(url, Path(tmp) / "dataset", storage_options))
+        for shard in manifest.shards:
+            size = sizes.get(shard.path)
+            if size is None:
+                message = "missing (listed in manifest.json); re-upload or regenerate it"
+            elif size != shard.num_bytes:
+                message = f"size {size} bytes, manifest says {shard.num_bytes} (truncated or replaced)"
+            else:
+                try:
+                    local = resolve_inside(tmp, shard.path)
+                except WmhubError:
+                    message = "manifest path is outside the dataset directory (refused)"
+                else:
+                    rdir.get_file(shard.path, local)
+                    message = check_shard(Path(tmp), shard)
+                    local.unlink()
+            if message:
+                problems.append(Problem(shard.path, message))
+    if manifest.subset is None:
+        problems += check_coverage(manifest)
+    listed = {s.path for s in manifest.shards}
+    problems += [Problem(rel, "extra file not listed in manifest.json; remove it (or re-run the job that made it "
+                              "with --resume)")
+                 for rel in sorted(sizes) if rel.startswith(DATA_DIR + "/") and rel not in listed
+                 and not is_temporary(rel.rsplit("/", 1)[-1])]
+    return problems
+
+
+def summarize_remote(url: str, storage_options: dict[str, Any] | None = None):
+    """``wmhub info`` for a remote dataset: reads the manifest and downloads only the small
+    ``episodes`` shards (one row per episode) to a scratch directory."""
+    from toolkit.data.layout import EPISODES_CONFIG
+    from toolkit.data.summary import summarize
+    from toolkit.fileio import resolve_inside
+
+    rdir = RemoteDir(url, storage_options)
+    rdir.refresh()
+    manifest = read_remote_manifest(rdir)
+    if manifest is None:
+        raise WmhubError(f"{rdir.url} holds no wmhub dataset (no manifest.json)")
+    with tempfile.TemporaryDirectory(prefix="wmhub-info-") as tmp:
+        for shard in manifest.shards_of(EPISODES_CONFIG):
+            rdir.get_file(shard.path, resolve_inside(tmp, shard.path))
+        return summarize(tmp, manifest)

@@ -41,7 +41,8 @@ def _check_tar(path: Path, shard: ShardInfo) -> str | None:
     return None
 
 
-def _check_shard(root: Path, shard: ShardInfo) -> str | None:
+def check_shard(root: Path, shard: ShardInfo) -> str | None:
+    """What is wrong with one shard under ``root`` (missing, size, SHA-256, unreadable), or None."""
     try:
         path = resolve_inside(root, shard.path)
     except WmhubError:
@@ -72,7 +73,8 @@ def _check_shard(root: Path, shard: ShardInfo) -> str | None:
     return None
 
 
-def _check_coverage(manifest: Manifest) -> list[Problem]:
+def check_coverage(manifest: Manifest) -> list[Problem]:
+    """Gaps and overlaps in the episode ranges of each config's shards."""
     problems = []
     for cfg in manifest.configs:
         expected_start = 0
@@ -106,11 +108,11 @@ def verify_dataset(root: str | Path) -> list[Problem]:
         problems.append(Problem(path.relative_to(root).as_posix(),
                                 "half-written file of an interrupted job; re-run the job with --resume"))
     for shard in manifest.shards:
-        message = _check_shard(root, shard)
+        message = check_shard(root, shard)
         if message:
             problems.append(Problem(shard.path, message))
     if manifest.subset is None:  # a partial download holds a selection of shards by design
-        problems += _check_coverage(manifest)
+        problems += check_coverage(manifest)
     listed = {s.path for s in manifest.shards}
     data_dir = root / DATA_DIR
     if data_dir.is_dir():

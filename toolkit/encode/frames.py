@@ -10,15 +10,17 @@ and are registered in the manifest with SHA-256 like every shard (format
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from toolkit.data.frame_shards import PNG_COMPRESS_LEVEL, FrameShardWriter, tar_contents
-from toolkit.data.manifest import ConfigInfo, FeatureInfo, Manifest
+from toolkit.data.manifest import ConfigInfo, FeatureInfo
 from toolkit.data.schema import Feature, column_numpy
-from toolkit.encode.derived_job import DerivedResult, run_derived_job
+from toolkit.encode.derived_job import DerivedResult, open_destination, read_manifest_at, run_derived
 from toolkit.errors import WmhubError
 from toolkit.progress import Progress
 from toolkit.render.frame_pool import episode_states, render_episodes
@@ -67,16 +69,43 @@ class FramesConfig:
         return sum(tar_contents(path).values()), {}
 
 
+@dataclass(frozen=True)
+class FramesSettings:
+    """Builds a :class:`FramesConfig` on any worker (a :class:`DerivedFactory`; no model, CPU only)."""
+
+    size: int
+    workers: int
+    step_features: dict[str, Feature]
+    accelerated = False
+    cpu_threads = None
+
+    @property
+    def render_workers(self) -> int:
+        """Render processes a worker spawns."""
+        return self.workers
+
+    def build(self, device: str) -> FramesConfig:
+        """The config (``device`` is ignored: rendering runs on CPUs)."""
+        return FramesConfig(self.size, self.workers, self.step_features)
+
+
 def save_frames(root: str | os.PathLike[str], size: int = 64, *, workers: int = 1, resume: bool = False,
-                show_progress: bool = True) -> DerivedResult:
-    """Render and store the frames of every step of the dataset in ``root`` as config ``frames-<size>``."""
-    root = Path(root)
+                show_progress: bool = True, executor: str = "local", ray_address: str | None = None,
+                actors: int | None = None, storage_options: dict[str, Any] | None = None) -> DerivedResult:
+    """Render and store the frames of every step of the dataset in ``root`` as config ``frames-<size>``.
+
+    ``root`` is a local directory or an fsspec URL; ``executor``, ``ray_address``, ``actors`` and
+    ``storage_options`` are those of :func:`toolkit.encode.encode_dataset` (Ray actors render on CPUs).
+    """
     if size <= 0:
         raise WmhubError(f"--frame-size must be positive, got {size}")
-    manifest = Manifest.read(root)
+    if workers < 0:
+        raise WmhubError(f"--workers must be >= 0, got {workers}")
+    manifest = read_manifest_at(open_destination(root, storage_options))
     if manifest.generator.env != "reacher":
         raise WmhubError(f"rendering is implemented for reacher only, not {manifest.generator.env!r}")
     step_features = {f.name: Feature(f.name, f.dtype, tuple(f.shape))
                      for f in manifest.config("steps").features}
-    return run_derived_job(root, FramesConfig(size, workers, step_features), resume=resume,
-                           show_progress=show_progress, unit="frame", rate_unit="frames")
+    return run_derived(root, FramesSettings(size, workers, step_features), device="cpu", executor=executor,
+                       ray_address=ray_address, actors=actors, resume=resume, show_progress=show_progress,
+                       unit="frame", rate_unit="frames", storage_options=storage_options)

@@ -3,25 +3,27 @@
 Frames are rendered by worker processes ahead of the encoder
 (:mod:`toolkit.render.frame_pool`) and encoded in consecutive batches of
 ``batch_size`` rows, so the stored bytes depend on neither the number of
-workers nor their timing. Sharding, resume and the manifest update are
-:mod:`toolkit.encode.derived_job`'s.
+workers nor their timing. Sharding, resume, the manifest update and the
+executors (this process, or a pool of Ray actors that each load the encoder
+once: :mod:`toolkit.encode.ray_runner`) are :mod:`toolkit.encode.derived_job`'s.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import torch
 
 from toolkit.data.layout import STEPS_CONFIG
-from toolkit.data.manifest import ConfigInfo, FeatureInfo, Manifest
+from toolkit.data.manifest import ConfigInfo, FeatureInfo
 from toolkit.data.schema import Feature, column_numpy, table_from_numpy
 from toolkit.data.shard_io import read_parquet, write_parquet_atomic
 from toolkit.data.stats import FeatureStats
-from toolkit.encode.derived_job import DerivedResult, run_derived_job
+from toolkit.encode.derived_job import DerivedResult, open_destination, read_manifest_at, run_derived
 from toolkit.encode.windows import window_indices
 from toolkit.encoders import Encoder, parse_encoder_spec
 from toolkit.errors import WmhubError
@@ -118,44 +120,94 @@ class EmbeddingConfig:
         return table.num_rows, self._stats(table)
 
 
+@dataclass(frozen=True)
+class EncodeSettings:
+    """Everything needed to build an :class:`EmbeddingConfig` (its encoder loaded) on any worker:
+    plain data, sent to each Ray actor, which builds it once (a
+    :class:`~toolkit.encode.derived_job.DerivedFactory`)."""
+
+    spec: str
+    env: str
+    step_features: dict[str, Feature]
+    latent_names: list[str]
+    dtype: str = "fp32"
+    batch_size: int = 16
+    frame_size: int | None = None
+    workers: int = 1
+    pooling: str = "cls"
+    encoder_threads: int | None = None
+
+    @property
+    def accelerated(self) -> bool:
+        """Every encoder but ``state`` runs a network."""
+        return self.spec.partition(":")[0] != "state"
+
+    @property
+    def render_workers(self) -> int:
+        """Render processes a worker spawns (the state encoder renders nothing)."""
+        return self.workers if self.accelerated else 0
+
+    @property
+    def cpu_threads(self) -> int | None:
+        """``--encoder-threads``."""
+        return self.encoder_threads
+
+    def build(self, device: str) -> EmbeddingConfig:
+        """Load the encoder on ``device`` and return its config."""
+        latent_dim = sum(int(np.prod(self.step_features[n].shape or (1,))) for n in self.latent_names)
+        encoder = parse_encoder_spec(self.spec, device=device, dtype=self.dtype, frame_size=self.frame_size,
+                                     pooling=self.pooling, state_features=self.latent_names, state_dim=latent_dim)
+        if encoder.window and self.env != "reacher":
+            raise WmhubError(f"rendering is implemented for reacher only, not {self.env!r}")
+        return EmbeddingConfig(encoder, self.spec, self.step_features, self.latent_names,
+                               self.frame_size or encoder.frame_size, self.workers, self.batch_size)
+
+
 def encode_dataset(root: str | os.PathLike[str], spec: str, *, device: str = "auto", dtype: str = "fp32",
                    batch_size: int = 16, frame_size: int | None = None, workers: int = 1, pooling: str = "cls",
-                   encoder_threads: int | None = None, resume: bool = False,
-                   show_progress: bool = True) -> EncodeResult:
+                   encoder_threads: int | None = None, resume: bool = False, show_progress: bool = True,
+                   executor: str = "local", ray_address: str | None = None, actors: int | None = None,
+                   storage_options: dict[str, Any] | None = None) -> EncodeResult:
     """Add the per-step embeddings of encoder ``spec`` to the dataset in ``root`` as ``embeddings-<slug>``.
 
     Args:
+        root: the dataset: a local directory or an fsspec URL (``s3://bucket/prefix``; each shard is
+            downloaded to a scratch directory, encoded and its embeddings uploaded).
         spec: ``vjepa2[:ID_OR_PATH]``, ``hf-image:ID_OR_PATH``, ``random[:DIM]`` or ``state``.
-        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``. With ``executor="ray"``: ``auto``
+            gives each actor a GPU when the cluster has GPUs, ``cuda`` requires them, ``cpu`` never
+            uses them (:mod:`toolkit.encode.ray_runner`).
         dtype: compute dtype (``fp32``, ``bf16``, ``fp16``); storage is the encoder's (float16 for images).
         batch_size: windows per forward pass.
         frame_size: render size (default: the encoder's input size).
-        workers: render processes running ahead of the encoder (0: render in this process).
+        workers: render processes running ahead of the encoder (0: render in this process); with
+            Ray, per actor.
         pooling: ``cls`` or ``mean`` for ``hf-image``.
-        encoder_threads: torch CPU threads for the encoder (default: torch's, all cores). On a
-            CPU-only machine a light encoder is render-bound: 1 thread leaves the other cores to
-            the render workers (BENCHMARKS.md); a heavy one (ViT-L) wants them all.
+        encoder_threads: torch CPU threads for the encoder (default: torch's, all cores; 1 in a Ray
+            actor). On a CPU-only machine a light encoder is render-bound: 1 thread leaves the other
+            cores to the render workers (BENCHMARKS.md); a heavy one (ViT-L) wants them all.
         resume: continue an interrupted encode job.
+        executor: ``local`` (this process) or ``ray`` (a pool of Ray actors, each loading the
+            encoder once and taking shards from a queue; ``pip install 'wmhub[ray]'``). The bytes do
+            not depend on it (for a given device type).
+        ray_address: with ``executor="ray"``: the cluster (``auto``, ``ray://host:10001``); default
+            ``RAY_ADDRESS``, else a local Ray instance for the job.
+        actors: with ``executor="ray"``: the pool size (default: one per GPU, or per the CPUs an actor
+            reserves; never more than the shards to encode).
+        storage_options: fsspec options for a remote ``root`` (e.g. ``{"endpoint_url": ...}``).
     """
-    root = Path(root)
     if batch_size <= 0:
         raise WmhubError(f"--batch-size must be positive, got {batch_size}")
     if workers < 0:
         raise WmhubError(f"--workers must be >= 0, got {workers}")
-    manifest = Manifest.read(root)
+    if encoder_threads is not None and encoder_threads <= 0:
+        raise WmhubError(f"--encoder-threads must be positive, got {encoder_threads}")
+    manifest = read_manifest_at(open_destination(root, storage_options))
     steps_info = manifest.config(STEPS_CONFIG)
-    step_features = {f.name: Feature(f.name, f.dtype, tuple(f.shape)) for f in steps_info.features}
-    latent_dim = sum(int(np.prod(step_features[n].shape or (1,))) for n in steps_info.latent_features)
-    encoder = parse_encoder_spec(spec, device=device, dtype=dtype, frame_size=frame_size, pooling=pooling,
-                                 state_features=steps_info.latent_features, state_dim=latent_dim)
-    if encoder.window and manifest.generator.env != "reacher":
-        raise WmhubError(f"rendering is implemented for reacher only, not {manifest.generator.env!r}")
-    derived = EmbeddingConfig(encoder, spec, step_features, list(steps_info.latent_features),
-                              frame_size or encoder.frame_size, workers, batch_size)
-    threads = torch.get_num_threads()
-    if encoder_threads:
-        torch.set_num_threads(encoder_threads)
-    try:
-        return run_derived_job(root, derived, resume=resume, show_progress=show_progress, rate_unit="windows")
-    finally:
-        torch.set_num_threads(threads)
+    settings = EncodeSettings(spec, manifest.generator.env,
+                              {f.name: Feature(f.name, f.dtype, tuple(f.shape)) for f in steps_info.features},
+                              list(steps_info.latent_features), dtype=dtype, batch_size=batch_size,
+                              frame_size=frame_size, workers=workers, pooling=pooling, encoder_threads=encoder_threads)
+    return run_derived(root, settings, device=device, executor=executor, ray_address=ray_address, actors=actors,
+                       resume=resume, show_progress=show_progress, rate_unit="windows",
+                       storage_options=storage_options)

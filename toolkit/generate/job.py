@@ -255,7 +255,8 @@ class _RemoteDestination:
         self.dir.write_bytes(MANIFEST_NAME, dumps_json(manifest.to_json_obj()).encode("utf-8"))
 
 
-def _destination(out: str | os.PathLike[str], storage_options: dict[str, Any] | None):
+def destination_for(out: str | os.PathLike[str], storage_options: dict[str, Any] | None):
+    """Where a job writes: a local dataset directory (file lock) or an fsspec URL (remote lease)."""
     if is_remote(out):
         return _RemoteDestination(os.fspath(out), storage_options)
     if storage_options:
@@ -416,7 +417,7 @@ def generate(env: str, out: str | os.PathLike[str], episodes: int, *, options: d
         raise WmhubError(f"--workers must be positive, got {workers}")
     config = _validate_config(spec, options or {})
     runner = make_executor(executor, workers, ray_address)
-    dest = _destination(out, storage_options)
+    dest = destination_for(out, storage_options)
     dest.check_and_create()
     with dest.lock():
         return _generate_locked(spec, dest, episodes, config, episodes_per_shard, runner, resume, show_progress,

@@ -1,4 +1,9 @@
-"""``wmhub verify`` and ``wmhub info`` on a hub source, without a full download where possible."""
+"""``wmhub verify`` and ``wmhub info`` on any source, without a full download where possible.
+
+A source is a local directory, a Hub repo (``hf://datasets/<org>/<name>[@rev]``) or
+an fsspec URL of a dataset directory (``s3://bucket/prefix``, ``gs://...``; the
+backend package must be installed), handled by :mod:`toolkit.data.remote_fs`.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,23 @@ import tempfile
 from pathlib import Path
 
 from toolkit.data.layout import EPISODES_CONFIG
+from toolkit.data.remote_fs import local_path, protocol_of, summarize_remote, verify_remote
 from toolkit.data.summary import DatasetSummary, summarize
 from toolkit.data.verify import Problem, verify_dataset
 from toolkit.errors import WmhubError
-from toolkit.fileio import sha256_file
 from toolkit.hub.download import download
 from toolkit.hub.location import HubRepo, parse_location
 from toolkit.hub.stores import open_store, read_manifest
+
+
+def _is_fsspec_url(source: str) -> bool:
+    """True for a URL of a dataset directory on an fsspec filesystem (not ``hf://``, not a local path)."""
+    return protocol_of(source) not in (None, "hf", "file", "local")
+
+
+def _local_or_hub(source: str):
+    """A local directory (``file://`` stripped) or a Hub location."""
+    return local_path(source) if protocol_of(source) in ("file", "local") else parse_location(source)
 
 
 def _open_remote(location: HubRepo):
@@ -23,13 +38,18 @@ def _open_remote(location: HubRepo):
 
 
 def verify_source(source: str, full: bool = False) -> list[Problem]:
-    """Verify a directory, or a Hub repo against its manifest.
+    """Verify a directory, a Hub repo or an fsspec URL against its manifest.
 
     On the Hub, sizes and LFS SHA-256 are compared from file metadata (no
     download); files whose SHA-256 the server does not report (small non-LFS
-    files), and every file with ``full=True``, are downloaded and hashed.
+    files), and every file with ``full=True``, are downloaded and hashed. On an
+    fsspec URL (``s3://...``) sizes come from the listing and every shard is
+    downloaded, one at a time, and hashed: object stores keep no SHA-256
+    (:func:`toolkit.data.remote_fs.verify_remote`; ``full`` changes nothing).
     """
-    location = parse_location(source)
+    if _is_fsspec_url(source):
+        return verify_remote(source)
+    location = _local_or_hub(source)
     if not isinstance(location, HubRepo):
         return verify_dataset(location)
     store, revision, manifest = _open_remote(location)
@@ -49,8 +69,8 @@ def verify_source(source: str, full: bool = False) -> list[Problem]:
             digest = remote.sha256
             if digest is None or full:
                 local = Path(tmp) / "file"
-                store.fetch(shard.path, revision, local, force=True)  # the server's bytes, not a cached copy
-                digest = sha256_file(local)
+                # the server's bytes, not a cached copy; hashed while they arrive
+                digest = store.fetch(shard.path, revision, local, force=True).sha256
             if digest != shard.sha256:
                 problems.append(Problem(shard.path, f"SHA-256 {digest[:12]}… does not match the manifest's "
                                                     f"{shard.sha256[:12]}…"))
@@ -58,8 +78,11 @@ def verify_source(source: str, full: bool = False) -> list[Problem]:
 
 
 def summarize_source(source: str) -> DatasetSummary:
-    """Summarise a directory, or a Hub repo by downloading only its manifest and small episodes table."""
-    location = parse_location(source)
+    """Summarise a directory, or a Hub repo or fsspec URL by downloading only its manifest and small
+    episodes table."""
+    if _is_fsspec_url(source):
+        return summarize_remote(source)
+    location = _local_or_hub(source)
     if not isinstance(location, HubRepo):
         return summarize(location)
     store, revision, manifest = _open_remote(location)
