@@ -22,7 +22,9 @@ class Progress:
         self.secondary = 0
         self.start = time.perf_counter()
         self.bar = tqdm(total=total, unit=unit, desc=desc, disable=not enabled, dynamic_ncols=True, initial=initial,
-                        mininterval=0.5 if sys.stderr.isatty() else 5.0, file=sys.stderr)
+                        mininterval=0.5 if sys.stderr.isatty() else 5.0, miniters=1, file=sys.stderr)
+        # miniters=1: tqdm's default dynamic miniters, tuned on a fast first burst, would hide the
+        # updates of jobs whose later steps are slow (seen as a training bar stuck at 0/300)
 
     def update(self, units: int, secondary: int, extra: str = "") -> None:
         """Advance by ``units`` (e.g. episodes) and ``secondary`` (e.g. transitions); ``extra`` is shown after the rate."""

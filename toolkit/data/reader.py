@@ -139,6 +139,8 @@ class WmDataset:
         info = self.config_info(config)
         if info.granularity != "step":
             raise WmhubError(f"config {config!r} has one row per episode; load a step config such as 'steps'")
+        if info.format == "webdataset":
+            return self._load_frames(config, extra_columns, shards)
         latent_names = latent_features or info.latent_features
         if not latent_names:
             raise WmhubError(f"config {config!r} declares no latent features; pass latent_features=[...]")
@@ -172,6 +174,23 @@ class WmDataset:
         return TensorData(latents=torch.from_numpy(latents), actions=torch.from_numpy(actions),
                           rewards=torch.from_numpy(rewards), episode_index=torch.from_numpy(index.astype(np.int64)),
                           episode_starts=torch.from_numpy(starts), columns=columns)
+
+    def _load_frames(self, config: str, extra_columns: list[str] | None, shards: list[int] | None) -> TensorData:
+        """A ``frames-<S>`` config as tensors: ``latents`` = uint8 frames flattened to S·S·3 values per row
+        (row t of an episode = the observation of step t), aligned with the steps config's rows."""
+        from toolkit.data.frame_shards import iter_frame_episodes
+
+        steps = self.load_tensors(STEPS_CONFIG, ["action", "reward"], extra_columns, shards)
+        frames: list[np.ndarray] = []
+        for path in self.shard_paths(config, shards):
+            frames += [f.reshape(len(f), -1) for _, f in iter_frame_episodes(path)]
+        latents = np.concatenate(frames) if frames else np.zeros((0, 0), np.uint8)
+        if len(latents) != len(steps.episode_index):
+            raise WmhubError(f"config {config!r} of {self.root} holds {len(latents)} frames for "
+                             f"{len(steps.episode_index)} step rows; run `wmhub verify {self.root}`")
+        return TensorData(latents=torch.from_numpy(latents), actions=steps.actions, rewards=steps.rewards,
+                          episode_index=steps.episode_index, episode_starts=steps.episode_starts,
+                          columns=steps.columns)
 
     def windows(self, horizon: int, config: str = STEPS_CONFIG, stride: int = 1) -> "WindowDataset":
         """A torch Dataset of H-step windows that never cross an episode boundary."""

@@ -18,6 +18,13 @@ actions between them, so its rollouts start at t ≥ ``min_start`` = k − 1 (fr
 every ``stride``-th such step). A plain dynamics model reads z_t only and starts
 at t ≥ 0 as before; pass the same ``min_start`` to both to compare them on the
 same start states (the copy-last baseline always copies z_t).
+
+An end-to-end :class:`~toolkit.models.jepa.JEPAWorldModel` is evaluated in its
+own embedding space: every observation is encoded, the predictor rolls out from
+the encoded context, and predictions are compared with the encoded future
+observations (``space: embedding``); the result also carries the collapse
+diagnostics of the held-out embeddings (:mod:`toolkit.eval.collapse`), since a
+collapsed encoder would make every prediction trivially right.
 """
 
 from __future__ import annotations
@@ -33,7 +40,9 @@ import torch.nn.functional as F
 from toolkit.data.reader import WmDataset
 from toolkit.data.windows import WindowDataset
 from toolkit.errors import WmhubError
+from toolkit.eval.collapse import collapse_stats
 from toolkit.models.dynamics import DynamicsModel
+from toolkit.models.jepa import JEPAWorldModel
 from toolkit.train.data import restrict
 
 DEFAULT_HORIZONS = (1, 5, 10, 30)
@@ -98,6 +107,12 @@ def latent_suite(model: DynamicsModel, dataset: WmDataset, episodes: list[int], 
     data = dataset.load_tensors(config, features)
     model.check_compatible(data.latent_dim, data.action_dim, {"features": features} if features else None,
                            source=f"{dataset.root} config {config!r}")
+    collapse = None
+    if isinstance(model, JEPAWorldModel):  # end to end: evaluate in the model's own embedding space
+        data.latents = model.to(device).encode_all(data.latents)
+        held_out = torch.isin(data.episode_index, torch.as_tensor(episodes, dtype=torch.int64))
+        collapse = collapse_stats(data.latents[held_out])
+        model = model.predictor
     max_h = max(horizons)
     skip = context_of(model) - 1 if min_start is None else int(min_start)
     if skip < 0:
@@ -128,6 +143,8 @@ def latent_suite(model: DynamicsModel, dataset: WmDataset, episodes: list[int], 
               "stride": stride, "config": config, "horizons": per_horizon, "curve": curve}
     if skip or context_of(model) > 1:  # plain dynamics results keep their exact former keys
         result.update(min_start=skip, context=context_of(model))
+    if collapse is not None:
+        result.update(space="embedding", collapse=collapse)
     if plot_path is not None:
         write_drift_plot(curve, Path(plot_path))
         result["plot"] = Path(plot_path).name

@@ -13,8 +13,11 @@ The planner sees the simulator only through the *state latent* of the
 current observation, computed exactly like the dataset's ``steps`` latent:
 ``concat(position, to_target, velocity)`` of the dm_control observation
 (joint angles as unwrapped ``qpos``, target − finger in metres, joint
-velocities). Other latents (image encoders) are not supported for live
-planning. Standard errors are ``std(ddof=1) / sqrt(n)`` (for success rates
+velocities). ``goal-success`` also plans with an end-to-end
+:class:`~toolkit.models.jepa.JEPAWorldModel`: live and goal states are rendered
+(the dataset's ``frames-<S>`` renderer, camera 0) and encoded, and CEM runs in
+its embedding space with the real history of the last k embeddings. Frozen
+image-encoder latents (V-JEPA 2) are not supported for live planning. Standard errors are ``std(ddof=1) / sqrt(n)`` (for success rates
 that is the binomial s.e. up to the factor ``sqrt(n / (n − 1))``); they are
 ``None`` when fewer than two episodes ran.
 """
@@ -34,6 +37,7 @@ from toolkit.eval.planners import (CEMConfig, CostFn, Planner, PlannerConfig, Ro
                                    as_rollout_model, make_planner, measure_matmul_flops,
                                    planning_flops_per_action)
 from toolkit.models.dynamics import DynamicsModel
+from toolkit.models.jepa import JEPAWorldModel
 from toolkit.models.reward import RewardModel
 from toolkit.progress import Progress
 
@@ -211,15 +215,85 @@ def _timing(planner: Planner, model: RolloutModel, extra_flops_per_step: int = 0
 def _prepare(dynamics: DynamicsModel | RolloutModel, planner: PlannerConfig, seed: int,
              device: torch.device | str | None) -> tuple[RolloutModel, Planner]:
     """The rollout model on its device (``None`` → CUDA when present) and a seeded planner."""
-    if isinstance(dynamics, DynamicsModel):
+    if isinstance(dynamics, (DynamicsModel, JEPAWorldModel)):
         device = resolve_device("auto") if device is None else torch.device(device)
-    model = as_rollout_model(dynamics, device)
-    require_state_latent(model)
+    if isinstance(dynamics, JEPAWorldModel):
+        model = as_rollout_model(dynamics.predictor, device)
+    else:
+        model = as_rollout_model(dynamics, device)
+        require_state_latent(model)
     return model, make_planner(planner, model.action_dim, seed=seed, device=model.device)
 
 
-def _header(suite: str, model: RolloutModel, planner: PlannerConfig, seed: int, episodes: int) -> dict[str, Any]:
-    inner = getattr(model, "model", model)
+class StateLatents:
+    """Latents of live and recorded reacher states for a model on the state latent."""
+
+    def __init__(self, cost_features: Sequence[str] | None) -> None:
+        self.dims: list[int] | None = state_dims(cost_features)
+        self.cost_features = [STATE_FEATURES[d // 2] for d in self.dims[::2]]
+
+    def live(self, env) -> np.ndarray:
+        return observation_latent(env.task.get_observation(env.physics))
+
+    def recorded(self, rec: dict[str, np.ndarray], t: int) -> np.ndarray:
+        return rec["latent"][t]
+
+    def close(self) -> None:
+        pass
+
+
+class EmbeddedFrames:
+    """Embeddings of rendered frames for an end-to-end :class:`JEPAWorldModel` on a ``frames-<S>`` config
+    (or on the state vector, for an ``mlp`` encoder): live states are rendered (or read) and encoded."""
+
+    def __init__(self, model: JEPAWorldModel, device: torch.device) -> None:
+        self.model, self.device, self.dims, self.cost_features = model.to(device).eval(), device, None, ["embedding"]
+        self.pixels = model.encoder_kind == "cnn"
+        if self.pixels:
+            from toolkit.render.reacher_frames import ReacherFrameRenderer
+
+            self.renderer = ReacherFrameRenderer(size=math.isqrt(model.latent_dim // 3))
+        elif tuple(model.latent.get("features") or ()) != STATE_FEATURES:
+            raise WmhubError(f"planning with an end-to-end model needs frames or the state latent; this model reads "
+                             f"{model.latent.get('features')}")
+
+    def _encode(self, obs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            x = torch.as_tensor(obs.reshape(1, -1), device=self.device)
+            return self.model.encode(x)[0].float().cpu().numpy()
+
+    def _state(self, qpos, qvel, target) -> np.ndarray:
+        if not self.pixels:
+            raise AssertionError("state models encode observation latents")
+        return self.renderer.render(np.asarray(qpos)[None], np.asarray(qvel)[None], np.asarray(target)[None])[0]
+
+    def live(self, env) -> np.ndarray:
+        physics = env.physics
+        if not self.pixels:
+            return self._encode(observation_latent(env.task.get_observation(physics)))
+        target = physics.named.model.geom_pos["target", :2].copy()
+        return self._encode(self._state(physics.data.qpos.copy(), physics.data.qvel.copy(), target))
+
+    def recorded(self, rec: dict[str, np.ndarray], t: int) -> np.ndarray:
+        if not self.pixels:
+            return self._encode(rec["latent"][t])
+        return self._encode(self._state(rec["qpos"][t], rec["qvel"][t], rec["target_pos"][t]))
+
+    def close(self) -> None:
+        if self.pixels:
+            self.renderer.close()
+
+
+def latent_source(dynamics: Any, model: RolloutModel, cost_features: Sequence[str] | None):
+    """How a suite turns simulator states into the planner's latents (state latent, or encoded frames)."""
+    if isinstance(dynamics, JEPAWorldModel):
+        return EmbeddedFrames(dynamics, model.device)
+    return StateLatents(cost_features)
+
+
+def _header(suite: str, model: RolloutModel, planner: PlannerConfig, seed: int, episodes: int,
+            owner: Any = None) -> dict[str, Any]:
+    inner = owner if isinstance(owner, JEPAWorldModel) else getattr(model, "model", model)
     return {"suite": suite, "episodes": episodes, "seed": seed, "planner": planner.model_dump(),
             "model": {"class": type(inner).__name__, "num_parameters": getattr(inner, "num_parameters", None),
                       "latent": dict(model.latent)}}
@@ -272,7 +346,8 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
     from toolkit.envs.reacher import make_env
 
     model, plan = _prepare(dynamics, planner, seed, device)
-    dims = state_dims(cost_features)
+    source = latent_source(dynamics, model, cost_features)
+    observe = getattr(model, "observe", None)  # a world model's rollouts get the real history
     rng = np.random.default_rng(seed)
     order = rng.permutation(np.asarray(sorted(val_episodes), np.int64))
     chosen = [int(order[k % len(order)]) for k in range(episodes)]
@@ -287,15 +362,21 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
             raise WmhubError(f"episode {ep} has {len(rec['latent']) - 1} steps, fewer than goal_offset={goal_offset}")
         t = int(rng.integers(0, last_t + 1))
         goal_q = rec["qpos"][t + goal_offset]
-        goal = _goal_tensor(rec["latent"][t + goal_offset], model)
-        z = set_reacher_state(env, rec["qpos"][t], rec["qvel"][t], rec["target_pos"][t])
+        goal = _goal_tensor(source.recorded(rec, t + goal_offset), model)
+        set_reacher_state(env, rec["qpos"][t], rec["qvel"][t], rec["target_pos"][t])
+        z = source.live(env)
+        if observe is not None:
+            observe(z, None)
         start_err = np.abs(wrapped_angle_error(env.physics.data.qpos, goal_q))
-        cost_fn = goal_latent_cost(goal, model.normalize, cost_steps, dims)
+        cost_fn = goal_latent_cost(goal, model.normalize, cost_steps, source.dims)
         plan.reset()
         reached_at, err = None, start_err
         for k in range(budget):
             step = plan.plan(model, z, cost_fn)
-            z = observation_latent(env.step(step.action).observation)
+            env.step(step.action)
+            z = source.live(env)
+            if observe is not None:
+                observe(z, step.action)
             err = np.abs(wrapped_angle_error(env.physics.data.qpos, goal_q))
             if reached_at is None and bool(np.all(err <= tolerance)):
                 reached_at = k + 1
@@ -310,11 +391,12 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
         progress.update(0, 1, f"episode {len(per_episode)}/{episodes}, "
                               f"success {sum(e['success'] for e in per_episode)}")
     progress.close()
+    source.close()
     reached = [e["steps_to_success"] for e in per_episode if e["success"]]
     return {
-        **_header("goal-success", model, planner, seed, episodes),
+        **_header("goal-success", model, planner, seed, episodes, owner=dynamics),
         "goal_offset": goal_offset, "budget": budget, "tolerance_rad": tolerance, "cost_steps": cost_steps,
-        "cost_features": [STATE_FEATURES[d // 2] for d in dims[::2]],
+        "cost_features": source.cost_features,
         "success_rate": mean_se(float(e["success"]) for e in per_episode),
         "final_success_rate": mean_se(float(e["final_success"]) for e in per_episode),
         "steps_to_success": mean_se(reached),
@@ -343,6 +425,9 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
         raise WmhubError("episodes and episode_length must be >= 1")
     from toolkit.envs.reacher import make_env
 
+    if isinstance(dynamics, JEPAWorldModel):
+        raise WmhubError("an end-to-end JEPAWorldModel plans in the goal-success suite only (its cost is a goal "
+                         "embedding); remove this suite from the recipe's eval section")
     model, plan = _prepare(dynamics, planner, seed, device)
     extra_flops = 0
     if reward_model is not None:
@@ -408,6 +493,9 @@ def run_seed_protocol(dynamics: DynamicsModel | RolloutModel, dataset_root: str 
         raise WmhubError("no validation episodes given; pass the run's split.json val_episodes")
     from toolkit.envs.reacher import make_env
 
+    if isinstance(dynamics, JEPAWorldModel):
+        raise WmhubError("an end-to-end JEPAWorldModel plans in the goal-success suite only (its cost is a goal "
+                         "embedding); remove this suite from the recipe's eval section")
     model, plan = _prepare(dynamics, planner, seed, device)
     data = _load_episodes(dataset_root, sorted(int(e) for e in val_episodes))
     goals: dict[int, int] = {}

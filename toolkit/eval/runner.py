@@ -30,12 +30,13 @@ from toolkit.devices import resolve_device
 from toolkit.errors import WmhubError
 from toolkit.fileio import atomic_write_json
 from toolkit.models.dynamics import DynamicsModel
+from toolkit.models.jepa import JEPAWorldModel
 from toolkit.models.registry import load_model
 from toolkit.train.recipe import Recipe, parse_recipe
 
 EVAL_DIR = "eval"
 RESULTS_NAME = "eval_results.json"
-DYNAMICS_SUITES = ("latent", "goal-success", "reacher-easy-return", "seed-protocol")
+DYNAMICS_SUITES = ("latent", "probe", "goal-success", "reacher-easy-return", "seed-protocol")
 
 
 def load_run(run_dir: Path) -> tuple[Recipe, dict[str, Any], dict[str, Any]]:
@@ -102,9 +103,14 @@ def materialize_run(source: str, out: str | Path) -> Path:
 
 def _run_suite(name: str, options: dict[str, Any], model, run_dir: Path, dataset: WmDataset,
                split: dict[str, Any], device: torch.device, show_progress: bool = False) -> dict[str, Any]:
-    if not isinstance(model, DynamicsModel):
+    if not isinstance(model, (DynamicsModel, JEPAWorldModel)):
         raise WmhubError(f"suite {name!r} evaluates dynamics models; this run trained a {type(model).__name__}")
     val = split["val_episodes"]
+    if name == "probe":
+        from toolkit.eval.probe import probe_suite
+
+        _check_options(name, options, suite_options(name))
+        return probe_suite(model, dataset, split["train_episodes"], val, device=device, **options)
     if name == "latent":
         from toolkit.eval.latent import latent_suite
 
@@ -148,6 +154,8 @@ def suite_options(name: str) -> set[str]:
 
     if name == "latent":
         return {"horizons", "stride", "min_start"}
+    if name == "probe":
+        return {"targets", "angles", "max_rows", "ridge"}
     from toolkit.eval.planning import SUITE_FUNCTIONS
 
     return set(inspect.signature(SUITE_FUNCTIONS[name]).parameters) - {
@@ -158,6 +166,8 @@ def headline_metrics(name: str, suite: dict[str, Any]) -> dict[str, float]:
     """The few numbers that summarise a suite's results (CLI, quickstart, card, model-index)."""
     if name == "latent":
         return {f"cosine@{k}": e["cosine"]["mean"] for k, e in suite["horizons"].items()}
+    if name == "probe":
+        return {f"R²({target})": score["mean"] for target, score in suite["r2"][suite["space"]].items()}
     from toolkit.eval.planning import HEADLINES
 
     out = {key: suite[key]["mean"] for key in HEADLINES.get(name, ()) if suite.get(key, {}).get("mean") is not None}

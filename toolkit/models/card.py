@@ -18,7 +18,8 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from jinja2 import Environment, StrictUndefined
 
 TEMPLATE_OF_CLASS = {"MLPDynamics": "dynamics.md", "ResBlockDynamics": "dynamics.md", "Ensemble": "dynamics.md",
-                     "RewardModel": "reward.md", "BCPolicy": "bc.md", "WorldModel": "world_model.md"}
+                     "RewardModel": "reward.md", "BCPolicy": "bc.md", "WorldModel": "world_model.md",
+                     "JEPAWorldModel": "jepa_world_model.md"}
 ANCHORS = {
     "goal-success": "LeWorldModel 86%, DINO-WM 79% (pixels; 50 episodes)",
     "reacher-easy-return": "TD-MPC2 983 (state, 1M online steps); DreamerV3 915–957; random policy ~0–150",
@@ -39,6 +40,11 @@ LIMITATIONS = {
         "scale across dimensions, which suits layer-normed encoder features but not low-dimensional state "
         "latents. The encoder is not trained, so collapse is not a risk here; an end-to-end encoder would need "
         "`toolkit.eval.collapse` checks."),
+    "jepa_world_model.md": (
+        "Trained offline on scripted rollouts: predictions outside that state and action distribution are not "
+        "checked. Its metrics are measured in its own embedding space, which it also learned: read them with the "
+        "collapse diagnostics (per-dimension std, effective rank) and the linear probe of the physical state, not "
+        "alone. Open-loop error compounds with the horizon; compare with copy-last at every horizon."),
     "bc.md": ("Cloned from a scripted P-controller, so it inherits that controller's limits (it reaches the "
               "target in about 40% of episodes); it is a baseline policy, not an expert."),
 }
@@ -70,10 +76,31 @@ def metrics_table(results: dict[str, Any]) -> str:
         for k, e in latent["horizons"].items():
             lines.append(f"| {k} | {_fmt(e['cosine'])} | {_fmt(e['copy_last_cosine'])} | {_fmt(e['relative_l2'])} "
                          f"| {_fmt(e['copy_last_relative_l2'])} |")
+        if latent.get("collapse"):
+            c = latent["collapse"]
+            lines += ["", f"Measured in the model's embedding space. Collapse diagnostics of the held-out embeddings: "
+                      f"per-dimension std min {c['per_dim_std_min']:.3g} / mean {c['per_dim_std_mean']:.3g}, "
+                      f"effective rank {c['effective_rank']:.2f} of {c['dims']} "
+                      f"({'COLLAPSED' if c['collapsed'] else 'not collapsed'})."]
+    probe = results["suites"].get("probe")
+    if probe:
+        lines += ["", *_probe_section(probe)]
     for name, suite in results["suites"].items():
-        if name != "latent":
+        if name not in ("latent", "probe"):
             lines += ["", *_planning_section(name, suite)]
     return "\n".join(lines)
+
+
+def _probe_section(probe: dict[str, Any]) -> list[str]:
+    """The linear-probe suite as Markdown lines: R² per target, per representation."""
+    targets = list(next(iter(probe["r2"].values())))
+    lines = [f"Linear probe of the physical state (ridge, fitted on {probe['train_rows']:,} training rows, R² on "
+             f"{probe['test_rows']:,} held-out rows; qpos angles {probe['angles']}):", "",
+             "| representation | " + " | ".join(f"R²({t})" for t in targets) + " |",
+             "|---|" + "---|" * len(targets)]
+    for space, scores in probe["r2"].items():
+        lines.append(f"| {space} | " + " | ".join(f"{scores[t]['mean']:.4f}" for t in targets) + " |")
+    return lines
 
 
 def _planning_section(name: str, suite: dict[str, Any]) -> list[str]:
@@ -127,7 +154,7 @@ def eval_results_for_index(results: dict[str, Any], dataset_id: str, revision: s
         if name == "latent":
             continue
         for key, value in headline_metrics(name, suite).items():
-            if key in suite:
+            if key in suite or name == "probe":
                 out.append(EvalResult(metric_type=key, metric_name=f"{name} {key}", metric_value=round(value, 6),
                                       **common))
     return out
@@ -185,4 +212,4 @@ def render_model_card(run_dir: str | Path, repo_ref: str) -> ModelCard:
         num_parameters=summary["num_parameters"], latent_dim=summary["latent_dim"],
         action_dim=summary["action_dim"], latent_text=latent_text, loss=summary["loss"], common=common,
         architecture={**recipe.model.model_dump(), "horizon": recipe.training.horizon,
-                      "target_layer_norm": recipe.target_layer_norm})
+                      "target_layer_norm": recipe.target_layer_norm, "sigreg_weight": recipe.sigreg_weight})

@@ -13,6 +13,7 @@ from toolkit.errors import WmhubError
 from toolkit.models.base import LatentModel
 from toolkit.models.bc import BCPolicy
 from toolkit.models.dynamics import MLPDynamics, ResBlockDynamics
+from toolkit.models.jepa import JEPAWorldModel
 from toolkit.models.ensemble import Ensemble
 from toolkit.models.reward import RewardModel
 from toolkit.models.world_model import WorldModel
@@ -24,6 +25,7 @@ MODEL_KINDS: dict[str, type[LatentModel]] = {
     "reward": RewardModel,
     "bc": BCPolicy,
     "world_model": WorldModel,
+    "jepa_world_model": JEPAWorldModel,
 }
 _BY_CLASS = {cls.__name__: cls for cls in MODEL_KINDS.values()}
 

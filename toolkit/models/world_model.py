@@ -201,6 +201,12 @@ class WorldModelRollout:
     (:class:`~toolkit.eval.planners.DynamicsRollout` steps any dynamics model
     with :meth:`WorldModel.step_normalized`, i.e. a context of one at every
     step; this wrapper rolls out autoregressively with up to k tokens.)
+
+    A planning loop that reports what really happened — :meth:`observe` with
+    each new latent and the action that led to it (``None`` at an episode's
+    start, which clears the history) — gives every rollout its real history of
+    up to k latents and the actions between them; without it, a rollout starts
+    from a context of one (the start latent alone).
     """
 
     def __init__(self, model: WorldModel, device: torch.device | str | None = None) -> None:
@@ -210,6 +216,8 @@ class WorldModelRollout:
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.model.to(self.device)
         self.latent_dim, self.action_dim, self.latent = model.latent_dim, model.action_dim, dict(model.latent)
+        self._latents: list[torch.Tensor] = []
+        self._actions: list[torch.Tensor] = []
 
     def normalize(self, z: torch.Tensor) -> torch.Tensor:
         return self.model.normalize(z)
@@ -218,11 +226,31 @@ class WorldModelRollout:
         """≈ 2 · parameters · context multiply-adds per sample per step (the window is recomputed)."""
         return 2 * self.model.num_parameters * self.model.context
 
+    def observe(self, z: torch.Tensor | Any, action: Any = None) -> None:
+        """Record the real latent ``z [D]`` reached by ``action [A]`` (``None``: a new episode starts)."""
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.device).reshape(self.latent_dim)
+        if action is None:
+            self._latents, self._actions = [], []
+        else:
+            self._actions.append(torch.as_tensor(action, dtype=torch.float32, device=self.device)
+                                 .reshape(self.action_dim))
+        self._latents.append(z)
+        self._latents = self._latents[-self.model.context:]
+        self._actions = self._actions[len(self._actions) - (len(self._latents) - 1):]
+
     @torch.inference_mode()
     def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, None]:
-        """``z0 [D]``, ``actions [N, H, A]`` → (raw latents ``[N, H, D]``, None)."""
-        z0 = z0.to(self.device, torch.float32).expand(actions.shape[0], self.latent_dim)
-        return self.model.rollout(z0, actions.to(self.device, torch.float32)), None
+        """``z0 [D]``, ``actions [N, H, A]`` → (raw latents ``[N, H, D]``, None); from the observed history
+        when its last latent is ``z0``."""
+        n = actions.shape[0]
+        z0 = z0.to(self.device, torch.float32)
+        actions = actions.to(self.device, torch.float32)
+        if self._latents and torch.equal(self._latents[-1], z0.reshape(self.latent_dim)):
+            context = torch.stack(self._latents).expand(n, len(self._latents), self.latent_dim)
+            between = (torch.stack(self._actions) if self._actions else actions[0, :0]).expand(
+                n, len(self._latents) - 1, self.action_dim)
+            return self.model.rollout(context, actions, context_actions=between), None
+        return self.model.rollout(z0.expand(n, self.latent_dim), actions), None
 
 
 def world_model_parameters(latent_dim: int, action_dim: int, width: int, depth: int, context: int = 4,

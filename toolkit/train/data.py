@@ -160,7 +160,7 @@ class StreamedWindows(IterableDataset):
 def estimate_bytes(dataset: WmDataset, spec: SampleSpec, shards: list[int]) -> int:
     """Memory the in-memory path needs for these shards (latents + actions + rewards + index)."""
     rows = sum(dataset.manifest.shards_of(spec.config)[k].num_rows for k in shards)
-    features = {f.name: f for f in dataset.features(spec.config)}
+    features = {f.name: f for f in dataset.config_info(spec.config).features}  # frames too (not parquet)
     dim = sum(math.prod(features[n].shape or (1,)) for n in spec.latent_features)
     action_dim = math.prod({f.name: f for f in dataset.features(STEPS_CONFIG)}["action"].shape or (1,))
     latent_bytes = torch.empty(0, dtype=spec.latent_dtype).element_size()

@@ -19,6 +19,15 @@ All losses are computed in normalised latent units (the model's own
   predictions fed back; its first step is the last teacher-forced prediction).
   Baseline: copy-last under the same loss (z_t for every teacher-forced target,
   the last context latent for every rollout target).
+* jepa (end to end, :class:`~toolkit.models.jepa.JEPAWorldModel`): the world_model
+  loss (MSE by default, no layer norm) between the predictor's outputs and the
+  encoder's embeddings of the window's observations, gradients into both, plus
+  ``sigreg_weight`` · SIGReg of the embeddings of each window's first step (the
+  anti-collapse term, :mod:`toolkit.train.sigreg`; windows start at random steps,
+  so these are an i.i.d. sample, and SIGReg's cost — the largest of a small
+  model's step — falls by the window length compared with using every step). Baseline: copy-last embeddings under the
+  same loss (same SIGReg term). In eval mode SIGReg uses fixed directions, so
+  validation losses are comparable across steps.
 """
 
 from __future__ import annotations
@@ -29,6 +38,9 @@ import torch
 import torch.nn.functional as F
 
 from toolkit.models.base import LatentModel
+from toolkit.train.sigreg import sigreg
+
+EVAL_SIGREG_SEED = 0  # fixed SIGReg directions for validation
 
 
 def latent_loss(pred: torch.Tensor, target: torch.Tensor, loss: str, huber_delta: float) -> torch.Tensor:
@@ -74,9 +86,11 @@ def world_model_terms(model: LatentModel, zn: torch.Tensor, actions: torch.Tenso
 class Objective:
     """Loss and baseline of one model kind; ``constants`` holds training-set means for baselines."""
 
-    def __init__(self, name: str, loss: str, huber_delta: float = 1.0, layer_norm: bool = True) -> None:
+    def __init__(self, name: str, loss: str, huber_delta: float = 1.0, layer_norm: bool = True,
+                 sigreg_weight: float = 0.0, sigreg_slices: int = 256) -> None:
         self.name, self.loss, self.huber_delta = name, loss, huber_delta
         self.layer_norm = layer_norm  # world_model: layer-normalise predictions and targets
+        self.sigreg_weight, self.sigreg_slices = sigreg_weight, sigreg_slices  # jepa only
         self.constants: dict[str, torch.Tensor] = {}
 
     def fit_constants(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:
@@ -88,8 +102,31 @@ class Objective:
             action_sum = action_sum + batch["actions"][:, 0].double().sum(0)
         self.constants = {"reward": (reward_sum / max(total, 1)).float(), "action": (action_sum / max(total, 1)).float()}
 
+    def _world_model_loss(self, model, zn: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        k = model.context
+        forced, rolled = world_model_terms(model, zn, actions)
+        return (world_model_loss(forced, zn[:, 1:k + 1], self.loss, self.layer_norm)
+                + world_model_loss(rolled, zn[:, k:], self.loss, self.layer_norm))
+
+    def _copy_last_loss(self, zn: torch.Tensor, k: int) -> torch.Tensor:
+        return (world_model_loss(zn[:, :k], zn[:, 1:k + 1], self.loss, self.layer_norm)
+                + world_model_loss(zn[:, k - 1:k].expand_as(zn[:, k:]), zn[:, k:], self.loss, self.layer_norm))
+
+    def jepa_terms(self, model, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``prediction``, ``sigreg``, ``copy_last`` and ``loss`` (= prediction + weight · sigreg) of a
+        :class:`~toolkit.models.jepa.JEPAWorldModel` on a window batch of raw observations."""
+        e = model.encode(batch["latents"])
+        generator = None if model.training else torch.Generator().manual_seed(EVAL_SIGREG_SEED)
+        reg = sigreg(e[:, 0], self.sigreg_slices, generator)  # windows start at random steps: an i.i.d. sample
+        prediction = self._world_model_loss(model.predictor, e, batch["actions"])
+        copy_last = self._copy_last_loss(e, model.context)
+        return {"prediction": prediction, "sigreg": reg, "copy_last": copy_last,
+                "loss": prediction + self.sigreg_weight * reg}
+
     def __call__(self, model: LatentModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The training loss of ``model`` on ``batch``."""
+        if self.name == "jepa":
+            return self.jepa_terms(model, batch)["loss"]
         zn = model.normalize(batch["latents"].float())
         actions = batch["actions"]
         if self.name == "dynamics":
@@ -99,10 +136,7 @@ class Objective:
                 losses.append(latent_loss(pred, zn[:, k + 1], self.loss, self.huber_delta))
             return torch.stack(losses).mean()
         if self.name == "world_model":
-            k = model.context
-            forced, rolled = world_model_terms(model, zn, actions)
-            return (world_model_loss(forced, zn[:, 1:k + 1], self.loss, self.layer_norm)
-                    + world_model_loss(rolled, zn[:, k:], self.loss, self.layer_norm))
+            return self._world_model_loss(model, zn, actions)
         if self.name == "reward":
             logits = model.logits(zn[:, 0], actions[:, 0])
             target = batch["rewards"][:, 0]
@@ -114,15 +148,17 @@ class Objective:
 
     def baseline(self, model: LatentModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The trivial baseline's loss on ``batch`` (same units as the training loss)."""
+        if self.name == "jepa":
+            with torch.no_grad():
+                terms = self.jepa_terms(model, batch)
+            return terms["copy_last"] + self.sigreg_weight * terms["sigreg"]
         zn = model.normalize(batch["latents"].float())
         if self.name == "dynamics":
             horizon = batch["actions"].shape[1]
             return torch.stack([latent_loss(zn[:, 0], zn[:, k + 1], self.loss, self.huber_delta)
                                 for k in range(horizon)]).mean()
         if self.name == "world_model":
-            k = model.context
-            return (world_model_loss(zn[:, :k], zn[:, 1:k + 1], self.loss, self.layer_norm)
-                    + world_model_loss(zn[:, k - 1:k].expand_as(zn[:, k:]), zn[:, k:], self.loss, self.layer_norm))
+            return self._copy_last_loss(zn, model.context)
         if self.name == "reward":
             target = batch["rewards"][:, 0]
             p = self.constants["reward"].to(target.device).clamp(1e-6, 1 - 1e-6).expand_as(target)
@@ -144,14 +180,19 @@ def evaluate(model: LatentModel, objective: Objective, batches: Iterable[dict[st
     """Sample-weighted mean loss and baseline loss over ``batches`` (model in eval mode)."""
     was_training = model.training
     model.eval()
-    total, loss_sum, base_sum = 0, 0.0, 0.0
+    total, sums = 0, {"loss": 0.0, "baseline_loss": 0.0}
     for batch in batches:
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         n = batch["latents"].shape[0]
-        loss_sum += float(objective(model, batch)) * n
-        base_sum += float(objective.baseline(model, batch)) * n
+        if objective.name == "jepa":  # one encoder pass gives every term
+            terms = {k: float(v) for k, v in objective.jepa_terms(model, batch).items()}
+            terms["baseline_loss"] = terms.pop("copy_last") + objective.sigreg_weight * terms["sigreg"]
+        else:
+            terms = {"loss": float(objective(model, batch)), "baseline_loss": float(objective.baseline(model, batch))}
+        for key, value in terms.items():
+            sums[key] = sums.get(key, 0.0) + value * n
         total += n
     model.train(was_training)
     if total == 0:
         return {"loss": float("nan"), "baseline_loss": float("nan"), "samples": 0}
-    return {"loss": loss_sum / total, "baseline_loss": base_sum / total, "samples": total}
+    return {**{k: v / total for k, v in sums.items()}, "samples": total}

@@ -109,14 +109,25 @@ class WorldModelSpec(_Strict):
         return self
 
 
-ModelSpec = Annotated[Union[MLPDynamicsSpec, ResBlockDynamicsSpec, EnsembleSpec, RewardSpec, BCSpec, WorldModelSpec],
-                      Field(discriminator="kind")]
+class JEPAWorldModelSpec(WorldModelSpec):
+    """Encoder trained end to end with the causal predictor (see :mod:`toolkit.models.jepa`)."""
+
+    kind: Literal["jepa_world_model"]  # type: ignore[assignment]
+    encoder: Literal["mlp", "cnn"] = Field(
+        "mlp", description="mlp: vector observations (e.g. Spot state); cnn: square RGB frames (frames-<S> config)")
+    embed_dim: PositiveInt = Field(64, description="dimension of the learned embedding")
+    encoder_width: PositiveInt = Field(256, description="mlp: hidden width; cnn: channels of the first convolution")
+    encoder_depth: PositiveInt = Field(2, description="mlp: hidden layers (the cnn has four stages)")
+
+
+ModelSpec = Annotated[Union[MLPDynamicsSpec, ResBlockDynamicsSpec, EnsembleSpec, RewardSpec, BCSpec, WorldModelSpec,
+                            JEPAWorldModelSpec], Field(discriminator="kind")]
 
 OBJECTIVE_OF_KIND = {"mlp_dynamics": "dynamics", "resblock_dynamics": "dynamics", "ensemble": "dynamics",
-                     "reward": "reward", "bc": "bc", "world_model": "world_model"}
+                     "reward": "reward", "bc": "bc", "world_model": "world_model", "jepa_world_model": "jepa"}
 LOSSES = {"dynamics": ("huber", "mse", "cosine"), "reward": ("bce", "mse"), "bc": ("mse", "huber"),
-          "world_model": ("l1", "mse")}
-MULTISTEP_OBJECTIVES = ("dynamics", "world_model")
+          "world_model": ("l1", "mse"), "jepa": ("mse", "l1")}
+MULTISTEP_OBJECTIVES = ("dynamics", "world_model", "jepa")
 
 
 class TrainingSpec(_Strict):
@@ -136,6 +147,9 @@ class TrainingSpec(_Strict):
     target_layer_norm: bool | None = Field(None, description=(
         "world_model: compare F.layer_norm(prediction) with F.layer_norm(target) over D (default true, as "
         "V-JEPA 2-AC on layer-normed encoder features); false compares the normalised latents themselves"))
+    sigreg_weight: Annotated[float, Field(ge=0)] | None = Field(None, description=(
+        "jepa_world_model: weight of the SIGReg anti-collapse term (default 10; 0 lets the encoder collapse)"))
+    sigreg_slices: PositiveInt = Field(64, description="jepa_world_model: random projections per SIGReg estimate")
     horizon: PositiveInt = Field(1, description=(
         "rollout length of the dynamics loss (1 = one-step); world_model: open-loop steps after the context"))
     val_fraction: Annotated[float, Field(gt=0, le=0.5)] = 0.1
@@ -189,20 +203,23 @@ class Recipe(_Strict):
         if self.training.target_layer_norm is not None and objective != "world_model":
             raise ValueError(f"training.target_layer_norm is a world_model loss option; remove it for a "
                              f"{objective} model")
+        if self.training.sigreg_weight is not None and objective != "jepa":
+            raise ValueError(f"training.sigreg_weight is the end-to-end (jepa_world_model) anti-collapse weight; "
+                             f"remove it for a {objective} model")
         if self.training.horizon > 1 and objective not in MULTISTEP_OBJECTIVES:
             raise ValueError(f"training.horizon > 1 is a dynamics rollout loss; a {objective} model needs horizon 1")
         return self
 
     @property
     def objective(self) -> str:
-        """'dynamics', 'reward', 'bc' or 'world_model'."""
+        """'dynamics', 'reward', 'bc', 'world_model' or 'jepa'."""
         return OBJECTIVE_OF_KIND[self.model.kind]
 
     @property
     def window(self) -> int:
         """Actions per training window: the horizon, or context + horizon − 1 for a world model
         (k real latents, then ``horizon`` open-loop steps: k + horizon latents in all)."""
-        if self.model.kind == "world_model":
+        if self.model.kind in ("world_model", "jepa_world_model"):
             return self.model.context + self.training.horizon - 1
         return self.training.horizon
 
@@ -212,8 +229,21 @@ class Recipe(_Strict):
 
     @property
     def target_layer_norm(self) -> bool:
-        """Whether the world-model loss layer-normalises predictions and targets (default true)."""
-        return self.training.target_layer_norm is not False
+        """Whether the world-model loss layer-normalises predictions and targets (default true; never for
+        jepa, whose embeddings SIGReg keeps near N(0, I))."""
+        return self.objective == "world_model" and self.training.target_layer_norm is not False
+
+    @property
+    def sigreg_weight(self) -> float:
+        """Weight of SIGReg in the jepa loss (default 10; 0 for other objectives).
+
+        wmhub's SIGReg is per sample (LeJEPA's statistic divided by the batch size), so 10 is
+        LeJEPA's λ ≈ 0.05 at a batch of 200. Measured on a synthetic 8-d linear system (tests/test_jepa.py):
+        weight 1 leaves an effective rank of 1.8 of 8 after 400 steps, weight 10 gives 7.3.
+        """
+        if self.objective != "jepa":
+            return 0.0
+        return 10.0 if self.training.sigreg_weight is None else self.training.sigreg_weight
 
     def to_yaml(self) -> str:
         """The fully resolved recipe (defaults filled in), as YAML."""
@@ -273,7 +303,7 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{location}: {message}{shown}" if location else f"{message}{shown}"
 
 
-_TAGS = {"mlp_dynamics", "resblock_dynamics", "ensemble", "reward", "bc", "world_model"}
+_TAGS = {"mlp_dynamics", "resblock_dynamics", "ensemble", "reward", "bc", "world_model", "jepa_world_model"}
 
 
 def parse_recipe(text: str, source: str = "recipe", overrides: list[str] | tuple[str, ...] = ()) -> Recipe:

@@ -153,6 +153,12 @@ def _latent_description(dataset: WmDataset, spec: SampleSpec) -> dict[str, Any]:
 
 
 def _normalisation(dataset: WmDataset, spec: SampleSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    info = dataset.config_info(spec.config)
+    if info.format == "webdataset":  # uint8 frames: fixed pixel statistics
+        from toolkit.models.jepa import PIXEL_MEAN, PIXEL_STD
+
+        dim = math.prod(info.features[0].shape)
+        return torch.full((dim,), PIXEL_MEAN), torch.full((dim,), PIXEL_STD)
     stats = dataset.manifest.stats(spec.config)
     missing = [n for n in spec.latent_features if n not in stats]
     if missing:
@@ -175,9 +181,14 @@ def train(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None, *, resu
     dataset = WmDataset(obtained.root)
     info = dataset.config_info(recipe.dataset.config)
     latent_names = recipe.dataset.latent_features or info.latent_features
+    if info.format == "webdataset":
+        latent_names = [f.name for f in info.features]
+        if recipe.model.kind != "jepa_world_model" or recipe.model.encoder != "cnn":
+            raise WmhubError(f"{recipe.source}: dataset.config {recipe.dataset.config!r} holds frames; only "
+                             "model.kind jepa_world_model with model.encoder cnn trains on frames")
     stored_dtype = {f.name: f.dtype for f in info.features}.get(latent_names[0] if latent_names else "", "float32")
-    spec = SampleSpec(recipe.dataset.config, list(latent_names), recipe.objective,
-                      recipe.window, torch.float16 if stored_dtype == "float16" else torch.float32)
+    latent_dtype = {"float16": torch.float16, "uint8": torch.uint8}.get(stored_dtype, torch.float32)
+    spec = SampleSpec(recipe.dataset.config, list(latent_names), recipe.objective, recipe.window, latent_dtype)
     shards = shards_for(dataset, spec.config, recipe.dataset.max_episodes)
     infos = dataset.manifest.shards_of(spec.config)
     limit = recipe.dataset.max_episodes
@@ -209,7 +220,8 @@ def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool
     model = build_model(recipe, latent_dim, action_dim, _latent_description(dataset, spec))
     model.set_normalization(*_normalisation(dataset, spec))
     model.to(device).train()
-    objective = Objective(recipe.objective, recipe.loss, t.huber_delta, layer_norm=recipe.target_layer_norm)
+    objective = Objective(recipe.objective, recipe.loss, t.huber_delta, layer_norm=recipe.target_layer_norm,
+                          sigreg_weight=recipe.sigreg_weight, sigreg_slices=t.sigreg_slices)
     if recipe.objective in ("reward", "bc"):
         objective.fit_constants(data.constant_batches())
     total_steps = data.steps_per_epoch * t.epochs
@@ -306,7 +318,7 @@ def _validate(model: LatentModel, objective: Objective, data: _Data, device: tor
         state["bad_evals"] += 1
         if patience is not None and state["bad_evals"] >= patience:
             state["stopped_early"] = True
-    log.write({"split": "val", "step": step, "loss": metrics["loss"], "baseline_loss": metrics["baseline_loss"],
+    log.write({"split": "val", "step": step, **{k: v for k, v in metrics.items() if k != "samples"},
                "best": improved})
 
 
@@ -338,8 +350,10 @@ def _summary(recipe: Recipe, run_dir: Path, model: LatentModel, obtained: Obtain
         "val_loss": final["loss"],
         "val_baseline_loss": final["baseline_loss"],
         "val_samples": final["samples"],
-        "baseline": {"dynamics": "copy-last", "world_model": "copy-last", "reward": "constant mean reward",
-                     "bc": "constant mean action"}[recipe.objective],
+        **({"val_prediction_loss": final["prediction"], "val_sigreg": final["sigreg"],
+            "sigreg_weight": recipe.sigreg_weight} if recipe.objective == "jepa" else {}),
+        "baseline": {"dynamics": "copy-last", "world_model": "copy-last", "jepa": "copy-last embedding",
+                     "reward": "constant mean reward", "bc": "constant mean action"}[recipe.objective],
         "data_path": data.path,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",

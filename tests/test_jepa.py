@@ -1,0 +1,169 @@
+"""End-to-end JEPA world models: SIGReg, the encoders, training on state and on frames, evaluation, planning."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from toolkit.cli import main
+from toolkit.data.reader import open_dataset
+from toolkit.eval.collapse import collapse_stats
+from toolkit.eval.runner import evaluate_run
+from toolkit.models.card import render_model_card
+from toolkit.models.jepa import JEPAWorldModel
+from toolkit.models.registry import load_model
+from toolkit.train import load_recipe, parse_recipe, train
+from toolkit.train.objectives import Objective
+from toolkit.train.sigreg import collapsed_value, sigreg
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_sigreg_separates_gaussian_from_collapsed():
+    g = torch.Generator().manual_seed(0)
+    gaussian = float(sigreg(torch.randn(2048, 32, generator=g), generator=torch.Generator().manual_seed(1)))
+    squeezed = float(sigreg(0.2 * torch.randn(2048, 32, generator=g), generator=torch.Generator().manual_seed(1)))
+    low_rank = torch.randn(2048, 2, generator=g) @ torch.randn(2, 32, generator=g) / 32 ** 0.5
+    collapsed = float(sigreg(torch.zeros(2048, 32), generator=torch.Generator().manual_seed(1)))
+    assert gaussian < 0.005
+    assert squeezed > 0.1 and float(sigreg(low_rank)) > 0.1
+    assert collapsed == pytest.approx(collapsed_value(), rel=1e-4) and collapsed > 0.3
+
+
+def _train_synthetic(weight: float, steps: int = 150) -> torch.Tensor:
+    """A JEPA on a random linear system; returns held-out embeddings."""
+    g = torch.Generator().manual_seed(0)
+    a_mat = torch.linalg.qr(torch.randn(8, 8, generator=g))[0] * 0.95
+    b_mat = torch.randn(2, 8, generator=g) * 0.3
+
+    def windows(n: int) -> dict[str, torch.Tensor]:
+        x, acts = [torch.randn(n, 8, generator=g)], torch.randn(n, 5, 2, generator=g)
+        for t in range(5):
+            x.append(x[-1] @ a_mat + acts[:, t] @ b_mat)
+        return {"latents": torch.stack(x, 1), "actions": acts}
+
+    torch.manual_seed(0)
+    model = JEPAWorldModel(8, 2, embed_dim=8, encoder_width=32, width=32, depth=1, heads=2, context=4)
+    objective = Objective("jepa", "mse", layer_norm=False, sigreg_weight=weight, sigreg_slices=32)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(steps):
+        loss = objective(model, windows(128))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.encode_all(windows(512)["latents"].reshape(-1, 8))
+
+
+def test_sigreg_prevents_the_collapse_that_prediction_alone_finds():
+    free = collapse_stats(_train_synthetic(0.0))
+    regular = collapse_stats(_train_synthetic(10.0))
+    assert free["per_dim_std_mean"] < 0.1 * regular["per_dim_std_mean"]
+    assert not regular["collapsed"] and regular["effective_rank"] > 4
+
+
+def test_encoders_shapes_save_load(tmp_path):
+    for kind, dim in (("mlp", 6), ("cnn", 16 * 16 * 3)):
+        model = JEPAWorldModel(dim, 2, encoder=kind, embed_dim=12, encoder_width=8, width=16, depth=1, heads=2,
+                               context=3, latent={"config": "x", "features": ["f"]}).eval()
+        obs = torch.randint(0, 255, (4, 3, dim)).to(torch.uint8 if kind == "cnn" else torch.float32)
+        assert model.encode(obs).shape == (4, 3, 12)
+        assert model(obs, torch.randn(4, 3, 2)).shape == (4, 3, 12)
+        model.save_pretrained(tmp_path / kind)
+        loaded = load_model(tmp_path / kind)
+        assert isinstance(loaded, JEPAWorldModel)
+        torch.testing.assert_close(loaded.encode(obs), model.encode(obs))
+    with pytest.raises(Exception, match="square RGB"):
+        JEPAWorldModel(100, 2, encoder="cnn")
+
+
+def test_recipe_rejects_sigreg_outside_jepa():
+    from toolkit.errors import WmhubError
+
+    text = load_recipe("tiny_reacher_world_model_state").to_yaml()
+    with pytest.raises(WmhubError, match="sigreg_weight"):
+        parse_recipe(text, "r.yaml", ["training.sigreg_weight=1.0"])
+    jepa = load_recipe("tiny_reacher_jepa_state")
+    assert jepa.objective == "jepa" and jepa.sigreg_weight == 10.0 and not jepa.target_layer_norm
+
+
+@pytest.fixture(scope="module")
+def pixel_dataset(tmp_path_factory):
+    from tests.conftest import make_small
+
+    root = make_small(tmp_path_factory.mktemp("pixels") / "reacher")
+    result = CliRunner().invoke(main, ["encode", str(root), "--save-frames", "--frame-size", "16", "--quiet"])
+    assert result.exit_code == 0, result.output
+    return root
+
+
+PIXEL_RECIPE = """
+name: tiny_pixels
+dataset: {{source: "{root}", config: frames-16}}
+model: {{kind: jepa_world_model, encoder: cnn, embed_dim: 16, encoder_width: 8, width: 32, depth: 1, heads: 2,
+         context: 3}}
+training: {{epochs: 2, batch_size: 32, lr: 2.0e-3, warmup_steps: 5, horizon: 2, val_fraction: 0.25,
+            log_every: 5, checkpoint_every: 1000}}
+eval:
+  latent: {{horizons: [1, 5], stride: 5}}
+  probe: {{angles: sincos}}
+  goal-success:
+    episodes: 2
+    goal_offset: 5
+    budget: 3
+    planner: {{kind: cem, samples: 16, elites: 4, iterations: 1, horizon: 3}}
+"""
+
+
+def test_pixel_world_model_trains_evaluates_and_plans(pixel_dataset, tmp_path):
+    data = open_dataset(pixel_dataset).load_tensors("frames-16")
+    steps = open_dataset(pixel_dataset).load_tensors("steps")
+    assert data.latents.dtype == torch.uint8 and data.latents.shape == (len(steps.latents), 16 * 16 * 3)
+    torch.testing.assert_close(data.actions, steps.actions, equal_nan=True)
+
+    recipe = parse_recipe(PIXEL_RECIPE.format(root=pixel_dataset), "pixels.yaml")
+    result = train(recipe, tmp_path / "run", show_progress=False)
+    summary = result.summary
+    assert summary["model_class"] == "JEPAWorldModel" and summary["objective"] == "jepa"
+    assert summary["val_sigreg"] > 0 and summary["val_prediction_loss"] > 0
+    assert summary["latent"]["config"] == "frames-16"
+
+    results = evaluate_run(result.run_dir, device="cpu", show_progress=False)
+    latent = results["suites"]["latent"]
+    assert latent["space"] == "embedding" and latent["collapse"]["dims"] == 16
+    probe = results["suites"]["probe"]["r2"]
+    assert set(probe) == {"embedding"} and set(probe["embedding"]) == {"qpos", "qvel"}
+    assert len(probe["embedding"]["qpos"]["per_dim"]) == 4  # sin and cos of two joints
+    goal = results["suites"]["goal-success"]
+    assert goal["model"]["class"] == "JEPAWorldModel" and goal["cost_features"] == ["embedding"]
+    assert goal["actions_planned"] == 2 * 3
+
+    card = str(render_model_card(result.run_dir, "org/tiny-pixels"))
+    assert "end-to-end JEPA" in card and "effective rank" in card and "Linear probe" in card
+
+
+def test_state_jepa_recipe_beats_copy_last_without_collapse(tmp_path, monkeypatch):
+    """The shipped tiny recipe end to end: training, the latent suite in embedding space, the probe."""
+    monkeypatch.chdir(tmp_path)
+    recipe = load_recipe("tiny_reacher_jepa_state", ["training.epochs=2"])
+    result = train(recipe, tmp_path / "run", show_progress=False)
+    assert result.summary["val_loss"] < result.summary["val_baseline_loss"]
+    results = evaluate_run(result.run_dir, suites=["latent", "probe"], device="cpu", show_progress=False)
+    latent = results["suites"]["latent"]
+    assert not latent["collapse"]["collapsed"]
+    for horizon in ("5", "10", "30"):
+        entry = latent["horizons"][horizon]
+        assert entry["cosine"]["mean"] > entry["copy_last_cosine"]["mean"]
+    r2 = results["suites"]["probe"]["r2"]
+    assert r2["observation"]["qvel"]["mean"] > 0.99  # the probe itself works: state holds qvel exactly
+    assert r2["embedding"]["qpos"]["mean"] > 0.3
+    saved = json.loads((result.run_dir / "eval" / "eval_results.json").read_text())
+    assert saved["suites"]["probe"]["space"] == "embedding"
