@@ -117,8 +117,24 @@ def test_partial_download_by_episodes_and_config(published, tmp_path):
     assert [s["path"] for s in manifest["shards"]] == ["data/steps/episodes-00000004-00000008.parquet"]
     assert manifest["subset"]["episodes"] == "5-6"
     assert verify_dataset(tmp_path / "part") == []
+    import datasets  # the partial card lists only the shards that are there
+
+    rows = datasets.load_dataset(str(tmp_path / "part"), split="train", cache_dir=str(tmp_path / "hf"))
+    assert sorted(set(rows["episode_index"])) == [4, 5, 6, 7]
     bad = CliRunner().invoke(main, ["download", str(hub), str(tmp_path / "p2"), "--episodes", "9-x"])
     assert bad.exit_code == 2 and "expected numbers" in bad.output
+
+
+def test_load_dataset_of_a_grown_directory_sees_the_new_rows(tmp_path):
+    """datasets keys its cache of a local directory on the card's YAML: the card lists shard files, so
+    an append changes the key (with a glob, load_dataset kept serving the old rows)."""
+    import datasets
+
+    src = make_small(tmp_path / "src", episodes=8)
+    cache = str(tmp_path / "hf")
+    assert len(set(datasets.load_dataset(str(src), split="train", cache_dir=cache)["episode_index"])) == 8
+    make_small(src, episodes=12)
+    assert len(set(datasets.load_dataset(str(src), split="train", cache_dir=cache)["episode_index"])) == 12
 
 
 def test_remote_manifest_paths_must_stay_inside(published, tmp_path):

@@ -28,17 +28,39 @@ def _size_category(rows: int) -> str:
     return "10M<n<100M"
 
 
-def card_metadata(manifest: Manifest):
-    """The card's YAML header."""
+def datasets_configs(manifest: Manifest) -> list[dict]:
+    """The YAML ``configs`` entries: every parquet config with its shard files listed one by one.
+
+    Explicit lists rather than a ``data/<config>/*.parquet`` glob, measured: ``datasets`` keys
+    its cache of a local directory on the YAML, not on the files a glob matches, so after a grow
+    ``load_dataset(dir)`` kept returning the old rows (248 of 372 on a test dataset); with the
+    files listed, the YAML changes with every append and so does the cache key.
+    """
     configs = []
     for cfg in manifest.configs:
-        if cfg.format != "parquet":  # e.g. WebDataset frames: read with webdataset, listed in the body
-            continue
+        files = [s.path for s in manifest.shards_of(cfg.name)]
+        if cfg.format != "parquet" or not files:  # WebDataset frames are listed in the body; a partial
+            continue                                # download may hold no shard of a config
         entry = {"config_name": cfg.name}
         if cfg.name == STEPS_CONFIG:
             entry["default"] = True
-        entry["data_files"] = [{"split": "train", "path": f"{DATA_DIR}/{cfg.name}/*.parquet"}]
+        entry["data_files"] = [{"split": "train", "path": files}]
         configs.append(entry)
+    return configs
+
+
+def with_configs_of(card_text: str, manifest: Manifest) -> str:
+    """``card_text`` with its YAML ``configs`` replaced by those of ``manifest`` (a partial download's)."""
+    from huggingface_hub import DatasetCard
+
+    card = DatasetCard(card_text)
+    card.data.configs = datasets_configs(manifest)
+    return str(card)
+
+
+def card_metadata(manifest: Manifest):
+    """The card's YAML header."""
+    configs = datasets_configs(manifest)
     from huggingface_hub import DatasetCardData
 
     return DatasetCardData(license="apache-2.0", task_categories=["robotics"],

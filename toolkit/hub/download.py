@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from toolkit.data.card import with_configs_of
 from toolkit.data.layout import CARD_NAME, remove_stale_temporaries
 from toolkit.data.locking import dataset_lock
 from toolkit.data.manifest import Manifest, ShardInfo
@@ -145,8 +146,8 @@ def download(src: str, out: str | Path, *, revision: str | None = None, configs:
                                          "configs": configs, "shards": shards, "episodes": episodes}
         local = manifest.model_copy(update={"shards": selected, "subset": subset})
         card = store.read_text(CARD_NAME, resolved)
-        if card is not None:
-            atomic_write_text(out / CARD_NAME, card)
+        if card is not None:  # a partial download lists only its shards, so load_dataset(OUT) reads them
+            atomic_write_text(out / CARD_NAME, card if subset is None else with_configs_of(card, local))
         local.write(out)
     return result
 
