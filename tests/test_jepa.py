@@ -20,12 +20,7 @@ from toolkit.train.objectives import Objective
 from toolkit.train.sigreg import collapsed_value, sigreg
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_sigreg_separates_gaussian_from_collapsed():

@@ -19,13 +19,7 @@ from toolkit.train.objectives import Objective, world_model_terms
 RECIPE = "tiny_reacher_world_model_state"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small transformers on a busy 2-core machine run ~10× faster on one thread (no spin-waiting)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _scrambled(model: WorldModel, seed: int = 0) -> WorldModel:
