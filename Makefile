@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	touch $@
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"

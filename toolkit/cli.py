@@ -461,7 +461,7 @@ def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
 @main.command(name="eval")
 @click.argument("run_dir", metavar="RUN_DIR_OR_SOURCE")
 @click.option("--suite", "suites", multiple=True,
-              help="latent | goal-success | reacher-easy-return | seed-protocol (default: the recipe's eval section).")
+              help="latent | probe | goal-success | reacher-easy-return | seed-protocol (default: the recipe's eval section).")
 @click.option("--episodes", type=int, default=None,
               help="Episodes of every planning suite (overrides the recipe; for quick checks).")
 @click.option("--reward-model", default=None,
