@@ -65,6 +65,16 @@ def test_sigreg_prevents_the_collapse_that_prediction_alone_finds():
     assert not regular["collapsed"] and regular["effective_rank"] > 4
 
 
+def test_within_episode_share_flags_a_static_latent():
+    from toolkit.eval.collapse import within_episode_share
+
+    episodes = torch.arange(20).repeat_interleave(10)
+    static = torch.randn(20, 4)[episodes]
+    moving = static + torch.randn(200, 4)
+    assert within_episode_share(static, episodes) < 1e-9
+    assert 0.2 < within_episode_share(moving, episodes) < 0.8
+
+
 def test_encoders_shapes_save_load(tmp_path):
     for kind, dim in (("mlp", 6), ("cnn", 16 * 16 * 3)):
         model = JEPAWorldModel(dim, 2, encoder=kind, embed_dim=12, encoder_width=8, width=16, depth=1, heads=2,
@@ -154,6 +164,7 @@ def test_state_jepa_recipe_beats_copy_last_without_collapse(tmp_path, monkeypatc
     results = evaluate_run(result.run_dir, suites=["latent", "probe"], device="cpu", show_progress=False)
     latent = results["suites"]["latent"]
     assert not latent["collapse"]["collapsed"]
+    assert latent["collapse"]["within_episode_variance_share"] > 0.05  # the embedding moves inside episodes
     for horizon in ("5", "10", "30"):
         entry = latent["horizons"][horizon]
         assert entry["cosine"]["mean"] > entry["copy_last_cosine"]["mean"]

@@ -58,3 +58,20 @@ def collapse_stats(latents: torch.Tensor, *, min_std: float = 1e-4, min_rank_fra
     return {"per_dim_std_min": float(std.min()), "per_dim_std_mean": float(std.mean()),
             "effective_rank": rank, "dims": int(latents.shape[1]),
             "collapsed": bool(float(std.mean()) <= min_std or rank < threshold)}
+
+
+def within_episode_share(latents: torch.Tensor, episodes: torch.Tensor) -> float:
+    """Share of the latents' total variance that lies *within* episodes (mean over dimensions).
+
+    Near 0 means the latent is (almost) constant inside an episode and varies only between
+    episodes: it encodes what an episode keeps fixed (reacher's target position), not the state
+    that moves — a "static shortcut" that per-batch anti-collapse terms such as SIGReg do not see
+    when a batch holds one window per episode. For a state latent it is well above 0.
+    """
+    x = latents.detach().to(torch.float64)
+    total = x.var(0, unbiased=False).clamp_min(1e-12)
+    ids, inverse = torch.unique(episodes, return_inverse=True)
+    means = torch.zeros(len(ids), x.shape[1], dtype=torch.float64).index_add_(0, inverse, x)
+    means /= torch.bincount(inverse, minlength=len(ids)).unsqueeze(1).to(torch.float64)
+    within = ((x - means[inverse]) ** 2).mean(0)
+    return float((within / total).mean())

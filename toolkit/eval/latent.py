@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from toolkit.data.reader import WmDataset
 from toolkit.data.windows import WindowDataset
 from toolkit.errors import WmhubError
-from toolkit.eval.collapse import collapse_stats
+from toolkit.eval.collapse import collapse_stats, within_episode_share
 from toolkit.models.dynamics import DynamicsModel
 from toolkit.models.jepa import JEPAWorldModel
 from toolkit.train.data import restrict
@@ -112,6 +112,8 @@ def latent_suite(model: DynamicsModel, dataset: WmDataset, episodes: list[int], 
         data.latents = model.to(device).encode_all(data.latents)
         held_out = torch.isin(data.episode_index, torch.as_tensor(episodes, dtype=torch.int64))
         collapse = collapse_stats(data.latents[held_out])
+        collapse["within_episode_variance_share"] = within_episode_share(data.latents[held_out],
+                                                                        data.episode_index[held_out])
         model = model.predictor
     max_h = max(horizons)
     skip = context_of(model) - 1 if min_start is None else int(min_start)
