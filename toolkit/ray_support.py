@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,6 +105,9 @@ class ProgressCounter:
         return {key: (entry[1], entry[2]) for key, entry in self.items.items()}
 
 
+REPORT_INTERVAL_S = 0.5  # how often a worker sends its counts to the progress actor
+
+
 class WorkerProgress:
     """What a worker reports progress through: the :class:`~toolkit.progress.Progress` interface
     (``update``), forwarded to the counter actor under this attempt's id.
@@ -112,17 +116,30 @@ class WorkerProgress:
     an item's first attempt kills the worker process.
     """
 
-    def __init__(self, counter, key: str, crash_dir: str | None = None) -> None:
+    def __init__(self, counter, key: str, crash_dir: str | None = None, interval_s: float = REPORT_INTERVAL_S) -> None:
         self.counter = counter
         self.key = key
         self.attempt = uuid.uuid4().hex
         self.crash_dir = crash_dir
         self.reports = 0
+        self.interval_s = interval_s
+        self.pending = (0, 0)
+        self.last_sent = float("-inf")
 
     def update(self, units: int, secondary: int, extra: str = "") -> None:
-        """Report ``units`` (episodes, rows) and ``secondary`` (transitions, windows) done."""
-        self.counter.add.remote(self.key, self.attempt, units, secondary)
+        """Report ``units`` (episodes, rows) and ``secondary`` (transitions, windows) done.
+
+        Counts are sent to the actor at most every ``interval_s`` seconds (the first at once): one
+        actor call per episode cost the rollout workers measurable CPU on a small machine. The
+        driver replaces an item's live count by its exact total when it finishes, so counts held
+        back at the end are never lost from the bar's final figure.
+        """
+        self.pending = (self.pending[0] + units, self.pending[1] + secondary)
         self.reports += 1
+        now = time.monotonic()
+        if now - self.last_sent >= self.interval_s:
+            self.counter.add.remote(self.key, self.attempt, *self.pending)
+            self.pending, self.last_sent = (0, 0), now
         if self.crash_dir and self.reports == 1:
             _crash_once(self.crash_dir, self.key)
 
