@@ -262,9 +262,7 @@ class EmbeddedFrames:
             x = torch.as_tensor(obs.reshape(1, -1), device=self.device)
             return self.model.encode(x)[0].float().cpu().numpy()
 
-    def _state(self, qpos, qvel, target) -> np.ndarray:
-        if not self.pixels:
-            raise AssertionError("state models encode observation latents")
+    def _frame(self, qpos, qvel, target) -> np.ndarray:
         return self.renderer.render(np.asarray(qpos)[None], np.asarray(qvel)[None], np.asarray(target)[None])[0]
 
     def live(self, env) -> np.ndarray:
@@ -272,12 +270,12 @@ class EmbeddedFrames:
         if not self.pixels:
             return self._encode(observation_latent(env.task.get_observation(physics)))
         target = physics.named.model.geom_pos["target", :2].copy()
-        return self._encode(self._state(physics.data.qpos.copy(), physics.data.qvel.copy(), target))
+        return self._encode(self._frame(physics.data.qpos.copy(), physics.data.qvel.copy(), target))
 
     def recorded(self, rec: dict[str, np.ndarray], t: int) -> np.ndarray:
         if not self.pixels:
             return self._encode(rec["latent"][t])
-        return self._encode(self._state(rec["qpos"][t], rec["qvel"][t], rec["target_pos"][t]))
+        return self._encode(self._frame(rec["qpos"][t], rec["qvel"][t], rec["target_pos"][t]))
 
     def close(self) -> None:
         if self.pixels:

@@ -70,24 +70,23 @@ def probe_suite(model: LatentModel, dataset: WmDataset, train_episodes: Sequence
     train, test = _rows(data, train_episodes, max_rows), _rows(data, val_episodes, max_rows)
     if len(train) < 2 or len(test) < 2:
         raise WmhubError(f"the probe needs rows in both training and held-out episodes of {dataset.root}")
-    spaces = {"latent": data.latents}
+    # each representation as (training rows, held-out rows): only the sampled rows are converted
+    spaces = {"latent": (data.latents[train], data.latents[test])}
     if isinstance(model, JEPAWorldModel):
-        rows = torch.cat([train, test])
-        embedded = model.to(device).encode_all(data.latents[rows])
-        spaces = {"embedding": torch.zeros(len(data.latents), model.embed_dim)}
-        spaces["embedding"][rows] = embedded
+        model = model.to(device)
+        spaces = {"embedding": (model.encode_all(data.latents[train]), model.encode_all(data.latents[test]))}
         if data.latents.dtype != torch.uint8:  # raw proprioception as the reference; pixels are skipped
-            spaces["observation"] = data.latents
+            spaces["observation"] = (data.latents[train], data.latents[test])
     result: dict[str, Any] = {"suite": "probe", "train_rows": len(train), "test_rows": len(test), "ridge": ridge,
                               "angles": angles, "config": config, "r2": {}}
-    for space, x in spaces.items():
-        x = x.double().numpy()
+    for space, (x_train, x_test) in spaces.items():
         scores: dict[str, Any] = {}
         for name in targets:
-            y = data.columns[name].double().reshape(len(data.latents), -1).numpy()
+            y = data.columns[name].reshape(len(data.latents), -1)
+            y_train, y_test = y[train].double().numpy(), y[test].double().numpy()
             if name == "qpos" and angles == "sincos":
-                y = np.concatenate([np.sin(y), np.cos(y)], axis=1)
-            per_dim = ridge_r2(x[train.numpy()], y[train.numpy()], x[test.numpy()], y[test.numpy()], ridge)
+                y_train, y_test = (np.concatenate([np.sin(v), np.cos(v)], axis=1) for v in (y_train, y_test))
+            per_dim = ridge_r2(x_train.double().numpy(), y_train, x_test.double().numpy(), y_test, ridge)
             scores[name] = {"mean": float(per_dim.mean()), "per_dim": [round(float(v), 4) for v in per_dim]}
         result["r2"][space] = scores
     result["space"] = next(iter(spaces))
