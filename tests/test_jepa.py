@@ -75,6 +75,24 @@ def test_within_episode_share_flags_a_static_latent():
     assert 0.2 < within_episode_share(moving, episodes) < 0.8
 
 
+def test_grouped_batches_let_sigreg_penalise_a_static_embedding():
+    """The fix for the pixel model's static shortcut: with i.i.d. windows a batch of an embedding that is
+    constant over each episode looks Gaussian to SIGReg; with 16 windows per episode it looks collapsed."""
+    from toolkit.train.data import grouped_permutation
+
+    episodes = torch.arange(200).repeat_interleave(50)
+    static = torch.randn(200, 16, generator=torch.Generator().manual_seed(0))[episodes]
+
+    def mean_sigreg(order):
+        values = [sigreg(static[order[i:i + 64]], 64, torch.Generator().manual_seed(i)) for i in range(0, 3200, 64)]
+        return float(torch.stack(values).mean())
+
+    generator = torch.Generator().manual_seed(0)
+    independent = mean_sigreg(torch.randperm(len(episodes), generator=generator))
+    grouped = mean_sigreg(grouped_permutation(episodes, 16, generator))
+    assert independent < 0.05 and grouped > 0.15 and grouped > 5 * independent
+
+
 def test_encoders_shapes_save_load(tmp_path):
     for kind, dim in (("mlp", 6), ("cnn", 16 * 16 * 3)):
         model = JEPAWorldModel(dim, 2, encoder=kind, embed_dim=12, encoder_width=8, width=16, depth=1, heads=2,

@@ -20,7 +20,7 @@ from toolkit.errors import WmhubError
 from toolkit.models import BCPolicy, Ensemble, MLPDynamics, ResBlockDynamics, RewardModel
 from toolkit.models.registry import load_model
 from toolkit.train import builtin_recipes, load_recipe, parse_recipe, train
-from toolkit.train.data import SampleSpec, StreamedWindows, restrict, split_episodes
+from toolkit.train.data import SampleSpec, StreamedWindows, grouped_permutation, restrict, split_episodes
 from toolkit.train.metrics_log import read_metrics
 
 TINY = ["tiny_reacher_dynamics_state", "tiny_reacher_reward_state"]
@@ -93,6 +93,21 @@ def test_split_is_seeded():
     assert len(a.val) == 20 and not set(a.val) & set(a.train)
     with pytest.raises(WmhubError, match="at least 2 episodes"):
         split_episodes([0], 0.2, 0)
+
+
+def test_grouped_permutation_puts_runs_of_one_episode_together():
+    episodes = torch.tensor([3] * 10 + [5] * 7 + [8] * 1 + [9] * 16)
+    order = grouped_permutation(episodes, 4, torch.Generator().manual_seed(0))
+    assert sorted(order.tolist()) == list(range(len(episodes)))          # every window exactly once
+    runs, lengths = torch.unique_consecutive(episodes[order], return_counts=True)
+    for episode, count in zip(*torch.unique(episodes, return_counts=True)):
+        # chunks of 4 (the last one shorter) stay together: at most ceil(n / 4) runs per episode
+        assert int((runs == episode).sum()) <= -(-int(count) // 4)
+    assert int(lengths.max()) >= 4
+    assert torch.equal(order, grouped_permutation(episodes, 4, torch.Generator().manual_seed(0)))  # seeded
+    assert not torch.equal(order, grouped_permutation(episodes, 4, torch.Generator().manual_seed(1)))
+    within = order[episodes[order] == 9]
+    assert not torch.equal(within, torch.sort(within).values)            # shuffled inside the episode too
 
 
 def test_streamed_epoch_covers_the_same_windows(tiny_root, tiny_runs):
@@ -267,6 +282,10 @@ def test_dataset_errors(tmp_path, tiny_root, tiny_runs):
                                                              "dataset.generate=[]"])
     with pytest.raises(WmhubError, match="has no config 'embeddings-random-vjepa2-d64'"):
         train(embeddings, tmp_path / "run3", show_progress=False)
+    streamed = load_recipe("tiny_reacher_dynamics_state", [f"dataset.source={tiny_root / 'tiny-reacher'}",
+                                                           "training.data_path=stream", "training.windows_per_episode=4"])
+    with pytest.raises(WmhubError, match="training.windows_per_episode=4 needs the windows in memory"):
+        train(streamed, tmp_path / "run4", show_progress=False)
 
 
 def test_every_seed_phase_has_a_recipe_and_a_state_twin():

@@ -110,6 +110,29 @@ def epoch_generator(seed: int, epoch: int, part: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
+def grouped_permutation(episodes: torch.Tensor, group: int, generator: torch.Generator) -> torch.Tensor:
+    """An epoch order of windows in which every run of ``group`` consecutive windows comes from one episode.
+
+    ``episodes [N]`` holds each window's episode index. The windows of each
+    episode are shuffled and cut into chunks of ``group`` (the last chunk of an
+    episode may be shorter); the chunks are then shuffled. Every window appears
+    exactly once, and the order depends only on ``generator``. Cut into batches
+    of B, a batch holds about B / group episodes with ``group`` windows each, so
+    a batch statistic (SIGReg) sees the spread *within* episodes, not only the
+    spread between them.
+    """
+    episodes = episodes.cpu()
+    shuffled = torch.randperm(episodes.numel(), generator=generator)
+    order = shuffled[torch.argsort(episodes[shuffled], stable=True)]      # by episode, shuffled inside
+    _, counts = torch.unique_consecutive(episodes[order], return_counts=True)
+    first = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    rank = torch.arange(order.numel()) - first                          # position inside the episode
+    new_chunk = (rank % group == 0).long()
+    chunk = torch.cumsum(new_chunk, 0) - 1
+    chunk_rank = torch.randperm(int(new_chunk.sum()), generator=generator)   # a random rank per chunk
+    return order[torch.argsort(chunk_rank[chunk], stable=True)]
+
+
 class StreamedWindows(IterableDataset):
     """Training batches read shard by shard, for datasets that do not fit in memory.
 

@@ -150,6 +150,10 @@ class TrainingSpec(_Strict):
     sigreg_weight: Annotated[float, Field(ge=0)] | None = Field(None, description=(
         "jepa_world_model: weight of the SIGReg anti-collapse term (default 10; 0 lets the encoder collapse)"))
     sigreg_slices: PositiveInt = Field(64, description="jepa_world_model: random projections per SIGReg estimate")
+    windows_per_episode: PositiveInt = Field(1, description=(
+        "batches of batch_size / N episodes with N windows each (1 = independent windows). jepa_world_model "
+        "needs N > 1 when episodes differ in something static (reacher's target): SIGReg then sees the spread "
+        "within episodes and rules out an embedding that is constant over an episode"))
     horizon: PositiveInt = Field(1, description=(
         "rollout length of the dynamics loss (1 = one-step); world_model: open-loop steps after the context"))
     val_fraction: Annotated[float, Field(gt=0, le=0.5)] = 0.1

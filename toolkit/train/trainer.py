@@ -35,7 +35,7 @@ from toolkit.models.registry import MODEL_KINDS
 from toolkit.progress import Progress
 from toolkit.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from toolkit.train.data import (EpisodeSplit, SampleSpec, StreamedWindows, count_samples, epoch_generator,
-                                estimate_bytes, restrict, shards_for, split_episodes)
+                                estimate_bytes, grouped_permutation, restrict, shards_for, split_episodes)
 from toolkit.train.dataset_source import ObtainedDataset, obtain_dataset
 from toolkit.train.metrics_log import MetricsLog
 from toolkit.train.objectives import Objective, evaluate
@@ -77,6 +77,7 @@ class _Data:
                  recipe: Recipe, device: torch.device) -> None:
         t = recipe.training
         self.batch_size, self.seed, self.device = t.batch_size, t.seed, device
+        self.windows_per_episode = t.windows_per_episode
         need = estimate_bytes(dataset, spec, shards)
         self.path = t.data_path if t.data_path != "auto" else ("memory" if need <= t.memory_budget_gb * 2**30
                                                                else "stream")
@@ -85,6 +86,12 @@ class _Data:
             self.train, self.val = restrict(windows, split.train), restrict(windows, split.val)
             self.num_train = len(self.train)
         else:
+            if self.windows_per_episode > 1:
+                raise WmhubError(
+                    f"training.windows_per_episode={self.windows_per_episode} needs the windows in memory, but "
+                    f"{dataset.root} needs {need / 2**30:.1f} GiB (memory_budget_gb={t.memory_budget_gb}, "
+                    f"data_path={t.data_path}); raise training.memory_budget_gb, or set "
+                    "dataset.max_episodes, or drop windows_per_episode")
             per_shard = max(1, need // max(1, len(shards)))
             chunk = max(1, int(t.memory_budget_gb * 2**30 // 2 // per_shard))
             self.stream = StreamedWindows(dataset, spec, shards, split.train, t.batch_size, t.seed, chunk)
@@ -97,7 +104,12 @@ class _Data:
 
     def train_batches(self, epoch: int, skip: int) -> Iterator[dict[str, torch.Tensor]]:
         if self.path == "memory":
-            perm = torch.randperm(self.num_train, generator=epoch_generator(self.seed, epoch)).to(self.device)
+            generator = epoch_generator(self.seed, epoch)
+            if self.windows_per_episode > 1:
+                perm = grouped_permutation(self.train.data.episode_index[self.train.rows], self.windows_per_episode,
+                                           generator).to(self.device)
+            else:
+                perm = torch.randperm(self.num_train, generator=generator).to(self.device)
             for i in range(skip, self.steps_per_epoch):
                 yield self.train.batch(perm[i * self.batch_size:(i + 1) * self.batch_size])
             return
