@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+from click.testing import CliRunner
+
 from conftest import make_small
+from toolkit.cli import main
 from toolkit.data.manifest import Manifest
 from toolkit.data.verify import verify_dataset
 
@@ -35,3 +38,8 @@ def test_growing_with_other_versions_keeps_the_provenance_of_existing_shards(tmp
     make_small(out, episodes=16)  # the same versions again: the last range grows
     assert _ranges(out) == [(0, 8, old), (8, 16, "99.0.0")]
     assert verify_dataset(out) == []
+    # `wmhub info` and the card say which versions made which episodes
+    text = CliRunner().invoke(main, ["info", str(out)]).output
+    assert f"episodes 0–7: wmhub {old}" in text and "episodes 8–15: wmhub 99.0.0" in text
+    card = (out / "README.md").read_text()
+    assert f"episodes 0–7: wmhub {old}" in card and "episodes 8–15: wmhub 99.0.0" in card
