@@ -94,6 +94,8 @@ def test_second_download_comes_from_the_cache(hub, published, tmp_path, monkeypa
     assert again.fetched == [] and len(again.cached) == 4
     other = download(REPO, tmp_path / "b", show_progress=False)  # new OUT: served by the wmhub cache
     assert len(other.fetched) == 4 and other.from_cache == other.fetched and other.bytes_transferred == 0
+    said = CliRunner().invoke(main, ["download", REPO, str(tmp_path / "b2"), "--quiet"]).output
+    assert "0.00 MB transferred, 4 from the wmhub cache), 0 already in OUT" in said
     assert verify_dataset(tmp_path / "b") == [] and len(shard_gets(hub)) == 4  # no shard byte sent again
     cached = tmp_path / "hf-home" / "wmhub" / "sha256"
     assert len(list(cached.rglob("*"))) == 4 + 4  # four files in their sha256[:2] directories

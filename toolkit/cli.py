@@ -394,8 +394,9 @@ def download(source, out, revision, configs, shards, episodes, quiet):
 
     result = run(source, out, revision=revision, configs=list(configs) or None, shards=shards,
                  episodes=episodes, show_progress=not quiet)
-    click.echo(f"{len(result.fetched)} shard(s) downloaded ({result.bytes_fetched / 1e6:.2f} MB), "
-               f"{len(result.cached)} already present, from {result.source} at {result.revision[:12]} into {out}")
+    click.echo(f"{len(result.fetched)} shard(s) placed ({result.bytes_fetched / 1e6:.2f} MB; "
+               f"{result.bytes_transferred / 1e6:.2f} MB transferred, {len(result.from_cache)} from the wmhub cache), "
+               f"{len(result.cached)} already in OUT, from {result.source} at {result.revision[:12]} into {out}")
 
 
 # ------------------------------------------------------------------ export
