@@ -93,6 +93,24 @@ def test_grouped_batches_let_sigreg_penalise_a_static_embedding():
     assert independent < 0.05 and grouped > 0.15 and grouped > 5 * independent
 
 
+def test_distance_profile_tells_a_smooth_embedding_from_a_rough_one():
+    import numpy as np
+
+    from toolkit.eval.probe import distance_profile
+
+    rng = np.random.default_rng(0)
+    episodes = np.repeat(np.arange(20), 100)
+    qpos = rng.uniform(-np.pi, np.pi, (2000, 2))
+    angles = np.concatenate([np.sin(qpos), np.cos(qpos)], axis=1)
+    frequencies = rng.normal(size=(4, 32))
+    smooth = distance_profile(angles, qpos, episodes, wrap=True)
+    rough = distance_profile(np.sin(angles @ frequencies * 10), qpos, episodes, wrap=True)  # short length scale
+    unrelated = distance_profile(rng.normal(size=(2000, 8)), qpos, episodes, wrap=True)
+    assert smooth["spearman"] > 0.9 and rough["spearman"] < 0.5 and abs(unrelated["spearman"]) < 0.05
+    medians = smooth["embedding_distance_median"]
+    assert medians == sorted(medians) and len(smooth["joint_distance_bins"]) == len(medians) + 1
+
+
 def test_encoders_shapes_save_load(tmp_path):
     for kind, dim in (("mlp", 6), ("cnn", 16 * 16 * 3)):
         model = JEPAWorldModel(dim, 2, encoder=kind, embed_dim=12, encoder_width=8, width=16, depth=1, heads=2,
@@ -165,12 +183,14 @@ def test_pixel_world_model_trains_evaluates_and_plans(pixel_dataset, tmp_path):
     probe = results["suites"]["probe"]["r2"]
     assert set(probe) == {"embedding"} and set(probe["embedding"]) == {"qpos", "qvel"}
     assert len(probe["embedding"]["qpos"]["per_dim"]) == 4  # sin and cos of two joints
+    assert -1 <= results["suites"]["probe"]["distance_profile"]["spearman"] <= 1
     goal = results["suites"]["goal-success"]
     assert goal["model"]["class"] == "JEPAWorldModel" and goal["cost_features"] == ["embedding"]
     assert goal["actions_planned"] == 2 * 3
 
     card = str(render_model_card(result.run_dir, "org/tiny-pixels"))
     assert "end-to-end JEPA" in card and "effective rank" in card and "Linear probe" in card
+    assert "Embedding distance vs joint distance" in card
 
 
 def test_state_jepa_recipe_beats_copy_last_without_collapse(tmp_path, monkeypatch):

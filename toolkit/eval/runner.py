@@ -167,7 +167,10 @@ def headline_metrics(name: str, suite: dict[str, Any]) -> dict[str, float]:
     if name == "latent":
         return {f"cosine@{k}": e["cosine"]["mean"] for k, e in suite["horizons"].items()}
     if name == "probe":
-        return {f"R²({target})": score["mean"] for target, score in suite["r2"][suite["space"]].items()}
+        out = {f"R²({target})": score["mean"] for target, score in suite["r2"][suite["space"]].items()}
+        if "distance_profile" in suite:
+            out["distance Spearman"] = suite["distance_profile"]["spearman"]
+        return out
     from toolkit.eval.planning import HEADLINES
 
     out = {key: suite[key]["mean"] for key in HEADLINES.get(name, ()) if suite.get(key, {}).get("mean") is not None}

@@ -103,6 +103,13 @@ def _probe_section(probe: dict[str, Any]) -> list[str]:
              "|---|" + "---|" * len(targets)]
     for space, scores in probe["r2"].items():
         lines.append(f"| {space} | " + " | ".join(f"{scores[t]['mean']:.4f}" for t in targets) + " |")
+    profile = probe.get("distance_profile")
+    if profile:
+        edges, medians = profile["joint_distance_bins"], profile["embedding_distance_median"]
+        lines += ["", f"Embedding distance vs joint distance ({profile['pairs']:,} pairs of held-out rows of one "
+                      f"episode): Spearman {profile['spearman']:.3f}; median embedding distance per joint-distance "
+                      "bin: " + ", ".join(f"{edges[b]:.2g}–{edges[b + 1]:.2g}: {m:.3g}" for b, m in enumerate(medians))
+                  + ". A profile that stops rising leaves a goal cost without slope far from the goal."]
     return lines
 
 
