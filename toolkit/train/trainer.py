@@ -90,8 +90,8 @@ class _Data:
                 raise WmhubError(
                     f"training.windows_per_episode={self.windows_per_episode} needs the windows in memory, but "
                     f"{dataset.root} needs {need / 2**30:.1f} GiB (memory_budget_gb={t.memory_budget_gb}, "
-                    f"data_path={t.data_path}); raise training.memory_budget_gb, or set "
-                    "dataset.max_episodes, or drop windows_per_episode")
+                    f"data_path={t.data_path}); use training.data_path=memory (or auto with a larger "
+                    "training.memory_budget_gb), set dataset.max_episodes, or drop windows_per_episode")
             per_shard = max(1, need // max(1, len(shards)))
             chunk = max(1, int(t.memory_budget_gb * 2**30 // 2 // per_shard))
             self.stream = StreamedWindows(dataset, spec, shards, split.train, t.batch_size, t.seed, chunk)
