@@ -110,6 +110,22 @@ def test_grouped_permutation_puts_runs_of_one_episode_together():
     assert not torch.equal(within, torch.sort(within).values)            # shuffled inside the episode too
 
 
+def test_trainer_batches_follow_windows_per_episode(tiny_root, tiny_runs):
+    from toolkit.train.trainer import _Data
+
+    recipe = load_recipe("tiny_reacher_dynamics_state", [f"dataset.source={tiny_root / 'tiny-reacher'}",
+                                                         "training.windows_per_episode=8", "training.batch_size=32"])
+    dataset = open_dataset(tiny_root / "tiny-reacher")
+    spec = SampleSpec("steps", ["position", "to_target", "velocity"], "dynamics", recipe.training.horizon)
+    episodes = list(range(dataset.manifest.num_episodes))
+    data = _Data(dataset, spec, list(range(len(dataset.manifest.shards_of("steps")))),
+                 split_episodes(episodes, 0.1, 0), recipe, torch.device("cpu"))
+    batch = next(iter(data.train_batches(0, 0)))
+    # 32 windows from about 4 episodes (a short last chunk of an episode can add one more), not ~32
+    assert len(torch.unique(batch["episode_index"])) <= 8
+    assert len(torch.unique_consecutive(batch["episode_index"])) <= 8
+
+
 def test_streamed_epoch_covers_the_same_windows(tiny_root, tiny_runs):
     """The stream path visits exactly the in-memory path's training windows, once per epoch."""
     dataset = open_dataset(tiny_root / "tiny-reacher")
