@@ -283,6 +283,13 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_run):
             assert result[key] is not None and math.isfinite(result[key]) and result[key] > 0, (result["suite"], key)
         json.dumps(result, allow_nan=False)
     assert goal["cost_features"] == ["position", "to_target"]
+    bins = goal["success_by_start_error"]  # every episode in exactly one bin, successes counted where they started
+    assert sum(b["episodes"] for b in bins) == 2
+    assert sum(b["successes"] for b in bins) == sum(e["success"] for e in goal["per_episode"])
+    for e in goal["per_episode"]:
+        (home,) = [b for b in bins if b["start_error_rad"][0] <= e["start_joint_error_rad"]
+                   < (b["start_error_rad"][1] or math.inf)]
+        assert home["episodes"] >= 1
     assert goal["actions_planned"] == 2 * 4 and ret["actions_planned"] == 2 * 5 and seed_run["actions_planned"] == 8
     assert ret["reward_source"] == "reward_model" and surrogate["reward_source"] == "state_surrogate"
     assert ret["model_flops_per_action"] > surrogate["model_flops_per_action"]  # the reward model is counted
@@ -341,6 +348,9 @@ def test_wmhub_eval_runs_planning_suites_and_the_card_reports_them(tiny_run):
     card = ModelCard(str(render_model_card(tiny_run, "org/tiny")))
     assert "Planning suite `goal-success` in the real simulator (2 episodes" in card.text
     assert "LeWorldModel 86%" in card.text
+    counts = [f"{b['successes']}/{b['episodes']}" for b in goal["success_by_start_error"]]
+    assert (f"Successes by the start's joint error: 0–0.3 rad: {counts[0]}, 0.3–0.6 rad: {counts[1]}, "
+            f"0.6–1.2 rad: {counts[2]}, ≥ 1.2 rad: {counts[3]}.") in card.text
     names = [r.metric_name for r in ModelCard.load(_save(card, tiny_run)).data.eval_results]
     assert "goal-success success_rate" in names and "cosine@1" in names
 
@@ -382,3 +392,13 @@ def test_a_world_model_plans_with_its_own_predictions_as_history():
     assert torch.allclose(latents, wm.rollout(z0.expand(5, 6), actions), atol=1e-6)
     step = make_planner(TINY_CEM, 2, seed=0).plan(model, z0, quadratic_cost(torch.zeros(6)))
     assert step.action.shape == (2,) and np.abs(step.action).max() <= 1.0
+
+
+def test_success_by_start_error_bins_episodes_by_their_start():
+    from toolkit.eval.planning import success_by_start_error
+
+    episodes = [{"start_joint_error_rad": err, "success": ok}
+                for err, ok in ((0.05, True), (0.29, False), (0.3, True), (0.9, True), (1.5, False), (2.9, False))]
+    bins = success_by_start_error(episodes)
+    assert [b["start_error_rad"] for b in bins] == [[0.0, 0.3], [0.3, 0.6], [0.6, 1.2], [1.2, None]]
+    assert [(b["successes"], b["episodes"]) for b in bins] == [(1, 2), (1, 1), (1, 1), (0, 2)]

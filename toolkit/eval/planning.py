@@ -297,6 +297,24 @@ def _header(suite: str, model: RolloutModel, planner: PlannerConfig, seed: int, 
                       "latent": dict(model.latent)}}
 
 
+START_ERROR_EDGES = (0.0, 0.3, 0.6, 1.2, math.inf)  # rad; far starts are where a goal cost loses its slope
+
+
+def success_by_start_error(per_episode: Sequence[Mapping[str, Any]],
+                           edges: Sequence[float] = START_ERROR_EDGES) -> list[dict[str, Any]]:
+    """Successes per bin of the start's joint error (``start_joint_error_rad``, bins ``[lo, hi)``).
+
+    Shows where planning fails: near goals test the model's precision, far ones
+    whether the embedding distance still rises (the probe's distance profile).
+    """
+    out = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = [e for e in per_episode if lo <= e["start_joint_error_rad"] < hi]
+        out.append({"start_error_rad": [lo, None if math.isinf(hi) else hi], "episodes": len(inside),
+                    "successes": sum(bool(e["success"]) for e in inside)})
+    return out
+
+
 def _goal_tensor(latent: np.ndarray, model: RolloutModel) -> torch.Tensor:
     return torch.as_tensor(latent, dtype=torch.float32, device=model.device)
 
@@ -401,6 +419,7 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
         "already_at_goal": sum(e["already_at_goal"] for e in per_episode),
         "final_joint_error_rad": mean_se(e["final_joint_error_rad"] for e in per_episode),
         "final_latent_distance": mean_se(e["final_latent_distance"] for e in per_episode),
+        "success_by_start_error": success_by_start_error(per_episode),
         **_timing(plan, model), "per_episode": per_episode}
 
 

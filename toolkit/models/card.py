@@ -113,6 +113,11 @@ def _probe_section(probe: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _bin_label(lo: float, hi: float | None) -> str:
+    """``"0.3–0.6 rad"``, or ``"≥ 1.2 rad"`` for an open last bin."""
+    return f"{lo:g}–{hi:g} rad" if hi is not None else f"≥ {lo:g} rad"
+
+
 def _planning_section(name: str, suite: dict[str, Any]) -> list[str]:
     """A planning suite's headline metrics, settings and cost, as Markdown lines."""
     from toolkit.eval.runner import headline_metrics
@@ -132,6 +137,10 @@ def _planning_section(name: str, suite: dict[str, Any]) -> list[str]:
     for key in headline_metrics(name, suite):
         if key in suite:
             lines.append(f"| {key} | {_fmt(suite[key])} |")
+    if suite.get("success_by_start_error"):
+        lines += ["", "Successes by the start's joint error: " + ", ".join(
+            f"{_bin_label(*b['start_error_rad'])}: {b['successes']}/{b['episodes']}"
+            for b in suite["success_by_start_error"]) + "."]
     if suite.get("wall_time_per_action_s") is not None:
         ratio = suite.get("time_to_flop_bound_ratio")
         lines += ["", f"Cost: {suite['wall_time_per_action_s']:.3g} s per planned action on {suite['device']} "
