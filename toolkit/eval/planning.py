@@ -346,7 +346,8 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
     both joint angles are within ``tolerance`` rad of the goal's, compared
     modulo 2π; ``final_success_rate`` asks it of the last state instead. Starts
     already within tolerance are counted in ``already_at_goal`` (they still
-    need an action to count as a success).
+    need an action to count as a success). ``success_by_start_error`` counts
+    the successes per bin of the start's joint error (:func:`success_by_start_error`).
 
     The default cost compares ``position`` and ``to_target`` only: the goal
     is a *configuration*, which is what an image goal shows in LeWM / DINO-WM
