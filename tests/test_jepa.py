@@ -122,6 +122,12 @@ def test_encoders_shapes_save_load(tmp_path):
         loaded = load_model(tmp_path / kind)
         assert isinstance(loaded, JEPAWorldModel)
         torch.testing.assert_close(loaded.encode(obs), model.encode(obs))
+    blocks = JEPAWorldModel(6, 4, embed_dim=8, encoder_width=8, width=16, depth=1, heads=2, frame_skip=2)
+    blocks.save_pretrained(tmp_path / "blocks")
+    loaded = load_model(tmp_path / "blocks")
+    assert loaded.frame_skip == loaded.predictor.frame_skip == 2 and loaded.action_dim == 4
+    with pytest.raises(Exception, match="divide action_dim"):
+        JEPAWorldModel(6, 3, frame_skip=2)
     with pytest.raises(Exception, match="square RGB"):
         JEPAWorldModel(100, 2, encoder="cnn")
 

@@ -204,3 +204,98 @@ def test_recipe_errors_name_the_key():
         count = world_model_parameters(81, 12, m.width, m.depth, m.context, m.mlp_ratio, m.conditioning)
         assert 0.9 * expected < count < 1.1 * expected, (size, count)
     assert parse_recipe(load_recipe(RECIPE).to_yaml()).model == recipe.model
+
+
+# ------------------------------------------------------------------ frame skip (action blocks)
+def test_frame_skip_windows_are_action_blocks_inside_one_episode(small_dataset):
+    from toolkit.data.windows import WindowDataset
+    from toolkit.train.data import SampleSpec, count_samples
+
+    dataset = open_dataset(small_dataset)
+    data = dataset.load_tensors("steps")
+    windows = WindowDataset(data, horizon=2, frame_skip=3)
+    batch = windows.batch(torch.arange(len(windows)))
+    rows = windows.rows
+    for j in range(3):  # every third latent
+        assert torch.equal(batch["latents"][:, j], data.latents[rows + 3 * j])
+    for j in range(2):  # the block's three actions in time order, rewards summed over the block
+        block = torch.cat([data.actions[rows + 3 * j + i] for i in range(3)], dim=-1)
+        assert torch.equal(batch["actions"][:, j], block)
+        torch.testing.assert_close(batch["rewards"][:, j], sum(data.rewards[rows + 3 * j + i] for i in range(3)))
+    assert torch.isfinite(batch["rewards"]).all()  # never the action-less last row
+    assert torch.equal(data.episode_index[rows + 6], data.episode_index[rows])  # never across episodes
+    lengths = torch.bincount(data.episode_index)
+    assert len(windows) == int((lengths[lengths > 0] - 6).clamp_min(0).sum())
+    spec = SampleSpec("steps", dataset.config_info("steps").latent_features, "world_model", 2, frame_skip=3)
+    episodes = sorted(int(e) for e in torch.unique(data.episode_index))
+    assert count_samples(dataset, spec, [0, 1, 2], episodes) == len(windows)
+    with pytest.raises(WmhubError, match="frame_skip"):
+        WindowDataset(data, horizon=2, frame_skip=0)
+
+
+def test_env_steps_execute_a_block_in_order_up_to_the_limit():
+    import numpy as np
+
+    from toolkit.eval.planning import env_steps
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.actions: list[list[float]] = []
+
+        def step(self, action):
+            self.actions.append(list(action))
+            return len(self.actions)
+
+    env = Recorder()
+    assert list(env_steps(env, np.arange(6.0), 3, 10)) == [1, 2, 3]
+    assert env.actions == [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
+    assert list(env_steps(env, np.arange(6.0), 3, 2)) == [4, 5]
+
+
+FRAME_SKIP_RECIPE = """
+name: tiny_frame_skip
+dataset: {{source: "{root}"}}
+model: {{kind: world_model, width: 16, depth: 1, heads: 2, context: 3, frame_skip: 2}}
+training: {{epochs: 2, batch_size: 32, warmup_steps: 2, horizon: 2, loss: l1, target_layer_norm: false,
+            val_fraction: 0.25, log_every: 5}}
+"""
+
+
+def test_a_frame_skip_model_trains_evaluates_and_plans_in_action_blocks(small_dataset, tmp_path):
+    from toolkit.eval.planners import CEMConfig
+    from toolkit.eval.planning import run_goal_success
+
+    recipe = parse_recipe(FRAME_SKIP_RECIPE.format(root=small_dataset), "frame_skip.yaml")
+    assert recipe.frame_skip == 2
+    result = train(recipe, tmp_path / "run", show_progress=False)
+    assert result.summary["frame_skip"] == 2 and result.summary["action_dim"] == 4
+    model = load_model(result.model_dir)
+    assert isinstance(model, WorldModel) and model.frame_skip == 2 and model.action_dim == 4
+    dataset = open_dataset(small_dataset)
+    val = json.loads((tmp_path / "run" / "split.json").read_text())["val_episodes"]
+
+    # horizons are environment steps: the copy-last baseline equals a one-step model's at the same starts
+    suite = latent_suite(model, dataset, val, horizons=[2, 6], stride=2)
+    assert suite["frame_skip"] == 2 and suite["min_start"] == 4 and suite["curve"]["horizon"] == [2, 4, 6]
+    plain = WorldModel(6, 2, width=16, depth=1, heads=2, context=1, latent=model.latent)
+    reference = latent_suite(plain, dataset, val, horizons=[2, 6], stride=2, min_start=4)
+    for h in ("2", "6"):
+        assert suite["horizons"][h]["copy_last_cosine"] == reference["horizons"][h]["copy_last_cosine"]
+    with pytest.raises(WmhubError, match="multiple of 2"):
+        latent_suite(model, dataset, val, horizons=[1, 2])
+    with pytest.raises(WmhubError, match="blocks of 2 actions"):
+        model.check_compatible(6, 4)
+
+    # planning executes each planned block's two actions; the budget counts environment steps
+    goal = run_goal_success(model, small_dataset, val, episodes=2, goal_offset=4, budget=5,
+                            planner=CEMConfig(samples=16, elites=4, iterations=1, horizon=2))
+    assert goal["frame_skip"] == 2 and goal["plans"] == 2 * 3 and goal["actions_planned"] == 2 * 3 * 2
+    assert all(e["steps_to_success"] is None or 1 <= e["steps_to_success"] <= 5 for e in goal["per_episode"])
+    assert goal["wall_time_per_action_s"] == pytest.approx(goal["wall_time_per_plan_s"] / 2)
+    from toolkit.models.card import metrics_table
+
+    table = metrics_table({"validation": {"loss_name": "l1", "episodes": 3, "loss": 0.1, "baseline_loss": 0.2,
+                                          "baseline": "copy-last"},
+                           "suites": {"latent": suite, "goal-success": goal}})
+    assert "blocks of 2 environment steps; horizons count environment steps" in table
+    assert "action blocks of 2 environment steps" in table

@@ -25,6 +25,11 @@ the encoded context, and predictions are compared with the encoded future
 observations (``space: embedding``); the result also carries the collapse
 diagnostics of the held-out embeddings (:mod:`toolkit.eval.collapse`), since a
 collapsed encoder would make every prediction trivially right.
+
+Horizons always count **environment steps**, so models compare at the same
+horizon whatever their ``frame_skip`` k: a model with k > 1 (action blocks)
+rolls out horizon / k model steps, and its horizons must be multiples of k.
+``min_start`` and ``stride`` count environment steps too.
 """
 
 from __future__ import annotations
@@ -99,7 +104,7 @@ def latent_suite(model: DynamicsModel, dataset: WmDataset, episodes: list[int], 
                  plot_path: str | Path | None = None, min_start: int | None = None) -> dict[str, Any]:
     """Run the suite on ``episodes`` of ``dataset``; optionally write the drift plot PNG.
 
-    Rollouts start at steps t ≥ ``min_start`` (default: the model's context − 1, so 0 for a plain
+    Rollouts start at steps t ≥ ``min_start`` (default: the model's context − 1 model steps, so 0 for a plain
     dynamics model and k − 1 for a world model with a context of k).
     """
     config = config or model.latent.get("config", "steps")
@@ -115,28 +120,34 @@ def latent_suite(model: DynamicsModel, dataset: WmDataset, episodes: list[int], 
         collapse["within_episode_variance_share"] = within_episode_share(data.latents[held_out],
                                                                         data.episode_index[held_out])
         model = model.predictor
-    max_h = max(horizons)
-    skip = context_of(model) - 1 if min_start is None else int(min_start)
-    if skip < 0:
-        raise WmhubError(f"min_start must be >= 0, got {skip}")
-    windows = restrict(WindowDataset(data, horizon=skip + max_h, stride=stride), episodes)
+    fs = int(getattr(model, "frame_skip", 1))
+    if any(h < 1 or h % fs for h in horizons):
+        raise WmhubError(f"latent suite horizons {list(horizons)} are environment steps; this model steps "
+                         f"{fs} at a time (frame_skip), so each must be a positive multiple of {fs}: set "
+                         f"eval.latent.horizons, e.g. {[fs * m for m in (1, 2, 6)]}")
+    max_h = max(horizons) // fs
+    skip = (context_of(model) - 1) * fs if min_start is None else int(min_start)
+    if skip < 0 or skip % fs:
+        raise WmhubError(f"min_start must be >= 0 and a multiple of frame_skip {fs}, got {skip}")
+    skip //= fs
+    windows = restrict(WindowDataset(data, horizon=skip + max_h, stride=stride, frame_skip=fs), episodes)
     if len(windows) == 0:
-        after = f" after {skip} context steps" if skip else ""
-        raise WmhubError(f"no held-out window of {max_h} steps{after} in {dataset.root}; use shorter horizons")
+        after = f" after {skip * fs} context steps" if skip else ""
+        raise WmhubError(f"no held-out window of {max_h * fs} steps{after} in {dataset.root}; use shorter horizons")
     pred, target, episode_of = rollout_windows(model, windows, device=device, start=skip)
     start = windows.batch(torch.arange(len(windows)))["latents"][:, skip:skip + 1].float().expand_as(target)
     model_m, copy_m = prediction_metrics(pred, target), prediction_metrics(start, target)
     per_horizon: dict[str, Any] = {}
-    for k in horizons:
-        entry: dict[str, Any] = {}
+    for h in horizons:
+        k, entry = h // fs, {}
         for name in ("cosine", "l2", "relative_l2"):
             entry[name] = dict(zip(("mean", "se"), _episode_mean_se(model_m[name][:, k - 1], episode_of)))
             entry[f"copy_last_{name}"] = dict(zip(("mean", "se"), _episode_mean_se(copy_m[name][:, k - 1],
                                                                                    episode_of)))
         data_cos = F.cosine_similarity(start[:, k - 1], target[:, k - 1], dim=-1)
         entry["data_cosine"] = dict(zip(("mean", "se"), _episode_mean_se(data_cos, episode_of)))
-        per_horizon[str(k)] = entry
-    curve = {"horizon": list(range(1, max_h + 1)),
+        per_horizon[str(h)] = entry
+    curve = {"horizon": [fs * k for k in range(1, max_h + 1)],
              "cosine": [float(model_m["cosine"][:, k].mean()) for k in range(max_h)],
              "copy_last_cosine": [float(copy_m["cosine"][:, k].mean()) for k in range(max_h)],
              "relative_l2": [float(model_m["relative_l2"][:, k].mean()) for k in range(max_h)],
@@ -144,7 +155,9 @@ def latent_suite(model: DynamicsModel, dataset: WmDataset, episodes: list[int], 
     result = {"suite": "latent", "episodes": len(torch.unique(episode_of)), "windows": len(windows),
               "stride": stride, "config": config, "horizons": per_horizon, "curve": curve}
     if skip or context_of(model) > 1:  # plain dynamics results keep their exact former keys
-        result.update(min_start=skip, context=context_of(model))
+        result.update(min_start=skip * fs, context=context_of(model))
+    if fs > 1:
+        result["frame_skip"] = fs
     if collapse is not None:
         result.update(space="embedding", collapse=collapse)
     if plot_path is not None:

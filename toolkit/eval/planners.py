@@ -105,7 +105,11 @@ CostFn = Callable[[Rollout], torch.Tensor]
 
 @runtime_checkable
 class RolloutModel(Protocol):
-    """A latent model the planners can roll out (see :class:`DynamicsRollout`)."""
+    """A latent model the planners can roll out (see :class:`DynamicsRollout`).
+
+    One that plans over action blocks also has ``frame_skip`` (k): its actions
+    are k environment actions each, and the suites execute them in turn.
+    """
 
     device: torch.device
     latent_dim: int
@@ -137,7 +141,7 @@ class DynamicsRollout:
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.model.to(self.device)
         self.latent_dim = model.latent_dim
-        self.action_dim = model.action_dim
+        self.action_dim, self.frame_skip = model.action_dim, model.frame_skip
         self.latent = dict(model.latent)
         self.ensemble = isinstance(model, Ensemble)
 

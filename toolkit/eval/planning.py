@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -193,23 +193,43 @@ def device_matmul_flops(device: torch.device) -> float:
 
 
 def _timing(planner: Planner, model: RolloutModel, extra_flops_per_step: int = 0) -> dict[str, Any]:
-    """Wall time per planned action and its ratio to the device's FLOP bound."""
+    """Wall time per environment action and its ratio to the device's FLOP bound.
+
+    A plan with ``frame_skip`` k yields k environment actions, so per-action figures are per plan ÷ k
+    (``wall_time_per_plan_s`` keeps the time of one planning call).
+    """
+    fs = frame_skip_of(model)
     times = np.asarray(planner.wall_times, np.float64)
-    per_action = float(times.mean()) if times.size else None
+    per_plan = float(times.mean()) if times.size else None
+    per_action = per_plan / fs if per_plan is not None else None
     flops_step = model.flops_per_step()
-    out: dict[str, Any] = {"actions_planned": int(times.size), "wall_time_per_action_s": per_action,
-                           "wall_time_per_action_median_s": float(np.median(times)) if times.size else None,
+    out: dict[str, Any] = {"actions_planned": int(times.size) * fs, "wall_time_per_action_s": per_action,
+                           "wall_time_per_action_median_s": float(np.median(times)) / fs if times.size else None,
                            "device": str(model.device), "torch_threads": torch.get_num_threads(),
                            "model_flops_per_action": None,
                            "matmul_flops_per_s": None, "flop_bound_time_per_action_s": None,
                            "time_to_flop_bound_ratio": None}
+    if fs > 1:
+        out.update(frame_skip=fs, plans=int(times.size), wall_time_per_plan_s=per_plan)
     if flops_step is not None:
-        flops = planning_flops_per_action(planner.config, flops_step + extra_flops_per_step)
+        flops = planning_flops_per_action(planner.config, flops_step + extra_flops_per_step) / fs
         throughput = device_matmul_flops(model.device)
         bound = flops / throughput
         out.update(model_flops_per_action=flops, matmul_flops_per_s=throughput, flop_bound_time_per_action_s=bound,
                    time_to_flop_bound_ratio=per_action / bound if per_action is not None else None)
     return out
+
+
+def frame_skip_of(model: RolloutModel) -> int:
+    """Environment steps per model step of a rollout model (1 unless it plans over action blocks)."""
+    return int(getattr(model, "frame_skip", 1))
+
+
+def env_steps(env, action: np.ndarray, frame_skip: int, limit: int) -> Iterator[Any]:
+    """Step ``env`` with the environment actions of one planned (block) action, at most ``limit`` of them,
+    yielding each timestep (a block ``[k·A]`` holds k actions in time order)."""
+    for a in np.asarray(action).reshape(frame_skip, -1)[:limit]:
+        yield env.step(a)
 
 
 def _prepare(dynamics: DynamicsModel | RolloutModel, planner: PlannerConfig, seed: int,
@@ -363,6 +383,7 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
     from toolkit.envs.reacher import make_env
 
     model, plan = _prepare(dynamics, planner, seed, device)
+    fs = frame_skip_of(model)
     source = latent_source(dynamics, model, cost_features)
     observe = getattr(model, "observe", None)  # a world model's rollouts get the real history
     rng = np.random.default_rng(seed)
@@ -387,18 +408,19 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
         start_err = np.abs(wrapped_angle_error(env.physics.data.qpos, goal_q))
         cost_fn = goal_latent_cost(goal, model.normalize, cost_steps, source.dims)
         plan.reset()
-        reached_at, err = None, start_err
-        for k in range(budget):
+        reached_at, err, k = None, start_err, 0
+        while k < budget:
             step = plan.plan(model, z, cost_fn)
-            env.step(step.action)
+            for _ in env_steps(env, step.action, fs, budget - k):
+                k += 1
+                err = np.abs(wrapped_angle_error(env.physics.data.qpos, goal_q))
+                if reached_at is None and bool(np.all(err <= tolerance)):
+                    reached_at = k
+                progress.update(1, 0, f"episode {len(per_episode) + 1}/{episodes}, "
+                                      f"success {sum(e['success'] for e in per_episode)}")
             z = source.live(env)
             if observe is not None:
                 observe(z, step.action)
-            err = np.abs(wrapped_angle_error(env.physics.data.qpos, goal_q))
-            if reached_at is None and bool(np.all(err <= tolerance)):
-                reached_at = k + 1
-            progress.update(1, 0, f"episode {len(per_episode) + 1}/{episodes}, "
-                                  f"success {sum(e['success'] for e in per_episode)}")
         per_episode.append({
             "episode_index": ep, "start_step": t, "success": reached_at is not None,
             "final_success": bool(np.all(err <= tolerance)), "steps_to_success": reached_at,
@@ -447,6 +469,7 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
         raise WmhubError("an end-to-end JEPAWorldModel plans in the goal-success suite only (its cost is a goal "
                          "embedding); remove this suite from the recipe's eval section")
     model, plan = _prepare(dynamics, planner, seed, device)
+    fs = frame_skip_of(model)
     extra_flops = 0
     if reward_model is not None:
         require_state_latent(reward_model)
@@ -463,14 +486,15 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
         radius = reach_radius(env.physics)
         z = observation_latent(timestep.observation)
         plan.reset()
-        total, reached_at = 0.0, None
-        for k in range(episode_length):
-            timestep = env.step(plan.plan(model, z, cost_fn).action)
-            z = observation_latent(timestep.observation)
-            total += float(timestep.reward)
-            if reached_at is None and float(np.linalg.norm(z[TO_TARGET])) <= radius:
-                reached_at = k + 1
-            progress.update(1, 0, f"episode {len(per_episode) + 1}/{episodes}, return so far {total:.0f}")
+        total, reached_at, k = 0.0, None, 0
+        while k < episode_length:
+            for timestep in env_steps(env, plan.plan(model, z, cost_fn).action, fs, episode_length - k):
+                k += 1
+                z = observation_latent(timestep.observation)
+                total += float(timestep.reward)
+                if reached_at is None and float(np.linalg.norm(z[TO_TARGET])) <= radius:
+                    reached_at = k
+                progress.update(1, 0, f"episode {len(per_episode) + 1}/{episodes}, return so far {total:.0f}")
         per_episode.append({"return": total, "steps_to_reach": reached_at,
                             "final_inside": bool(np.linalg.norm(z[TO_TARGET]) <= radius)})
         progress.update(0, 1, f"episode {len(per_episode)}/{episodes}, last return {total:.0f}")
@@ -515,6 +539,7 @@ def run_seed_protocol(dynamics: DynamicsModel | RolloutModel, dataset_root: str 
         raise WmhubError("an end-to-end JEPAWorldModel plans in the goal-success suite only (its cost is a goal "
                          "embedding); remove this suite from the recipe's eval section")
     model, plan = _prepare(dynamics, planner, seed, device)
+    fs = frame_skip_of(model)
     data = _load_episodes(dataset_root, sorted(int(e) for e in val_episodes))
     goals: dict[int, int] = {}
     for ep, rec in data.items():
@@ -536,12 +561,12 @@ def run_seed_protocol(dynamics: DynamicsModel | RolloutModel, dataset_root: str 
         cost_fn = goal_latent_cost(goal, model.normalize, "all")
         plan.reset()
         dists, total = [_latent_distance(model, z, goal)], 0.0
-        for _ in range(steps):
-            timestep = env.step(plan.plan(model, z, cost_fn).action)
-            z = observation_latent(timestep.observation)
-            total += float(timestep.reward)
-            dists.append(_latent_distance(model, z, goal))
-            progress.update(1, 0, f"episode {len(per_episode) + 1}/{len(chosen)}, reward {total:.0f}")
+        while len(dists) <= steps:
+            for timestep in env_steps(env, plan.plan(model, z, cost_fn).action, fs, steps + 1 - len(dists)):
+                z = observation_latent(timestep.observation)
+                total += float(timestep.reward)
+                dists.append(_latent_distance(model, z, goal))
+                progress.update(1, 0, f"episode {len(per_episode) + 1}/{len(chosen)}, reward {total:.0f}")
         initial, final = dists[0], dists[-1]
         per_episode.append({"episode_index": ep, "goal_step": row, "reward_sum": total, "initial_distance": initial,
                             "final_distance": final, "min_distance": min(dists),

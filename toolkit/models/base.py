@@ -24,7 +24,14 @@ REPO_URL = "https://github.com/wmhub/wmhub"
 
 class LatentModel(nn.Module, PyTorchModelHubMixin, library_name="wmhub", repo_url=REPO_URL,
                   tags=["wmhub", "world-model", "robotics"]):
-    """Base class: holds ``latent_mean`` / ``latent_std`` and the latent's description."""
+    """Base class: holds ``latent_mean`` / ``latent_std`` and the latent's description.
+
+    ``frame_skip`` (1 here; a world model's constructor argument) is how many
+    environment steps one model step spans: the model's action is the
+    concatenation of that many environment actions (``action_dim`` = k · A).
+    """
+
+    frame_skip: int = 1
 
     def __init__(self, latent_dim: int, action_dim: int, latent: dict[str, Any] | None = None) -> None:
         super().__init__()
@@ -60,12 +67,14 @@ class LatentModel(nn.Module, PyTorchModelHubMixin, library_name="wmhub", repo_ur
 
     def check_compatible(self, latent_dim: int, action_dim: int, latent: dict[str, Any] | None = None,
                          source: str = "the dataset") -> None:
-        """Raise a clear error when data of these dimensions cannot feed this model."""
-        if latent_dim != self.latent_dim or action_dim != self.action_dim:
+        """Raise a clear error when data of these dimensions (``action_dim``: one environment step's) cannot
+        feed this model."""
+        if latent_dim != self.latent_dim or action_dim * self.frame_skip != self.action_dim:
+            blocks = f" (blocks of {self.frame_skip} actions)" if self.frame_skip > 1 else ""
             raise WmhubError(
                 f"{source} has latent dim {latent_dim} and action dim {action_dim}, but this "
                 f"{type(self).__name__} was trained on latent dim {self.latent_dim} and action dim "
-                f"{self.action_dim} (latent: {self.latent or 'unspecified'}); use data encoded the same way")
+                f"{self.action_dim}{blocks} (latent: {self.latent or 'unspecified'}); use data encoded the same way")
         mine, theirs = self.latent.get("features"), (latent or {}).get("features")
         if mine and theirs and list(mine) != list(theirs):
             raise WmhubError(f"{source} provides latent features {theirs}, but this model expects {mine}")

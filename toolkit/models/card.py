@@ -69,8 +69,10 @@ def metrics_table(results: dict[str, Any]) -> str:
              f"{_fmt(v['baseline_loss'])} ({v['baseline']}) |"]
     latent = results["suites"].get("latent")
     if latent:
+        blocks = (f" in blocks of {latent['frame_skip']} environment steps; horizons count environment steps"
+                  if latent.get("frame_skip", 1) > 1 else "")
         lines += ["", f"Latent prediction, open loop from real z_t with the recorded actions ({latent['episodes']} "
-                  f"held-out episodes, {latent['windows']} windows; mean ± s.e. over episodes):", "",
+                  f"held-out episodes, {latent['windows']} windows{blocks}; mean ± s.e. over episodes):", "",
                   "| horizon | cosine | copy-last cosine (= data cosine z_t·z_t+k) | relative L2 | "
                   "copy-last relative L2 |", "|---|---|---|---|---|"]
         for k, e in latent["horizons"].items():
@@ -131,6 +133,9 @@ def _planning_section(name: str, suite: dict[str, Any]) -> list[str]:
                                        if suite.get("reward_source") == "reward_model"
                                        else "the predicted finger-to-target distance"),
              "seed-protocol": f"{suite.get('steps')} steps toward a reached state"}.get(name, "")
+    if suite.get("frame_skip", 1) > 1:
+        extra += (f"; action blocks of {suite['frame_skip']} environment steps (the planner's horizon counts "
+                  "blocks, every planned block is executed, times are per environment action)")
     lines = [f"Planning suite `{name}` in the real simulator ({suite['episodes']} episodes, seed {suite['seed']}; "
              f"{extra}; {planner['kind'].upper()}: {settings}). Anchors: {ANCHORS.get(name, 'none')}.", "",
              "| quantity | mean ± s.e. |", "|---|---|"]
@@ -211,6 +216,8 @@ def render_model_card(run_dir: str | Path, repo_ref: str) -> ModelCard:
         f"{summary['steps']:,} optimizer steps ({summary['epochs']:.1f} epochs of {summary['steps_per_epoch']:,} "
         f"steps, batch {recipe.training.batch_size}), {summary['loss']} loss"
         + (f" over a {summary['horizon']}-step open-loop rollout" if summary["horizon"] > 1 else "")
+        + (f" (model steps of {summary['frame_skip']} environment steps: action blocks)"
+           if summary.get("frame_skip", 1) > 1 else "")
         + f"; best validation at step {summary['best_step']}"
         + (" (stopped early)" if summary["stopped_early"] else "")
         + f". Cost: {summary['train_time_s']:.1f} s of training ({summary['wall_time_s']:.1f} s wall) on "

@@ -83,7 +83,8 @@ class JEPAWorldModel(LatentModel):
     def __init__(self, latent_dim: int, action_dim: int, encoder: EncoderKind = "mlp", embed_dim: int = 64,
                  encoder_width: int = 256, encoder_depth: int = 2, width: int = 256, depth: int = 4, heads: int = 4,
                  context: int = 4, mlp_ratio: float = 4.0, dropout: float = 0.0,
-                 conditioning: Conditioning = "adaln", latent: dict[str, Any] | None = None) -> None:
+                 conditioning: Conditioning = "adaln", frame_skip: int = 1,
+                 latent: dict[str, Any] | None = None) -> None:
         super().__init__(latent_dim, action_dim, latent)
         if min(embed_dim, encoder_width, encoder_depth) < 1:
             raise WmhubError(f"JEPAWorldModel needs embed_dim, encoder_width, encoder_depth >= 1; got "
@@ -101,7 +102,8 @@ class JEPAWorldModel(LatentModel):
             raise WmhubError(f"JEPAWorldModel encoder must be 'mlp' or 'cnn', got {encoder!r}")
         self.predictor = WorldModel(embed_dim, action_dim, width=width, depth=depth, heads=heads, context=context,
                                     mlp_ratio=mlp_ratio, dropout=dropout, conditioning=conditioning,
-                                    latent={"embedding_of": "JEPAWorldModel.encode"})
+                                    frame_skip=frame_skip, latent={"embedding_of": "JEPAWorldModel.encode"})
+        self.frame_skip = frame_skip
 
     @property
     def context(self) -> int:

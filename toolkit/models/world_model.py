@@ -31,6 +31,12 @@ later latent or action (the V-JEPA 2-AC predictor, on a frozen encoder's latents
   baseline, and the dynamics models of :mod:`toolkit.models.dynamics` share the
   same parametrisation.
 
+``frame_skip`` k > 1 makes one model step span k environment steps (LeWorldModel
+and DINO-WM's frameskip): the latents are every k-th frame and the action is
+the k environment actions of the block, concatenated (``action_dim`` = k · A).
+Planning then searches over blocks and looks k times further ahead for the
+same number of model steps.
+
 Rollouts are autoregressive: predictions are appended to the context, which
 keeps the last k tokens (positions 0..k−1 again). :meth:`WorldModel.rollout`
 accepts a single start latent ``[B, D]`` (what :class:`~toolkit.eval.planners.DynamicsRollout`
@@ -102,8 +108,12 @@ class WorldModel(DynamicsModel):
 
     def __init__(self, latent_dim: int, action_dim: int, width: int = 256, depth: int = 4, heads: int = 4,
                  context: int = 4, mlp_ratio: float = 4.0, dropout: float = 0.0, conditioning: Conditioning = "adaln",
-                 latent: dict[str, Any] | None = None) -> None:
+                 frame_skip: int = 1, latent: dict[str, Any] | None = None) -> None:
         super().__init__(latent_dim, action_dim, latent)
+        if frame_skip < 1 or action_dim % frame_skip:
+            raise WmhubError(f"WorldModel frame_skip must be >= 1 and divide action_dim (k environment actions "
+                             f"per model step); got frame_skip {frame_skip}, action_dim {action_dim}")
+        self.frame_skip = frame_skip
         if min(width, depth, heads, context) < 1 or width % heads:
             raise WmhubError(f"WorldModel needs width, depth, heads, context >= 1 and width divisible by heads; "
                              f"got width {width}, depth {depth}, heads {heads}, context {context}")
@@ -216,6 +226,7 @@ class WorldModelRollout:
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.model.to(self.device)
         self.latent_dim, self.action_dim, self.latent = model.latent_dim, model.action_dim, dict(model.latent)
+        self.frame_skip = model.frame_skip
         self._latents: list[torch.Tensor] = []
         self._actions: list[torch.Tensor] = []
 

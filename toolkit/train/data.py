@@ -51,13 +51,15 @@ def split_episodes(episodes: list[int], val_fraction: float, seed: int) -> Episo
 
 @dataclass
 class SampleSpec:
-    """What to read: which config and latent features, which objective, which horizon."""
+    """What to read: which config and latent features, which objective, which horizon (in window steps of
+    ``frame_skip`` environment steps each)."""
 
     config: str
     latent_features: list[str]
     objective: str
     horizon: int
     latent_dtype: torch.dtype = torch.float32
+    frame_skip: int = 1
 
     def windows(self, dataset: WmDataset, shards: list[int] | None = None) -> WindowDataset:
         """All candidate windows of the given shards (BC: expert actions only)."""
@@ -65,7 +67,7 @@ class SampleSpec:
         has_flag = any(f.name == "is_random_action" for f in dataset.features(STEPS_CONFIG))
         data = dataset.load_tensors(self.config, self.latent_features, shards=shards, latent_dtype=self.latent_dtype,
                                     extra_columns=["is_random_action"] if bc and has_flag else None)
-        windows = WindowDataset(data, horizon=self.horizon)
+        windows = WindowDataset(data, horizon=self.horizon, frame_skip=self.frame_skip)
         if bc and has_flag:
             windows.select(~data.columns["is_random_action"][windows.rows].bool())
         return windows
@@ -101,7 +103,7 @@ def count_samples(dataset: WmDataset, spec: SampleSpec, shards: list[int], episo
         last = np.append(index[1:] != index[:-1], True)
         return int(np.sum(keep & ~random & ~last))
     ids, rows = np.unique(index[keep], return_counts=True)
-    return int(np.sum(np.maximum(rows - spec.horizon, 0)))
+    return int(np.sum(np.maximum(rows - spec.horizon * spec.frame_skip, 0)))
 
 
 def epoch_generator(seed: int, epoch: int, part: int = 0) -> torch.Generator:

@@ -101,6 +101,9 @@ class WorldModelSpec(_Strict):
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     conditioning: Literal["adaln", "add"] = Field(
         "adaln", description="adaln: action → per-block scale/shift/gate (DiT); add: action added to the token")
+    frame_skip: PositiveInt = Field(1, description=(
+        "environment steps per model step: the model sees every k-th latent and the k actions between two "
+        "of them, concatenated (action blocks); training.horizon and the planner's horizon count model steps"))
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> "WorldModelSpec":
@@ -226,6 +229,11 @@ class Recipe(_Strict):
         if self.model.kind in ("world_model", "jepa_world_model"):
             return self.model.context + self.training.horizon - 1
         return self.training.horizon
+
+    @property
+    def frame_skip(self) -> int:
+        """Environment steps per model step (``model.frame_skip`` of a world model, else 1)."""
+        return int(getattr(self.model, "frame_skip", 1))
 
     @property
     def loss(self) -> str:

@@ -200,7 +200,8 @@ def train(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None, *, resu
                              "model.kind jepa_world_model with model.encoder cnn trains on frames")
     stored_dtype = {f.name: f.dtype for f in info.features}.get(latent_names[0] if latent_names else "", "float32")
     latent_dtype = {"float16": torch.float16, "uint8": torch.uint8}.get(stored_dtype, torch.float32)
-    spec = SampleSpec(recipe.dataset.config, list(latent_names), recipe.objective, recipe.window, latent_dtype)
+    spec = SampleSpec(recipe.dataset.config, list(latent_names), recipe.objective, recipe.window, latent_dtype,
+                      recipe.frame_skip)
     shards = shards_for(dataset, spec.config, recipe.dataset.max_episodes)
     infos = dataset.manifest.shards_of(spec.config)
     limit = recipe.dataset.max_episodes
@@ -226,7 +227,7 @@ def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool
     t = recipe.training
     started = time.perf_counter()
     data = _Data(dataset, spec, shards, split, recipe, device)
-    action_dim = data_action_dim(dataset)
+    action_dim = data_action_dim(dataset) * recipe.frame_skip
     latent_dim = int(_normalisation(dataset, spec)[0].numel())
     torch.manual_seed(t.seed)
     model = build_model(recipe, latent_dim, action_dim, _latent_description(dataset, spec))
@@ -353,6 +354,7 @@ def _summary(recipe: Recipe, run_dir: Path, model: LatentModel, obtained: Obtain
         "objective": recipe.objective,
         "loss": recipe.loss,
         "horizon": recipe.training.horizon,
+        "frame_skip": recipe.frame_skip,
         "steps": step,
         "planned_steps": total_steps,
         "steps_per_epoch": data.steps_per_epoch,
