@@ -99,7 +99,9 @@ class _Data:
             self.num_train = count_samples(dataset, spec, shards, split.train)
             self.num_workers = t.num_workers
         if self.num_train == 0:
-            raise WmhubError(f"no training windows of horizon {spec.horizon} in {dataset.root} (episodes too short?)")
+            blocks = f" × frame_skip {spec.frame_skip}" if spec.frame_skip > 1 else ""
+            raise WmhubError(f"no training windows of horizon {spec.horizon}{blocks} in {dataset.root} (episodes too "
+                             "short?)")
         self.steps_per_epoch = math.ceil(self.num_train / self.batch_size)
 
     def train_batches(self, epoch: int, skip: int) -> Iterator[dict[str, torch.Tensor]]:
