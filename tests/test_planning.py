@@ -171,11 +171,21 @@ def test_planners_are_deterministic_per_seed(config):
 
 def test_warm_start_shifts_the_previous_mean():
     planner = make_planner(CEMConfig(samples=8, elites=2, iterations=1, horizon=3), 2, seed=0)
-    assert torch.equal(planner._initial_mean(), torch.zeros(3, 2))
+    assert torch.equal(planner._initial_mean(1), torch.zeros(3, 2))
     planner._mean = torch.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
-    assert torch.equal(planner._initial_mean(), torch.tensor([[2.0, 2.0], [3.0, 3.0], [3.0, 3.0]]))
+    assert torch.equal(planner._initial_mean(1), torch.tensor([[2.0, 2.0], [3.0, 3.0], [3.0, 3.0]]))
     planner.reset()
-    assert torch.equal(planner._initial_mean(), torch.zeros(3, 2))
+    assert torch.equal(planner._initial_mean(1), torch.zeros(3, 2))
+
+
+def test_warm_start_of_action_blocks_skips_the_executed_environment_steps():
+    # blocks of 2 one-dimensional actions: [[0, 1], [2, 3], [4, 5]] is the action sequence 0 … 5
+    planner = make_planner(CEMConfig(samples=8, elites=2, iterations=1, horizon=3), 2, seed=0, frame_skip=2)
+    planner._mean = torch.arange(6.0).reshape(3, 2)
+    assert torch.equal(planner._initial_mean(2), torch.tensor([[2.0, 3.0], [4.0, 5.0], [5.0, 5.0]]))  # a block
+    assert torch.equal(planner._initial_mean(1), torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 5.0]]))  # inside one
+    with pytest.raises(WmhubError, match="divide the action dim"):
+        make_planner(CEMConfig(), 3, frame_skip=2)
 
 
 def test_config_validation():

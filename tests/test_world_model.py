@@ -292,6 +292,12 @@ def test_a_frame_skip_model_trains_evaluates_and_plans_in_action_blocks(small_da
     assert goal["frame_skip"] == 2 and goal["plans"] == 2 * 3 and goal["actions_planned"] == 2 * 3 * 2
     assert all(e["steps_to_success"] is None or 1 <= e["steps_to_success"] <= 5 for e in goal["per_episode"])
     assert goal["wall_time_per_action_s"] == pytest.approx(goal["wall_time_per_plan_s"] / 2)
+    every = run_goal_success(model, small_dataset, val, episodes=2, goal_offset=4, budget=5, replan_every=1,
+                             planner=CEMConfig(samples=16, elites=4, iterations=1, horizon=2))
+    assert every["replan_every"] == 1 and every["plans"] == 2 * 5
+    assert every["wall_time_per_action_s"] == pytest.approx(every["wall_time_per_plan_s"])
+    with pytest.raises(WmhubError, match="replan_every must be between 1 and 2"):
+        run_goal_success(model, small_dataset, val, episodes=1, replan_every=3)
     from toolkit.models.card import metrics_table
 
     table = metrics_table({"validation": {"loss_name": "l1", "episodes": 3, "loss": 0.1, "baseline_loss": 0.2,
@@ -299,3 +305,20 @@ def test_a_frame_skip_model_trains_evaluates_and_plans_in_action_blocks(small_da
                            "suites": {"latent": suite, "goal-success": goal}})
     assert "blocks of 2 environment steps; horizons count environment steps" in table
     assert "action blocks of 2 environment steps" in table
+
+
+def test_a_frame_skip_rollout_reads_its_history_every_k_environment_steps():
+    torch.manual_seed(0)
+    model = _scrambled(WorldModel(3, 4, width=16, depth=1, heads=2, context=3, frame_skip=2))
+    rollout = WorldModelRollout(model, "cpu")
+    zs, acts = torch.randn(8, 3), torch.rand(8, 2) * 2 - 1
+    rollout.observe(zs[0])
+    for t in range(1, 8):  # environment steps: z_t reached by the 2-d action a_t
+        rollout.observe(zs[t], acts[t])
+    plans = torch.rand(5, 2, 4) * 2 - 1
+    got, _ = rollout.rollout(zs[7], plans)
+    context = zs[[3, 5, 7]].expand(5, 3, 3)              # 2 and 4 environment steps back
+    between = torch.stack([torch.cat([acts[4], acts[5]]), torch.cat([acts[6], acts[7]])]).expand(5, 2, 4)
+    torch.testing.assert_close(got, model.rollout(context, plans, context_actions=between))
+    rollout.observe(zs[0])  # a new episode: a context of one
+    torch.testing.assert_close(rollout.rollout(zs[0], plans)[0], model.rollout(zs[0].expand(5, 3), plans))

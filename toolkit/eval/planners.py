@@ -204,9 +204,11 @@ class Planner(ABC):
     """Shared warm-start state, sampling and cost evaluation of CEM and MPPI."""
 
     def __init__(self, config: PlannerConfig, action_dim: int, seed: int = 0,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", frame_skip: int = 1) -> None:
+        if frame_skip < 1 or action_dim % frame_skip:
+            raise WmhubError(f"frame_skip {frame_skip} must be >= 1 and divide the action dim {action_dim}")
         self.config = config
-        self.action_dim = action_dim
+        self.action_dim, self.frame_skip = action_dim, frame_skip
         self.device = torch.device(device)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
@@ -217,12 +219,15 @@ class Planner(ABC):
         """Forget the warm-start mean (call at the start of each episode)."""
         self._mean = None
 
-    def _initial_mean(self) -> torch.Tensor:
-        """Zeros, or the previous final mean shifted by one step when warm-starting."""
+    def _initial_mean(self, executed: int) -> torch.Tensor:
+        """Zeros, or (warm start) the previous final mean advanced by the ``executed`` environment steps:
+        one model step when a whole block (or a single action) was executed, less inside a block."""
         h, a = self.config.horizon, self.action_dim
         if self._mean is None or not self.config.warm_start:
             return torch.zeros(h, a, device=self.device)
-        return torch.cat([self._mean[1:], self._mean[-1:]], dim=0)
+        steps = self._mean.reshape(h * self.frame_skip, a // self.frame_skip)  # environment actions in order
+        shifted = torch.cat([steps[executed:], steps[-1:].expand(min(executed, len(steps)), -1)], dim=0)
+        return shifted.reshape(h, a)
 
     def _noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.config.horizon, self.action_dim, generator=self.generator, device=self.device)
@@ -241,18 +246,26 @@ class Planner(ABC):
         return cost
 
     @abstractmethod
-    def _optimise(self, model: RolloutModel, z0: torch.Tensor, cost_fn: CostFn) -> tuple[torch.Tensor, float]:
-        """Final mean sequence ``[H, A]`` and the cheapest cost seen in the last iteration."""
+    def _optimise(self, model: RolloutModel, z0: torch.Tensor, cost_fn: CostFn,
+                  mean: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """Final mean sequence ``[H, A]`` (from the initial ``mean``) and the cheapest cost of the last
+        iteration."""
 
-    def plan(self, model: RolloutModel, z0: torch.Tensor | np.ndarray, cost_fn: CostFn) -> PlanStep:
-        """Plan from raw latent ``z0 [D]`` and return the first action of the optimised sequence."""
+    def plan(self, model: RolloutModel, z0: torch.Tensor | np.ndarray, cost_fn: CostFn,
+             executed: int | None = None) -> PlanStep:
+        """Plan from raw latent ``z0 [D]`` and return the first (block) action of the optimised sequence.
+
+        ``executed``: environment steps taken since the previous plan, which the warm start skips
+        (default: one model step, i.e. ``frame_skip``).
+        """
         if model.action_dim != self.action_dim:
             raise WmhubError(f"the planner was built for action dim {self.action_dim}, the model has "
                              f"{model.action_dim}")
         start = time.perf_counter()
         z0 = torch.as_tensor(z0, dtype=torch.float32, device=self.device)
         with torch.inference_mode():
-            mean, best = self._optimise(model, z0, cost_fn)
+            mean, best = self._optimise(model, z0, cost_fn,
+                                        self._initial_mean(self.frame_skip if executed is None else executed))
         self._mean = mean
         action = mean[0].clamp(ACTION_LOW, ACTION_HIGH).double().cpu().numpy()
         _synchronize(self.device)
@@ -267,9 +280,9 @@ class CEMPlanner(Planner):
 
     config: CEMConfig
 
-    def _optimise(self, model: RolloutModel, z0: torch.Tensor, cost_fn: CostFn) -> tuple[torch.Tensor, float]:
+    def _optimise(self, model: RolloutModel, z0: torch.Tensor, cost_fn: CostFn,
+                  mean: torch.Tensor) -> tuple[torch.Tensor, float]:
         c = self.config
-        mean = self._initial_mean()
         std = torch.full_like(mean, c.init_std)
         best = float("inf")
         for _ in range(c.iterations):
@@ -288,9 +301,9 @@ class MPPIPlanner(Planner):
 
     config: MPPIConfig
 
-    def _optimise(self, model: RolloutModel, z0: torch.Tensor, cost_fn: CostFn) -> tuple[torch.Tensor, float]:
+    def _optimise(self, model: RolloutModel, z0: torch.Tensor, cost_fn: CostFn,
+                  mean: torch.Tensor) -> tuple[torch.Tensor, float]:
         c = self.config
-        mean = self._initial_mean()
         best = float("inf")
         for _ in range(c.iterations):
             actions = (mean + c.noise_std * self._noise(c.samples)).clamp(ACTION_LOW, ACTION_HIGH)
@@ -302,12 +315,13 @@ class MPPIPlanner(Planner):
 
 
 def make_planner(config: PlannerConfig, action_dim: int, *, seed: int = 0,
-                 device: torch.device | str = "cpu") -> Planner:
-    """A :class:`CEMPlanner` or :class:`MPPIPlanner` for ``config``, seeded, sampling on ``device``."""
+                 device: torch.device | str = "cpu", frame_skip: int = 1) -> Planner:
+    """A :class:`CEMPlanner` or :class:`MPPIPlanner` for ``config``, seeded, sampling on ``device``
+    (``frame_skip``: environment actions per planned action, for the warm start's shift)."""
     if isinstance(config, CEMConfig):
-        return CEMPlanner(config, action_dim, seed, device)
+        return CEMPlanner(config, action_dim, seed, device, frame_skip)
     if isinstance(config, MPPIConfig):
-        return MPPIPlanner(config, action_dim, seed, device)
+        return MPPIPlanner(config, action_dim, seed, device, frame_skip)
     raise WmhubError(f"unknown planner config {type(config).__name__}; use CEMConfig or MPPIConfig")
 
 

@@ -192,13 +192,14 @@ def device_matmul_flops(device: torch.device) -> float:
     return _MATMUL_FLOPS[key]
 
 
-def _timing(planner: Planner, model: RolloutModel, extra_flops_per_step: int = 0) -> dict[str, Any]:
+def _timing(planner: Planner, model: RolloutModel, extra_flops_per_step: int = 0,
+            actions_per_plan: int | None = None) -> dict[str, Any]:
     """Wall time per environment action and its ratio to the device's FLOP bound.
 
-    A plan with ``frame_skip`` k yields k environment actions, so per-action figures are per plan ÷ k
-    (``wall_time_per_plan_s`` keeps the time of one planning call).
+    A plan of a model with ``frame_skip`` k runs ``actions_per_plan`` (default k) environment actions,
+    so per-action figures are per plan ÷ that (``wall_time_per_plan_s`` keeps one planning call's time).
     """
-    fs = frame_skip_of(model)
+    fs = frame_skip_of(model) if actions_per_plan is None else actions_per_plan
     times = np.asarray(planner.wall_times, np.float64)
     per_plan = float(times.mean()) if times.size else None
     per_action = per_plan / fs if per_plan is not None else None
@@ -209,8 +210,8 @@ def _timing(planner: Planner, model: RolloutModel, extra_flops_per_step: int = 0
                            "model_flops_per_action": None,
                            "matmul_flops_per_s": None, "flop_bound_time_per_action_s": None,
                            "time_to_flop_bound_ratio": None}
-    if fs > 1:
-        out.update(frame_skip=fs, plans=int(times.size), wall_time_per_plan_s=per_plan)
+    if frame_skip_of(model) > 1:
+        out.update(frame_skip=frame_skip_of(model), plans=int(times.size), wall_time_per_plan_s=per_plan)
     if flops_step is not None:
         flops = planning_flops_per_action(planner.config, flops_step + extra_flops_per_step) / fs
         throughput = device_matmul_flops(model.device)
@@ -242,7 +243,8 @@ def _prepare(dynamics: DynamicsModel | RolloutModel, planner: PlannerConfig, see
     else:
         model = as_rollout_model(dynamics, device)
         require_state_latent(model)
-    return model, make_planner(planner, model.action_dim, seed=seed, device=model.device)
+    return model, make_planner(planner, model.action_dim, seed=seed, device=model.device,
+                               frame_skip=frame_skip_of(model))
 
 
 class StateLatents:
@@ -351,8 +353,8 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
                      *, episodes: int = 50, planner: PlannerConfig = CEMConfig(), seed: int = 0,
                      device: torch.device | str | None = None, goal_offset: int = 25, budget: int = 50,
                      tolerance: float = 0.05, cost_steps: Literal["all", "final"] = "all",
-                     cost_features: Sequence[str] | None = GOAL_FEATURES, show_progress: bool = False
-                     ) -> dict[str, Any]:
+                     cost_features: Sequence[str] | None = GOAL_FEATURES, replan_every: int | None = None,
+                     show_progress: bool = False) -> dict[str, Any]:
     """Goal reaching from held-out states (LeWorldModel / DINO-WM protocol).
 
     For each of ``episodes`` draws (seeded by ``seed``): a validation episode
@@ -369,6 +371,12 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
     need an action to count as a success). ``success_by_start_error`` counts
     the successes per bin of the start's joint error (:func:`success_by_start_error`).
 
+    A model with ``frame_skip`` k plans action blocks; ``replan_every`` (1 … k,
+    default k) is how many of a block's k actions run before the next plan
+    (receding horizon inside a block; the model's history is kept per
+    environment step, so every plan starts from the real latents k, 2k, …
+    steps back). Success is checked after every environment step.
+
     The default cost compares ``position`` and ``to_target`` only: the goal
     is a *configuration*, which is what an image goal shows in LeWM / DINO-WM
     and what success is judged on. ``cost_features=None`` uses the whole state
@@ -384,6 +392,10 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
 
     model, plan = _prepare(dynamics, planner, seed, device)
     fs = frame_skip_of(model)
+    every = fs if replan_every is None else replan_every
+    if not 1 <= every <= fs:
+        raise WmhubError(f"goal-success replan_every={replan_every}: plans of this model hold {fs} environment "
+                         f"actions, so replan_every must be between 1 and {fs} (default: {fs}, the whole block)")
     source = latent_source(dynamics, model, cost_features)
     observe = getattr(model, "observe", None)  # a world model's rollouts get the real history
     rng = np.random.default_rng(seed)
@@ -408,19 +420,23 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
         start_err = np.abs(wrapped_angle_error(env.physics.data.qpos, goal_q))
         cost_fn = goal_latent_cost(goal, model.normalize, cost_steps, source.dims)
         plan.reset()
-        reached_at, err, k = None, start_err, 0
+        reached_at, err, k, executed = None, start_err, 0, None
         while k < budget:
-            step = plan.plan(model, z, cost_fn)
-            for _ in env_steps(env, step.action, fs, budget - k):
+            step = plan.plan(model, z, cost_fn, executed)
+            block = np.asarray(step.action).reshape(fs, -1)[:min(every, budget - k)]
+            for i, action in enumerate(block):
+                env.step(action)
                 k += 1
                 err = np.abs(wrapped_angle_error(env.physics.data.qpos, goal_q))
                 if reached_at is None and bool(np.all(err <= tolerance)):
                     reached_at = k
+                if observe is not None or i == len(block) - 1:
+                    z = source.live(env)
+                if observe is not None:
+                    observe(z, action)
                 progress.update(1, 0, f"episode {len(per_episode) + 1}/{episodes}, "
                                       f"success {sum(e['success'] for e in per_episode)}")
-            z = source.live(env)
-            if observe is not None:
-                observe(z, step.action)
+            executed = len(block)
         per_episode.append({
             "episode_index": ep, "start_step": t, "success": reached_at is not None,
             "final_success": bool(np.all(err <= tolerance)), "steps_to_success": reached_at,
@@ -435,7 +451,7 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
     return {
         **_header("goal-success", model, planner, seed, episodes, owner=dynamics),
         "goal_offset": goal_offset, "budget": budget, "tolerance_rad": tolerance, "cost_steps": cost_steps,
-        "cost_features": source.cost_features,
+        "cost_features": source.cost_features, **({"replan_every": every} if fs > 1 else {}),
         "success_rate": mean_se(float(e["success"]) for e in per_episode),
         "final_success_rate": mean_se(float(e["final_success"]) for e in per_episode),
         "steps_to_success": mean_se(reached),
@@ -443,7 +459,7 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
         "final_joint_error_rad": mean_se(e["final_joint_error_rad"] for e in per_episode),
         "final_latent_distance": mean_se(e["final_latent_distance"] for e in per_episode),
         "success_by_start_error": success_by_start_error(per_episode),
-        **_timing(plan, model), "per_episode": per_episode}
+        **_timing(plan, model, actions_per_plan=every), "per_episode": per_episode}
 
 
 def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: RewardModel | None = None,

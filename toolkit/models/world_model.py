@@ -217,6 +217,11 @@ class WorldModelRollout:
     start, which clears the history) — gives every rollout its real history of
     up to k latents and the actions between them; without it, a rollout starts
     from a context of one (the start latent alone).
+
+    With ``frame_skip`` s > 1 the loop observes every *environment* step (its
+    action ``[A]`` = ``action_dim`` / s); a rollout's context is then the latents
+    s, 2s, … environment steps back and the blocks of actions between them, so
+    a plan may start inside a block (replanning more often than every s steps).
     """
 
     def __init__(self, model: WorldModel, device: torch.device | str | None = None) -> None:
@@ -227,8 +232,8 @@ class WorldModelRollout:
         self.model.to(self.device)
         self.latent_dim, self.action_dim, self.latent = model.latent_dim, model.action_dim, dict(model.latent)
         self.frame_skip = model.frame_skip
-        self._latents: list[torch.Tensor] = []
-        self._actions: list[torch.Tensor] = []
+        self._latents: list[torch.Tensor] = []   # after each environment step
+        self._actions: list[torch.Tensor] = []   # _actions[i] led from _latents[i] to _latents[i + 1]
 
     def normalize(self, z: torch.Tensor) -> torch.Tensor:
         return self.model.normalize(z)
@@ -238,16 +243,27 @@ class WorldModelRollout:
         return 2 * self.model.num_parameters * self.model.context
 
     def observe(self, z: torch.Tensor | Any, action: Any = None) -> None:
-        """Record the real latent ``z [D]`` reached by ``action [A]`` (``None``: a new episode starts)."""
+        """Record the real latent ``z [D]`` reached by the environment ``action [A]`` (``None``: a new
+        episode starts)."""
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device).reshape(self.latent_dim)
         if action is None:
             self._latents, self._actions = [], []
         else:
             self._actions.append(torch.as_tensor(action, dtype=torch.float32, device=self.device)
-                                 .reshape(self.action_dim))
+                                 .reshape(self.action_dim // self.frame_skip))
         self._latents.append(z)
-        self._latents = self._latents[-self.model.context:]
+        keep = (self.model.context - 1) * self.frame_skip + 1
+        self._latents = self._latents[-keep:]
         self._actions = self._actions[len(self._actions) - (len(self._latents) - 1):]
+
+    def _history(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The context: latents every ``frame_skip`` steps back from the last ``[c, D]`` and the action
+        blocks between them ``[c − 1, action_dim]``."""
+        s = self.frame_skip
+        rows = list(range(len(self._latents) - 1, -1, -s))[::-1]
+        latents = torch.stack([self._latents[i] for i in rows])
+        blocks = [torch.cat(self._actions[i:i + s]) for i in rows[:-1]]
+        return latents, torch.stack(blocks) if blocks else latents.new_zeros(0, self.action_dim)
 
     @torch.inference_mode()
     def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, None]:
@@ -257,10 +273,9 @@ class WorldModelRollout:
         z0 = z0.to(self.device, torch.float32)
         actions = actions.to(self.device, torch.float32)
         if self._latents and torch.equal(self._latents[-1], z0.reshape(self.latent_dim)):
-            context = torch.stack(self._latents).expand(n, len(self._latents), self.latent_dim)
-            between = (torch.stack(self._actions) if self._actions else actions[0, :0]).expand(
-                n, len(self._latents) - 1, self.action_dim)
-            return self.model.rollout(context, actions, context_actions=between), None
+            latents, between = self._history()
+            context = latents.expand(n, *latents.shape)
+            return self.model.rollout(context, actions, context_actions=between.expand(n, *between.shape)), None
         return self.model.rollout(z0.expand(n, self.latent_dim), actions), None
 
 
