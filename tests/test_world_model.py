@@ -198,6 +198,11 @@ def test_recipe_errors_name_the_key():
             load_recipe(RECIPE, [override])
     with pytest.raises(WmhubError, match="training.target_layer_norm"):
         load_recipe("tiny_reacher_dynamics_state", ["training.target_layer_norm=true"])
+    with pytest.raises(WmhubError, match=r"eval.latent.horizons \[1, 5\] count environment steps"):
+        load_recipe("reacher_world_model_pixels_fs5", ["eval.latent.horizons=[1, 5]"])
+    with pytest.raises(WmhubError, match="multiple of 2"):  # the default horizons 1, 5, 10, 30
+        load_recipe(RECIPE, ["model.frame_skip=2"])
+    assert load_recipe("reacher_world_model_pixels_fs5").frame_skip == 5
     for size, expected in (("10m", 10e6), ("100m", 100e6), ("300m", 300e6)):
         spot = load_recipe(f"spot_world_model_{size}")
         m = spot.model

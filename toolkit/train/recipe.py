@@ -215,6 +215,14 @@ class Recipe(_Strict):
                              f"remove it for a {objective} model")
         if self.training.horizon > 1 and objective not in MULTISTEP_OBJECTIVES:
             raise ValueError(f"training.horizon > 1 is a dynamics rollout loss; a {objective} model needs horizon 1")
+        latent = self.eval.get("latent")
+        if self.frame_skip > 1 and latent is not None:
+            from toolkit.eval.latent import DEFAULT_HORIZONS
+
+            fs, horizons = self.frame_skip, latent.get("horizons", list(DEFAULT_HORIZONS))
+            if not isinstance(horizons, list) or any(not isinstance(h, int) or h < 1 or h % fs for h in horizons):
+                raise ValueError(f"eval.latent.horizons {horizons} count environment steps; with model.frame_skip "
+                                 f"{fs} each must be a positive multiple of {fs}, e.g. {[fs, 2 * fs, 6 * fs]}")
         return self
 
     @property
