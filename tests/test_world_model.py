@@ -252,9 +252,10 @@ def test_env_steps_execute_a_block_in_order_up_to_the_limit():
             return len(self.actions)
 
     env = Recorder()
-    assert list(env_steps(env, np.arange(6.0), 3, 10)) == [1, 2, 3]
+    steps = list(env_steps(env, np.arange(6.0), 3, 10))
+    assert [t for _, t in steps] == [1, 2, 3] and [list(a) for a, _ in steps] == [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
     assert env.actions == [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
-    assert list(env_steps(env, np.arange(6.0), 3, 2)) == [4, 5]
+    assert [t for _, t in env_steps(env, np.arange(6.0), 3, 2)] == [4, 5]
 
 
 FRAME_SKIP_RECIPE = """

@@ -226,11 +226,11 @@ def frame_skip_of(model: RolloutModel) -> int:
     return int(getattr(model, "frame_skip", 1))
 
 
-def env_steps(env, action: np.ndarray, frame_skip: int, limit: int) -> Iterator[Any]:
+def env_steps(env, action: np.ndarray, frame_skip: int, limit: int) -> Iterator[tuple[np.ndarray, Any]]:
     """Step ``env`` with the environment actions of one planned (block) action, at most ``limit`` of them,
-    yielding each timestep (a block ``[k·A]`` holds k actions in time order)."""
+    yielding (environment action, timestep) for each (a block ``[k·A]`` holds k actions in time order)."""
     for a in np.asarray(action).reshape(frame_skip, -1)[:limit]:
-        yield env.step(a)
+        yield a, env.step(a)
 
 
 def _prepare(dynamics: DynamicsModel | RolloutModel, planner: PlannerConfig, seed: int,
@@ -423,20 +423,19 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
         reached_at, err, k, executed = None, start_err, 0, None
         while k < budget:
             step = plan.plan(model, z, cost_fn, executed)
-            block = np.asarray(step.action).reshape(fs, -1)[:min(every, budget - k)]
-            for i, action in enumerate(block):
-                env.step(action)
+            todo = min(every, budget - k)
+            for i, (action, _) in enumerate(env_steps(env, step.action, fs, todo)):
                 k += 1
                 err = np.abs(wrapped_angle_error(env.physics.data.qpos, goal_q))
                 if reached_at is None and bool(np.all(err <= tolerance)):
                     reached_at = k
-                if observe is not None or i == len(block) - 1:
+                if observe is not None or i == todo - 1:
                     z = source.live(env)
                 if observe is not None:
                     observe(z, action)
                 progress.update(1, 0, f"episode {len(per_episode) + 1}/{episodes}, "
                                       f"success {sum(e['success'] for e in per_episode)}")
-            executed = len(block)
+            executed = todo
         per_episode.append({
             "episode_index": ep, "start_step": t, "success": reached_at is not None,
             "final_success": bool(np.all(err <= tolerance)), "steps_to_success": reached_at,
@@ -504,7 +503,7 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
         plan.reset()
         total, reached_at, k = 0.0, None, 0
         while k < episode_length:
-            for timestep in env_steps(env, plan.plan(model, z, cost_fn).action, fs, episode_length - k):
+            for _, timestep in env_steps(env, plan.plan(model, z, cost_fn).action, fs, episode_length - k):
                 k += 1
                 z = observation_latent(timestep.observation)
                 total += float(timestep.reward)
@@ -578,7 +577,7 @@ def run_seed_protocol(dynamics: DynamicsModel | RolloutModel, dataset_root: str 
         plan.reset()
         dists, total = [_latent_distance(model, z, goal)], 0.0
         while len(dists) <= steps:
-            for timestep in env_steps(env, plan.plan(model, z, cost_fn).action, fs, steps + 1 - len(dists)):
+            for _, timestep in env_steps(env, plan.plan(model, z, cost_fn).action, fs, steps + 1 - len(dists)):
                 z = observation_latent(timestep.observation)
                 total += float(timestep.reward)
                 dists.append(_latent_distance(model, z, goal))
