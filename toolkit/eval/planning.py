@@ -199,13 +199,13 @@ def _timing(planner: Planner, model: RolloutModel, extra_flops_per_step: int = 0
     A plan of a model with ``frame_skip`` k runs ``actions_per_plan`` (default k) environment actions,
     so per-action figures are per plan ÷ that (``wall_time_per_plan_s`` keeps one planning call's time).
     """
-    fs = frame_skip_of(model) if actions_per_plan is None else actions_per_plan
+    n = frame_skip_of(model) if actions_per_plan is None else actions_per_plan  # environment actions per plan
     times = np.asarray(planner.wall_times, np.float64)
     per_plan = float(times.mean()) if times.size else None
-    per_action = per_plan / fs if per_plan is not None else None
+    per_action = per_plan / n if per_plan is not None else None
     flops_step = model.flops_per_step()
-    out: dict[str, Any] = {"actions_planned": int(times.size) * fs, "wall_time_per_action_s": per_action,
-                           "wall_time_per_action_median_s": float(np.median(times)) / fs if times.size else None,
+    out: dict[str, Any] = {"actions_planned": int(times.size) * n, "wall_time_per_action_s": per_action,
+                           "wall_time_per_action_median_s": float(np.median(times)) / n if times.size else None,
                            "device": str(model.device), "torch_threads": torch.get_num_threads(),
                            "model_flops_per_action": None,
                            "matmul_flops_per_s": None, "flop_bound_time_per_action_s": None,
@@ -213,7 +213,7 @@ def _timing(planner: Planner, model: RolloutModel, extra_flops_per_step: int = 0
     if frame_skip_of(model) > 1:
         out.update(frame_skip=frame_skip_of(model), plans=int(times.size), wall_time_per_plan_s=per_plan)
     if flops_step is not None:
-        flops = planning_flops_per_action(planner.config, flops_step + extra_flops_per_step) / fs
+        flops = round(planning_flops_per_action(planner.config, flops_step + extra_flops_per_step) / n)
         throughput = device_matmul_flops(model.device)
         bound = flops / throughput
         out.update(model_flops_per_action=flops, matmul_flops_per_s=throughput, flop_bound_time_per_action_s=bound,
