@@ -120,7 +120,7 @@ def latent_suite(model: DynamicsModel, dataset: WmDataset, episodes: list[int], 
         collapse["within_episode_variance_share"] = within_episode_share(data.latents[held_out],
                                                                         data.episode_index[held_out])
         model = model.predictor
-    fs = int(getattr(model, "frame_skip", 1))
+    fs = model.frame_skip
     if any(h < 1 or h % fs for h in horizons):
         raise WmhubError(f"latent suite horizons {list(horizons)} are environment steps; this model steps "
                          f"{fs} at a time (frame_skip), so each must be a positive multiple of {fs}: set "
