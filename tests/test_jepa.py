@@ -112,16 +112,17 @@ def test_distance_profile_tells_a_smooth_embedding_from_a_rough_one():
 
 
 def test_encoders_shapes_save_load(tmp_path):
-    for kind, dim in (("mlp", 6), ("cnn", 16 * 16 * 3)):
+    for kind, dim in (("mlp", 6), ("cnn", 16 * 16 * 3), ("keypoints", 16 * 16 * 3)):
         model = JEPAWorldModel(dim, 2, encoder=kind, embed_dim=12, encoder_width=8, width=16, depth=1, heads=2,
-                               context=3, latent={"config": "x", "features": ["f"]}).eval()
-        obs = torch.randint(0, 255, (4, 3, dim)).to(torch.uint8 if kind == "cnn" else torch.float32)
+                               context=3, keypoints=5, latent={"config": "x", "features": ["f"]}).eval()
+        obs = torch.randint(0, 255, (4, 3, dim)).to(torch.float32 if kind == "mlp" else torch.uint8)
         assert model.encode(obs).shape == (4, 3, 12)
         assert model(obs, torch.randn(4, 3, 2)).shape == (4, 3, 12)
         model.save_pretrained(tmp_path / kind)
         loaded = load_model(tmp_path / kind)
         assert isinstance(loaded, JEPAWorldModel)
         torch.testing.assert_close(loaded.encode(obs), model.encode(obs))
+        assert loaded.keypoints == 5
     blocks = JEPAWorldModel(6, 4, embed_dim=8, encoder_width=8, width=16, depth=1, heads=2, frame_skip=2)
     blocks.save_pretrained(tmp_path / "blocks")
     loaded = load_model(tmp_path / "blocks")
@@ -130,6 +131,53 @@ def test_encoders_shapes_save_load(tmp_path):
         JEPAWorldModel(6, 3, frame_skip=2)
     with pytest.raises(Exception, match="square RGB"):
         JEPAWorldModel(100, 2, encoder="cnn")
+
+
+def test_per_episode_sigreg_counts_a_static_part_as_collapse():
+    """``sigreg_scope: episode``: each episode's windows must look Gaussian by themselves, so an embedding that
+    is fixed within an episode (plus moving dims) scores like a collapsed one, whatever the batch holds."""
+    from toolkit.train.sigreg import sigreg_per_group
+
+    g = torch.Generator().manual_seed(0)
+    episodes = torch.arange(4).repeat_interleave(16)
+    moving = torch.randn(64, 16, generator=g)
+    static = torch.randn(4, 16, generator=g)[episodes]
+
+    def both(z: torch.Tensor) -> tuple[float, float]:
+        return (float(sigreg(z, 64, torch.Generator().manual_seed(1))),
+                float(sigreg_per_group(z, episodes, 64, torch.Generator().manual_seed(1))))
+
+    torch.testing.assert_close(sigreg_per_group(moving, torch.zeros(64, dtype=torch.long), 64,
+                                                torch.Generator().manual_seed(1)),
+                               sigreg(moving, 64, torch.Generator().manual_seed(1)))  # one group: plain SIGReg
+    (batch_moving, episode_moving), (batch_static, episode_static) = both(moving), both(static)
+    half = torch.cat([moving[:, :8], static[:, 8:]], 1)  # half the dims fixed within each episode
+    batch_half, episode_half = both(half)
+    assert episode_moving < 0.1 and episode_static > collapsed_value()
+    assert episode_half > 3 * episode_moving and episode_half - episode_moving > 2 * (batch_half - batch_moving)
+    with pytest.raises(Exception, match="windows_per_episode >= 2"):
+        parse_recipe(load_recipe("tiny_reacher_jepa_state").to_yaml(), "r.yaml", ["training.sigreg_scope=episode",
+                                                                                 "training.windows_per_episode=1"])
+
+
+def test_keypoints_are_the_expected_image_coordinates_of_each_map():
+    """x runs along a row (image column), y down the image; a sharp peak gives its own cell's coordinates."""
+    from toolkit.models.jepa import KeypointEncoder
+
+    encoder = KeypointEncoder(size=16, width=4, keypoints=2, embed_dim=3)  # 4x4 maps, cells at -1, -1/3, 1/3, 1
+    maps = torch.zeros(1, 2, 4, 4)
+    maps[0, 0, 0, 3] = 50.0  # top-right
+    maps[0, 1, 2, 1] = 50.0  # third row, second column
+
+    class FixedMaps(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return maps.expand(len(x), -1, -1, -1)
+
+    encoder.net = FixedMaps()
+    points = encoder.points(torch.zeros(1, 16 * 16 * 3))
+    torch.testing.assert_close(points[0], torch.tensor([[1.0, -1.0], [-1 / 3, 1 / 3]]), atol=1e-4, rtol=0)
+    maps.zero_()  # a uniform map: its points sit at the centre
+    torch.testing.assert_close(encoder.points(torch.zeros(1, 16 * 16 * 3)), torch.zeros(1, 2, 2), atol=1e-6, rtol=0)
 
 
 def test_recipe_rejects_sigreg_outside_jepa():
@@ -155,7 +203,7 @@ def pixel_dataset(tmp_path_factory):
 PIXEL_RECIPE = """
 name: tiny_pixels
 dataset: {{source: "{root}", config: frames-16}}
-model: {{kind: jepa_world_model, encoder: cnn, embed_dim: 16, encoder_width: 8, width: 32, depth: 1, heads: 2,
+model: {{kind: jepa_world_model, encoder: {encoder}, embed_dim: 16, encoder_width: 8, width: 32, depth: 1, heads: 2,
          context: 3}}
 training: {{epochs: 2, batch_size: 32, lr: 2.0e-3, warmup_steps: 5, horizon: 2, val_fraction: 0.25,
             log_every: 5, checkpoint_every: 1000}}
@@ -170,13 +218,14 @@ eval:
 """
 
 
-def test_pixel_world_model_trains_evaluates_and_plans(pixel_dataset, tmp_path):
+@pytest.mark.parametrize("encoder", ["cnn", "keypoints"])
+def test_pixel_world_model_trains_evaluates_and_plans(pixel_dataset, tmp_path, encoder):
     data = open_dataset(pixel_dataset).load_tensors("frames-16")
     steps = open_dataset(pixel_dataset).load_tensors("steps")
     assert data.latents.dtype == torch.uint8 and data.latents.shape == (len(steps.latents), 16 * 16 * 3)
     torch.testing.assert_close(data.actions, steps.actions, equal_nan=True)
 
-    recipe = parse_recipe(PIXEL_RECIPE.format(root=pixel_dataset), "pixels.yaml")
+    recipe = parse_recipe(PIXEL_RECIPE.format(root=pixel_dataset, encoder=encoder), "pixels.yaml")
     result = train(recipe, tmp_path / "run", show_progress=False)
     summary = result.summary
     assert summary["model_class"] == "JEPAWorldModel" and summary["objective"] == "jepa"
@@ -197,6 +246,7 @@ def test_pixel_world_model_trains_evaluates_and_plans(pixel_dataset, tmp_path):
     card = str(render_model_card(result.run_dir, "org/tiny-pixels"))
     assert "end-to-end JEPA" in card and "effective rank" in card and "Linear probe" in card
     assert "Embedding distance vs joint distance" in card
+    assert ("spatial soft-argmax" in card) == (encoder == "keypoints")
 
 
 def test_state_jepa_recipe_beats_copy_last_without_collapse(tmp_path, monkeypatch):

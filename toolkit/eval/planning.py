@@ -37,7 +37,7 @@ from toolkit.eval.planners import (CEMConfig, CostFn, Planner, PlannerConfig, Ro
                                    as_rollout_model, make_planner, measure_matmul_flops,
                                    planning_flops_per_action)
 from toolkit.models.dynamics import DynamicsModel
-from toolkit.models.jepa import JEPAWorldModel
+from toolkit.models.jepa import PIXEL_ENCODERS, JEPAWorldModel
 from toolkit.models.reward import RewardModel
 from toolkit.progress import Progress
 
@@ -270,7 +270,7 @@ class EmbeddedFrames:
 
     def __init__(self, model: JEPAWorldModel, device: torch.device) -> None:
         self.model, self.device, self.dims, self.cost_features = model.to(device).eval(), device, None, ["embedding"]
-        self.pixels = model.encoder_kind == "cnn"
+        self.pixels = model.encoder_kind in PIXEL_ENCODERS
         if self.pixels:
             from toolkit.render.reacher_frames import ReacherFrameRenderer
 

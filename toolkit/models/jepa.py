@@ -20,7 +20,13 @@ Encoders (``encoder``):
   ``encoder_depth`` × [Linear, LayerNorm, GELU] then Linear → ``embed_dim``;
 * ``cnn`` — square RGB frames stored flat as H·W·3 uint8 (a dataset's
   ``frames-<S>`` config, e.g. 64×64): four stride-2 4×4 convolutions
-  (``encoder_width`` · 1, 2, 4, 8 channels, GroupNorm, GELU) then Linear → ``embed_dim``.
+  (``encoder_width`` · 1, 2, 4, 8 channels, GroupNorm, GELU) then Linear → ``embed_dim``;
+* ``keypoints`` — the same frames through a spatial soft-argmax (Levine et al. 2016, "deep spatial
+  autoencoders"): three convolutions to ``keypoints`` feature maps at 1/4 resolution, each reduced to the
+  expected (x, y) of its softmax over positions, then Linear → ``embed_dim``. The embedding is a linear
+  function of image coordinates, so its distance to a goal keeps rising with the arm's angle to it; the
+  ``cnn`` embedding saturates once the arm no longer overlaps its goal pose (measured: BENCHMARKS.md,
+  "Keypoint encoder").
 
 The model's inputs are the dataset's raw "latent" (observation) columns;
 :meth:`JEPAWorldModel.encode` normalises them with the dataset statistics
@@ -40,7 +46,8 @@ from toolkit.errors import WmhubError
 from toolkit.models.base import LatentModel
 from toolkit.models.world_model import Conditioning, WorldModel
 
-EncoderKind = Literal["mlp", "cnn"]
+EncoderKind = Literal["mlp", "cnn", "keypoints"]
+PIXEL_ENCODERS = ("cnn", "keypoints")
 PIXEL_MEAN, PIXEL_STD = 127.5, 64.0
 
 
@@ -77,33 +84,68 @@ class ConvEncoder(nn.Module):
         return self.net(x.reshape(-1, self.size, self.size, 3).permute(0, 3, 1, 2))
 
 
+INITIAL_TEMPERATURE = 0.1  # of the keypoint softmax (learned from there)
+
+
+class KeypointEncoder(nn.Module):
+    """Square RGB frame ``[N, S, S, 3]`` (normalised) → ``keypoints`` soft-argmax (x, y) pairs → embedding."""
+
+    def __init__(self, size: int, width: int, keypoints: int, embed_dim: int) -> None:
+        super().__init__()
+        if size % 4:
+            raise WmhubError(f"the keypoints encoder needs frames whose side is a multiple of 4, got {size}")
+        self.size = size
+        self.net = nn.Sequential(
+            nn.Conv2d(3, width, 4, stride=2, padding=1), nn.GroupNorm(1, width), nn.GELU(),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.GroupNorm(1, 2 * width), nn.GELU(),
+            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.GroupNorm(1, 2 * width), nn.GELU(),
+            nn.Conv2d(2 * width, keypoints, 1))
+        side = torch.linspace(-1.0, 1.0, size // 4)
+        ys, xs = torch.meshgrid(side, side, indexing="ij")
+        self.register_buffer("grid", torch.stack([xs.flatten(), ys.flatten()], -1), persistent=False)  # [P, 2]
+        # at temperature 1 the softmax of random maps is nearly uniform: the points sit near the centre and move
+        # 0.005 (std, of the [-1, 1] frame) within an episode at initialisation; at 0.1 they move 0.11
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(INITIAL_TEMPERATURE)))
+        self.head = nn.Linear(2 * keypoints, embed_dim)
+
+    def points(self, x: torch.Tensor) -> torch.Tensor:
+        """Expected image coordinates ``[N, keypoints, 2]`` in [-1, 1] of each feature map's softmax."""
+        maps = self.net(x.reshape(-1, self.size, self.size, 3).permute(0, 3, 1, 2)).flatten(2)  # [N, K, P]
+        return torch.softmax(maps / self.log_temperature.exp(), dim=-1) @ self.grid
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.points(x).flatten(1))
+
+
 class JEPAWorldModel(LatentModel):
     """Encoder + causal predictor trained end to end; see the module docstring."""
 
     def __init__(self, latent_dim: int, action_dim: int, encoder: EncoderKind = "mlp", embed_dim: int = 64,
                  encoder_width: int = 256, encoder_depth: int = 2, width: int = 256, depth: int = 4, heads: int = 4,
                  context: int = 4, mlp_ratio: float = 4.0, dropout: float = 0.0,
-                 conditioning: Conditioning = "adaln", frame_skip: int = 1,
+                 conditioning: Conditioning = "adaln", frame_skip: int = 1, keypoints: int = 32,
                  latent: dict[str, Any] | None = None) -> None:
         super().__init__(latent_dim, action_dim, latent)
-        if min(embed_dim, encoder_width, encoder_depth) < 1:
-            raise WmhubError(f"JEPAWorldModel needs embed_dim, encoder_width, encoder_depth >= 1; got "
-                             f"{embed_dim}, {encoder_width}, {encoder_depth}")
+        if min(embed_dim, encoder_width, encoder_depth, keypoints) < 1:
+            raise WmhubError(f"JEPAWorldModel needs embed_dim, encoder_width, encoder_depth, keypoints >= 1; got "
+                             f"{embed_dim}, {encoder_width}, {encoder_depth}, {keypoints}")
         self.encoder_kind, self.embed_dim = encoder, embed_dim
         if encoder == "mlp":
             self.encoder: nn.Module = MLPEncoder(latent_dim, encoder_width, encoder_depth, embed_dim)
-        elif encoder == "cnn":
+        elif encoder in PIXEL_ENCODERS:
             size = math.isqrt(latent_dim // 3)
             if size * size * 3 != latent_dim:
-                raise WmhubError(f"the cnn encoder reads square RGB frames (S·S·3 values); this latent has "
+                raise WmhubError(f"the {encoder} encoder reads square RGB frames (S·S·3 values); this latent has "
                                  f"{latent_dim} values: use a dataset's frames-<S> config")
-            self.encoder = ConvEncoder(size, encoder_width, embed_dim)
+            self.encoder = (ConvEncoder(size, encoder_width, embed_dim) if encoder == "cnn"
+                            else KeypointEncoder(size, encoder_width, keypoints, embed_dim))
         else:
-            raise WmhubError(f"JEPAWorldModel encoder must be 'mlp' or 'cnn', got {encoder!r}")
+            raise WmhubError(f"JEPAWorldModel encoder must be one of 'mlp', {', '.join(map(repr, PIXEL_ENCODERS))}; "
+                             f"got {encoder!r}")
         self.predictor = WorldModel(embed_dim, action_dim, width=width, depth=depth, heads=heads, context=context,
                                     mlp_ratio=mlp_ratio, dropout=dropout, conditioning=conditioning,
                                     frame_skip=frame_skip, latent={"embedding_of": "JEPAWorldModel.encode"})
-        self.frame_skip = frame_skip
+        self.frame_skip, self.keypoints = frame_skip, keypoints
 
     @property
     def context(self) -> int:

@@ -25,20 +25,21 @@ All losses are computed in normalised latent units (the model's own
   ``sigreg_weight`` · SIGReg of the embeddings of each window's first step (the
   anti-collapse term, :mod:`toolkit.train.sigreg`; windows start at random steps,
   so these are an i.i.d. sample, and SIGReg's cost — the largest of a small
-  model's step — falls by the window length compared with using every step). Baseline: copy-last embeddings under the
+  model's step — falls by the window length compared with using every step;
+  ``sigreg_scope="episode"`` takes it over each episode's windows on their own). Baseline: copy-last embeddings under the
   same loss (same SIGReg term). In eval mode SIGReg uses fixed directions, so
   validation losses are comparable across steps.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Literal
 
 import torch
 import torch.nn.functional as F
 
 from toolkit.models.base import LatentModel
-from toolkit.train.sigreg import sigreg
+from toolkit.train.sigreg import sigreg, sigreg_per_group
 
 EVAL_SIGREG_SEED = 0  # fixed SIGReg directions for validation
 
@@ -87,10 +88,11 @@ class Objective:
     """Loss and baseline of one model kind; ``constants`` holds training-set means for baselines."""
 
     def __init__(self, name: str, loss: str, huber_delta: float = 1.0, layer_norm: bool = True,
-                 sigreg_weight: float = 0.0, sigreg_slices: int = 256) -> None:
+                 sigreg_weight: float = 0.0, sigreg_slices: int = 256,
+                 sigreg_scope: Literal["batch", "episode"] = "batch") -> None:
         self.name, self.loss, self.huber_delta = name, loss, huber_delta
         self.layer_norm = layer_norm  # world_model: layer-normalise predictions and targets
-        self.sigreg_weight, self.sigreg_slices = sigreg_weight, sigreg_slices  # jepa only
+        self.sigreg_weight, self.sigreg_slices, self.sigreg_scope = sigreg_weight, sigreg_slices, sigreg_scope  # jepa
         self.constants: dict[str, torch.Tensor] = {}
 
     def fit_constants(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:
@@ -117,7 +119,10 @@ class Objective:
         :class:`~toolkit.models.jepa.JEPAWorldModel` on a window batch of raw observations."""
         e = model.encode(batch["latents"])
         generator = None if model.training else torch.Generator().manual_seed(EVAL_SIGREG_SEED)
-        reg = sigreg(e[:, 0], self.sigreg_slices, generator)  # windows start at random steps: an i.i.d. sample
+        if self.sigreg_scope == "episode":  # each episode's windows on their own
+            reg = sigreg_per_group(e[:, 0], batch["episode_index"], self.sigreg_slices, generator)
+        else:  # windows start at random steps: an i.i.d. sample
+            reg = sigreg(e[:, 0], self.sigreg_slices, generator)
         prediction = self._world_model_loss(model.predictor, e, batch["actions"])
         copy_last = self._copy_last_loss(e, model.context)
         return {"prediction": prediction, "sigreg": reg, "copy_last": copy_last,

@@ -116,11 +116,14 @@ class JEPAWorldModelSpec(WorldModelSpec):
     """Encoder trained end to end with the causal predictor (see :mod:`toolkit.models.jepa`)."""
 
     kind: Literal["jepa_world_model"]  # type: ignore[assignment]
-    encoder: Literal["mlp", "cnn"] = Field(
-        "mlp", description="mlp: vector observations (e.g. Spot state); cnn: square RGB frames (frames-<S> config)")
+    encoder: Literal["mlp", "cnn", "keypoints"] = Field(
+        "mlp", description=("mlp: vector observations (e.g. Spot state); cnn: square RGB frames (frames-<S> "
+                            "config); keypoints: the same frames through a spatial soft-argmax"))
     embed_dim: PositiveInt = Field(64, description="dimension of the learned embedding")
-    encoder_width: PositiveInt = Field(256, description="mlp: hidden width; cnn: channels of the first convolution")
+    encoder_width: PositiveInt = Field(256, description=(
+        "mlp: hidden width; pixel encoders: channels of the first convolution"))
     encoder_depth: PositiveInt = Field(2, description="mlp: hidden layers (the cnn has four stages)")
+    keypoints: PositiveInt = Field(32, description="keypoints: feature maps, each giving one (x, y) point")
 
 
 ModelSpec = Annotated[Union[MLPDynamicsSpec, ResBlockDynamicsSpec, EnsembleSpec, RewardSpec, BCSpec, WorldModelSpec,
@@ -153,6 +156,9 @@ class TrainingSpec(_Strict):
     sigreg_weight: Annotated[float, Field(ge=0)] | None = Field(None, description=(
         "jepa_world_model: weight of the SIGReg anti-collapse term (default 10; 0 lets the encoder collapse)"))
     sigreg_slices: PositiveInt = Field(64, description="jepa_world_model: random projections per SIGReg estimate")
+    sigreg_scope: Literal["batch", "episode"] = Field("batch", description=(
+        "jepa_world_model: SIGReg over the batch, or over each episode's windows on their own (needs "
+        "windows_per_episode > 1; what an episode keeps fixed then counts as collapse)"))
     windows_per_episode: PositiveInt = Field(1, description=(
         "batches of batch_size / N episodes with N windows each (1 = independent windows). jepa_world_model "
         "needs N > 1 when episodes differ in something static (reacher's target): SIGReg then sees the spread "
@@ -213,6 +219,9 @@ class Recipe(_Strict):
         if self.training.sigreg_weight is not None and objective != "jepa":
             raise ValueError(f"training.sigreg_weight is the end-to-end (jepa_world_model) anti-collapse weight; "
                              f"remove it for a {objective} model")
+        if self.training.sigreg_scope == "episode" and (objective != "jepa" or self.training.windows_per_episode < 2):
+            raise ValueError("training.sigreg_scope: episode takes SIGReg over each episode's windows in a batch; it "
+                             "needs a jepa_world_model and training.windows_per_episode >= 2 (e.g. 16)")
         if self.training.horizon > 1 and objective not in MULTISTEP_OBJECTIVES:
             raise ValueError(f"training.horizon > 1 is a dynamics rollout loss; a {objective} model needs horizon 1")
         latent = self.eval.get("latent")

@@ -43,9 +43,27 @@ def sigreg(z: torch.Tensor, num_slices: int = 256, generator: torch.Generator | 
     torch RNG, which the trainer seeds and checkpoints) so a run gives the same
     directions on every device.
     """
+    return epps_pulley(z.reshape(-1, z.shape[-1]) @ _directions(z, num_slices, generator), knots, t_max).mean()
+
+
+def sigreg_per_group(z: torch.Tensor, groups: torch.Tensor, num_slices: int = 256,
+                     generator: torch.Generator | None = None, knots: int = 17, t_max: float = 3.0) -> torch.Tensor:
+    """SIGReg of each group of rows of ``z [N, D]`` on its own (``groups [N]``, e.g. episode indices),
+    averaged with the groups' sizes as weights; the same random directions for every group.
+
+    With episodes as groups, each episode's embeddings must look like N(0, I) by themselves, so what an
+    episode keeps fixed (reacher's target) earns nothing: a static embedding is a collapsed one.
+    """
+    x = z.reshape(-1, z.shape[-1]) @ _directions(z, num_slices, generator)
+    _, group_of, sizes = torch.unique(groups.reshape(-1), return_inverse=True, return_counts=True)
+    values = torch.stack([epps_pulley(x[group_of == g], knots, t_max).mean() for g in range(len(sizes))])
+    return (values * sizes.to(values.dtype)).sum() / sizes.sum()
+
+
+def _directions(z: torch.Tensor, num_slices: int, generator: torch.Generator | None) -> torch.Tensor:
+    """``num_slices`` random unit directions ``[D, M]``, drawn on the CPU, on ``z``'s device and dtype."""
     directions = torch.randn(z.shape[-1], num_slices, generator=generator)
-    directions = (directions / directions.norm(dim=0, keepdim=True)).to(z.device, z.dtype)
-    return epps_pulley(z.reshape(-1, z.shape[-1]) @ directions, knots, t_max).mean()
+    return (directions / directions.norm(dim=0, keepdim=True)).to(z.device, z.dtype)
 
 
 def collapsed_value(knots: int = 17, t_max: float = 3.0) -> float:

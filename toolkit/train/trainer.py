@@ -31,6 +31,7 @@ from toolkit.devices import resolve_device
 from toolkit.errors import WmhubError
 from toolkit.fileio import atomic_write_json, atomic_write_text, sha256_file
 from toolkit.models.base import LatentModel
+from toolkit.models.jepa import PIXEL_ENCODERS
 from toolkit.models.registry import MODEL_KINDS
 from toolkit.progress import Progress
 from toolkit.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
@@ -197,9 +198,10 @@ def train(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None, *, resu
     latent_names = recipe.dataset.latent_features or info.latent_features
     if info.format == "webdataset":
         latent_names = [f.name for f in info.features]
-        if recipe.model.kind != "jepa_world_model" or recipe.model.encoder != "cnn":
+        if recipe.model.kind != "jepa_world_model" or recipe.model.encoder not in PIXEL_ENCODERS:
             raise WmhubError(f"{recipe.source}: dataset.config {recipe.dataset.config!r} holds frames; only "
-                             "model.kind jepa_world_model with model.encoder cnn trains on frames")
+                             f"model.kind jepa_world_model with model.encoder {' or '.join(PIXEL_ENCODERS)} "
+                             "trains on frames")
     stored_dtype = {f.name: f.dtype for f in info.features}.get(latent_names[0] if latent_names else "", "float32")
     latent_dtype = {"float16": torch.float16, "uint8": torch.uint8}.get(stored_dtype, torch.float32)
     spec = SampleSpec(recipe.dataset.config, list(latent_names), recipe.objective, recipe.window, latent_dtype,
@@ -236,7 +238,8 @@ def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool
     model.set_normalization(*_normalisation(dataset, spec))
     model.to(device).train()
     objective = Objective(recipe.objective, recipe.loss, t.huber_delta, layer_norm=recipe.target_layer_norm,
-                          sigreg_weight=recipe.sigreg_weight, sigreg_slices=t.sigreg_slices)
+                          sigreg_weight=recipe.sigreg_weight, sigreg_slices=t.sigreg_slices,
+                          sigreg_scope=t.sigreg_scope)
     if recipe.objective in ("reward", "bc"):
         objective.fit_constants(data.constant_batches())
     total_steps = data.steps_per_epoch * t.epochs
