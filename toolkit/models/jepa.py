@@ -24,9 +24,10 @@ Encoders (``encoder``):
 * ``keypoints`` — the same frames through a spatial soft-argmax (Levine et al. 2016, "deep spatial
   autoencoders"): three convolutions to ``keypoints`` feature maps at 1/4 resolution, each reduced to the
   expected (x, y) of its softmax over positions, then Linear → ``embed_dim``. The embedding is a linear
-  function of image coordinates, so its distance to a goal keeps rising with the arm's angle to it; the
-  ``cnn`` embedding saturates once the arm no longer overlaps its goal pose (measured: BENCHMARKS.md,
-  "Keypoint encoder").
+  function of image coordinates, so its distance to a goal keeps rising with the arm's angle to it, where
+  the ``cnn`` embedding's saturates once the arm no longer overlaps its goal pose. It holds the arm less
+  precisely, though, and plans worse (measured: BENCHMARKS.md, "Keypoint encoder"). Its points lock onto
+  the static target unless SIGReg is taken per episode (``training.sigreg_scope: episode``).
 
 The model's inputs are the dataset's raw "latent" (observation) columns;
 :meth:`JEPAWorldModel.encode` normalises them with the dataset statistics
@@ -103,8 +104,9 @@ class KeypointEncoder(nn.Module):
         side = torch.linspace(-1.0, 1.0, size // 4)
         ys, xs = torch.meshgrid(side, side, indexing="ij")
         self.register_buffer("grid", torch.stack([xs.flatten(), ys.flatten()], -1), persistent=False)  # [P, 2]
-        # at temperature 1 the softmax of random maps is nearly uniform: the points sit near the centre and move
-        # 0.005 (std, of the [-1, 1] frame) within an episode at initialisation; at 0.1 they move 0.11
+        # at temperature 1 the softmax of random maps is nearly uniform, so at initialisation the points sit near
+        # the centre and hardly move with the arm; at 0.1 they start out following it (and planned better, 44%
+        # against 32%, BENCHMARKS.md "Keypoint encoder")
         self.log_temperature = nn.Parameter(torch.tensor(math.log(INITIAL_TEMPERATURE)))
         self.head = nn.Linear(2 * keypoints, embed_dim)
 
