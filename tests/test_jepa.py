@@ -155,6 +155,17 @@ def test_per_episode_sigreg_counts_a_static_part_as_collapse():
     batch_half, episode_half = both(half)
     assert episode_moving < 0.1 and episode_static > collapsed_value()
     assert episode_half > 3 * episode_moving and episode_half - episode_moving > 2 * (batch_half - batch_moving)
+    from toolkit.train.objectives import EVAL_SIGREG_SEED
+
+    model = JEPAWorldModel(6, 2, embed_dim=8, encoder_width=16, width=16, depth=1, heads=2, context=2).eval()
+    batch = {"latents": torch.randn(64, 3, 6, generator=g), "actions": torch.randn(64, 2, 2, generator=g),
+             "episode_index": episodes}
+    e0 = model.encode(batch["latents"])[:, 0]
+    seeded = torch.Generator().manual_seed
+    for scope, expected in (("episode", sigreg_per_group(e0, episodes, 16, seeded(EVAL_SIGREG_SEED))),
+                            ("batch", sigreg(e0, 16, seeded(EVAL_SIGREG_SEED)))):
+        objective = Objective("jepa", "mse", layer_norm=False, sigreg_weight=1.0, sigreg_slices=16, sigreg_scope=scope)
+        torch.testing.assert_close(objective.jepa_terms(model, batch)["sigreg"], expected)
     with pytest.raises(Exception, match="windows_per_episode >= 2"):
         parse_recipe(load_recipe("tiny_reacher_jepa_state").to_yaml(), "r.yaml", ["training.sigreg_scope=episode",
                                                                                  "training.windows_per_episode=1"])
@@ -225,7 +236,8 @@ def test_pixel_world_model_trains_evaluates_and_plans(pixel_dataset, tmp_path, e
     assert data.latents.dtype == torch.uint8 and data.latents.shape == (len(steps.latents), 16 * 16 * 3)
     torch.testing.assert_close(data.actions, steps.actions, equal_nan=True)
 
-    recipe = parse_recipe(PIXEL_RECIPE.format(root=pixel_dataset, encoder=encoder), "pixels.yaml")
+    per_episode = ["training.sigreg_scope=episode", "training.windows_per_episode=4"] if encoder == "keypoints" else []
+    recipe = parse_recipe(PIXEL_RECIPE.format(root=pixel_dataset, encoder=encoder), "pixels.yaml", per_episode)
     result = train(recipe, tmp_path / "run", show_progress=False)
     summary = result.summary
     assert summary["model_class"] == "JEPAWorldModel" and summary["objective"] == "jepa"
@@ -247,6 +259,7 @@ def test_pixel_world_model_trains_evaluates_and_plans(pixel_dataset, tmp_path, e
     assert "end-to-end JEPA" in card and "effective rank" in card and "Linear probe" in card
     assert "Embedding distance vs joint distance" in card
     assert ("spatial soft-argmax" in card) == (encoder == "keypoints")
+    assert ("each episode's windows" in card) == bool(per_episode)
 
 
 def test_state_jepa_recipe_beats_copy_last_without_collapse(tmp_path, monkeypatch):

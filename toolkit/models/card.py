@@ -238,4 +238,5 @@ def render_model_card(run_dir: str | Path, repo_ref: str) -> ModelCard:
         num_parameters=summary["num_parameters"], latent_dim=summary["latent_dim"],
         action_dim=summary["action_dim"], latent_text=latent_text, loss=summary["loss"], common=common,
         architecture={**recipe.model.model_dump(), "horizon": recipe.training.horizon,
-                      "target_layer_norm": recipe.target_layer_norm, "sigreg_weight": recipe.sigreg_weight})
+                      "target_layer_norm": recipe.target_layer_norm, "sigreg_weight": recipe.sigreg_weight,
+                      "sigreg_scope": recipe.training.sigreg_scope})

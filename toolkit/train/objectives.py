@@ -92,7 +92,8 @@ class Objective:
                  sigreg_scope: Literal["batch", "episode"] = "batch") -> None:
         self.name, self.loss, self.huber_delta = name, loss, huber_delta
         self.layer_norm = layer_norm  # world_model: layer-normalise predictions and targets
-        self.sigreg_weight, self.sigreg_slices, self.sigreg_scope = sigreg_weight, sigreg_slices, sigreg_scope  # jepa
+        # jepa only
+        self.sigreg_weight, self.sigreg_slices, self.sigreg_scope = sigreg_weight, sigreg_slices, sigreg_scope
         self.constants: dict[str, torch.Tensor] = {}
 
     def fit_constants(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:
