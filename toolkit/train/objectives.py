@@ -26,8 +26,8 @@ All losses are computed in normalised latent units (the model's own
   anti-collapse term, :mod:`toolkit.train.sigreg`; windows start at random steps,
   so these are an i.i.d. sample, and SIGReg's cost — the largest of a small
   model's step — falls by the window length compared with using every step;
-  ``sigreg_scope="episode"`` takes it over each episode's windows on their own). Baseline: copy-last embeddings under the
-  same loss (same SIGReg term). In eval mode SIGReg uses fixed directions, so
+  ``sigreg_scope="episode"`` takes it over each episode's windows on their own).
+  Baseline: copy-last embeddings under the same loss (same SIGReg term). In eval mode SIGReg uses fixed directions, so
   validation losses are comparable across steps.
 """
 

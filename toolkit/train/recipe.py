@@ -158,7 +158,8 @@ class TrainingSpec(_Strict):
     sigreg_slices: PositiveInt = Field(64, description="jepa_world_model: random projections per SIGReg estimate")
     sigreg_scope: Literal["batch", "episode"] = Field("batch", description=(
         "jepa_world_model: SIGReg over the batch, or over each episode's windows on their own (needs "
-        "windows_per_episode > 1; what an episode keeps fixed then counts as collapse)"))
+        "windows_per_episode > 1; what an episode keeps fixed then counts as collapse; measured to collapse "
+        "the cnn encoder to z = 0, see BENCHMARKS.md)"))
     windows_per_episode: PositiveInt = Field(1, description=(
         "batches of batch_size / N episodes with N windows each (1 = independent windows). jepa_world_model "
         "needs N > 1 when episodes differ in something static (reacher's target): SIGReg then sees the spread "
