@@ -66,6 +66,11 @@ class MLPEncoder(nn.Module):
         return self.net(x)
 
 
+def channels_first(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Flat normalised frames ``[N, S·S·3]`` (channels last, as stored) → ``[N, 3, S, S]`` for convolutions."""
+    return x.reshape(-1, size, size, 3).permute(0, 3, 1, 2)
+
+
 class ConvEncoder(nn.Module):
     """Square RGB frame ``[N, S, S, 3]`` (normalised) → embedding, four stride-2 convolutions."""
 
@@ -82,7 +87,7 @@ class ConvEncoder(nn.Module):
         self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels[-1] * (size // 16) ** 2, embed_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.reshape(-1, self.size, self.size, 3).permute(0, 3, 1, 2))
+        return self.net(channels_first(x, self.size))
 
 
 INITIAL_TEMPERATURE = 0.1  # of the keypoint softmax (learned from there)
@@ -112,7 +117,7 @@ class KeypointEncoder(nn.Module):
 
     def points(self, x: torch.Tensor) -> torch.Tensor:
         """Expected image coordinates ``[N, keypoints, 2]`` in [-1, 1] of each feature map's softmax."""
-        maps = self.net(x.reshape(-1, self.size, self.size, 3).permute(0, 3, 1, 2)).flatten(2)  # [N, K, P]
+        maps = self.net(channels_first(x, self.size)).flatten(2)  # [N, K, P]
         return torch.softmax(maps / self.log_temperature.exp(), dim=-1) @ self.grid
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
