@@ -131,6 +131,12 @@ def test_encoders_shapes_save_load(tmp_path):
         JEPAWorldModel(6, 3, frame_skip=2)
     with pytest.raises(Exception, match="square RGB"):
         JEPAWorldModel(100, 2, encoder="cnn")
+    with pytest.raises(Exception, match="multiple of 4"):
+        JEPAWorldModel(6 * 6 * 3, 2, encoder="keypoints")
+    with pytest.raises(Exception, match="keypoints >= 1"):
+        JEPAWorldModel(16 * 16 * 3, 2, encoder="keypoints", keypoints=0)
+    with pytest.raises(Exception, match="'keypoints'"):
+        JEPAWorldModel(6, 2, encoder="vit")
 
 
 def test_per_episode_sigreg_counts_a_static_part_as_collapse():
