@@ -188,6 +188,94 @@ def test_warm_start_of_action_blocks_skips_the_executed_environment_steps():
         make_planner(CEMConfig(), 3, frame_skip=2)
 
 
+class Integrator:
+    """A RolloutModel of a 1-d integrator: z' = z + 0.1·a (a far goal needs a held action)."""
+
+    latent = STATE_LATENT
+
+    def __init__(self) -> None:
+        self.device = torch.device("cpu")
+        self.latent_dim = self.action_dim = 1
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        return z
+
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return z0 + 0.1 * actions.cumsum(1), None
+
+    def flops_per_step(self) -> None:
+        return None
+
+
+def test_colored_noise_has_unit_variance_and_correlates_with_beta():
+    from toolkit.eval.colored_noise import colored_noise
+
+    lag1 = {}
+    for steps in (24, 25):
+        for beta in (1e-9, 1.0, 2.0):
+            x = colored_noise(20000, steps, 2, beta, torch.Generator().manual_seed(0))
+            assert x.shape == (20000, steps, 2)
+            assert x.std(0).sub(1.0).abs().max() < 0.04  # every step and dimension N(0, 1)
+            lag1[beta] = float((x[:, 1:] * x[:, :-1]).mean())
+        assert abs(lag1[1e-9]) < 0.02 and 0.45 < lag1[1.0] < 0.6 and lag1[2.0] > 0.8
+    # beta 0 draws the same white noise as before the option existed (old results stay reproducible)
+    assert torch.equal(colored_noise(4, 6, 2, 0.0, torch.Generator().manual_seed(3)),
+                       torch.randn(4, 6, 2, generator=torch.Generator().manual_seed(3)))
+    with pytest.raises(ValueError, match="beta"):
+        colored_noise(1, 2, 1, -1.0, torch.Generator())
+
+
+def test_colored_noise_finds_a_far_goal_that_white_noise_misses():
+    # goal 2 lies 20 full-speed steps away: only a sequence that holds a ≈ 1 gets there
+    def cost(rollout: Rollout) -> torch.Tensor:
+        return (rollout.latents[..., 0] - 2.0).abs().mean(-1)
+
+    best = {}
+    for beta in (0.0, 2.0):
+        config = CEMConfig(samples=64, elites=8, iterations=2, horizon=20, init_std=1.0, noise_beta=beta)
+        best[beta] = make_planner(config, 1, seed=0).plan(Integrator(), torch.zeros(1), cost).cost
+    assert best[2.0] < best[0.0] - 0.1, best  # optimum: 0.95 (a = 1 throughout)
+    with pytest.raises(ValueError):
+        CEMConfig(noise_beta=-1.0)
+
+
+def test_kept_elites_are_never_lost_and_follow_the_warm_start_shift():
+    seen: list[torch.Tensor] = []
+
+    def cost(rollout: Rollout) -> torch.Tensor:
+        seen.append(rollout.actions.clone())
+        return ((rollout.latents - torch.tensor([0.3, -0.6])) ** 2).sum(dim=(-1, -2))
+
+    def best_per_iteration(keep: int, seed: int) -> list[float]:
+        seen.clear()
+        config = CEMConfig(samples=6, elites=3, iterations=6, horizon=3, init_std=1.0, keep_elites=keep)
+        make_planner(config, 2, seed=seed).plan(ActionEcho(), torch.zeros(2), cost)
+        return [float(cost_of.min()) for cost_of in
+                (((a - torch.tensor([0.3, -0.6])) ** 2).sum(dim=(-1, -2)) for a in seen)]
+
+    for seed in range(5):  # with kept elites the best cost of an iteration never rises
+        best = best_per_iteration(1, seed)
+        assert all(later <= earlier for earlier, later in zip(best, best[1:])), best
+    assert any(any(later > earlier for earlier, later in zip(best, best[1:]))  # without, it can
+               for best in (best_per_iteration(0, seed) for seed in range(5)))
+
+    config = CEMConfig(samples=8, elites=4, iterations=2, horizon=3, keep_elites=2)
+    planner = make_planner(config, 2, seed=0, frame_skip=2)  # blocks of 2 one-dimensional actions
+    seen.clear()
+    first = planner.plan(ActionEcho(), torch.zeros(2), cost)
+    kept = planner._kept.clone()
+    assert kept.shape == (2, 3, 2) and first.model_evaluations == (8 + 8 + 2) * 3
+    seen.clear()
+    second = planner.plan(ActionEcho(), torch.zeros(2), cost, executed=1)
+    assert torch.equal(seen[0][-2:], planner._shift(kept, 1)) and second.model_evaluations == 2 * (8 + 2) * 3
+    assert torch.equal(planner._shift(torch.arange(6.0).reshape(1, 3, 2), 1)[0],
+                       torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 5.0]]))
+    planner.reset()
+    assert planner._kept is None
+    with pytest.raises(ValueError, match="keep_elites"):
+        CEMConfig(elites=4, keep_elites=5)
+
+
 def test_config_validation():
     with pytest.raises(ValueError):
         CEMConfig(samples=10, elites=20)

@@ -31,6 +31,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from toolkit.errors import WmhubError
+from toolkit.eval.colored_noise import colored_noise
 from toolkit.models.dynamics import DynamicsModel
 from toolkit.models.ensemble import Ensemble
 
@@ -45,6 +46,10 @@ class CEMConfig(BaseModel):
     (``mean = momentum · old + (1 − momentum) · elite mean``); ``warm_start``
     starts each environment step from the previous step's final mean shifted
     by one step (the last row repeated), with the std reset to ``init_std``.
+    ``keep_elites`` (iCEM, Pinneri et al. 2020) adds that many of the last
+    iteration's elites to the next iteration's samples, and the previous
+    environment step's, shifted like the mean, to the first iteration's; so a
+    good sequence, once found, is not lost to sampling noise.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -57,12 +62,17 @@ class CEMConfig(BaseModel):
     min_std: float = Field(0.05, ge=0.0)
     momentum: float = Field(0.0, ge=0.0, lt=1.0)
     warm_start: bool = True
+    noise_beta: float = Field(0.0, ge=0.0, description="colored noise: PSD ∝ 1/f^β over environment steps "
+                              "(0 = white; iCEM uses 2-2.5)")
+    keep_elites: int = Field(0, ge=0, description="elites carried into the next iteration and step (iCEM)")
     disagreement_weight: float = Field(0.0, ge=0.0, description="λ in cost += λ · mean ensemble std")
 
     @model_validator(mode="after")
     def _check(self) -> "CEMConfig":
         if self.elites > self.samples:
             raise ValueError(f"elites ({self.elites}) must not exceed samples ({self.samples})")
+        if self.keep_elites > self.elites:
+            raise ValueError(f"keep_elites ({self.keep_elites}) must not exceed elites ({self.elites})")
         if self.min_std > self.init_std:
             raise ValueError(f"min_std ({self.min_std}) must not exceed init_std ({self.init_std})")
         return self
@@ -83,6 +93,8 @@ class MPPIConfig(BaseModel):
     temperature: float = Field(0.1, gt=0.0)
     noise_std: float = Field(0.3, gt=0.0)
     warm_start: bool = True
+    noise_beta: float = Field(0.0, ge=0.0, description="colored noise: PSD ∝ 1/f^β over environment steps "
+                              "(0 = white; iCEM uses 2-2.5)")
     disagreement_weight: float = Field(0.0, ge=0.0, description="λ in cost += λ · mean ensemble std")
 
 
@@ -192,7 +204,7 @@ class PlanStep:
     action: np.ndarray      # [A] float64 in [-1, 1]
     cost: float             # predicted cost of the cheapest sample of the last iteration
     wall_time_s: float      # time of the whole call (device synchronised)
-    model_evaluations: int  # samples × horizon × iterations
+    model_evaluations: int  # sequences scored × horizon (samples × horizon × iterations, plus kept elites)
 
 
 def _synchronize(device: torch.device) -> None:
@@ -213,27 +225,38 @@ class Planner(ABC):
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
         self._mean: torch.Tensor | None = None
+        self._kept: torch.Tensor | None = None   # elites carried over (CEM keep_elites), shifted at each step
+        self._evaluations = 0
         self.wall_times: list[float] = []
 
     def reset(self) -> None:
         """Forget the warm-start mean (call at the start of each episode)."""
-        self._mean = None
+        self._mean = self._kept = None
 
     def _initial_mean(self, executed: int) -> torch.Tensor:
         """Zeros, or (warm start) the previous final mean advanced by the ``executed`` environment steps:
         one model step when a whole block (or a single action) was executed, less inside a block."""
-        h, a = self.config.horizon, self.action_dim
         if self._mean is None or not self.config.warm_start:
-            return torch.zeros(h, a, device=self.device)
-        steps = self._mean.reshape(h * self.frame_skip, a // self.frame_skip)  # environment actions in order
-        shifted = torch.cat([steps[executed:], steps[-1:].expand(min(executed, len(steps)), -1)], dim=0)
-        return shifted.reshape(h, a)
+            return torch.zeros(self.config.horizon, self.action_dim, device=self.device)
+        return self._shift(self._mean, executed)
+
+    def _shift(self, sequences: torch.Tensor, executed: int) -> torch.Tensor:
+        """Sequences ``[..., H, A]`` advanced by ``executed`` environment steps, the last one repeated."""
+        h, a = self.config.horizon, self.action_dim
+        steps = sequences.reshape(*sequences.shape[:-2], h * self.frame_skip, a // self.frame_skip)
+        tail = steps[..., -1:, :].expand(*steps.shape[:-2], min(executed, steps.shape[-2]), -1)
+        return torch.cat([steps[..., executed:, :], tail], dim=-2).reshape(sequences.shape)
 
     def _noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.config.horizon, self.action_dim, generator=self.generator, device=self.device)
+        """``[n, H, A]`` unit Gaussians; with ``noise_beta`` > 0 correlated over the environment steps of
+        the horizon (a block's k actions are k consecutive steps)."""
+        h, k = self.config.horizon, self.frame_skip
+        noise = colored_noise(n, h * k, self.action_dim // k, self.config.noise_beta, self.generator, self.device)
+        return noise.reshape(n, h, self.action_dim)
 
     def _evaluate(self, model: RolloutModel, z0: torch.Tensor, actions: torch.Tensor, cost_fn: CostFn) -> torch.Tensor:
         """Cost ``[N]`` of action sequences ``[N, H, A]``, disagreement penalty included."""
+        self._evaluations += actions.shape[0] * actions.shape[1]
         latents, disagreement = model.rollout(z0, actions)
         cost = cost_fn(Rollout(z0, latents, actions, disagreement)).reshape(-1).float()
         if cost.shape[0] != actions.shape[0]:
@@ -262,17 +285,19 @@ class Planner(ABC):
             raise WmhubError(f"the planner was built for action dim {self.action_dim}, the model has "
                              f"{model.action_dim}")
         start = time.perf_counter()
+        executed = self.frame_skip if executed is None else executed
         z0 = torch.as_tensor(z0, dtype=torch.float32, device=self.device)
+        if self._kept is not None:
+            self._kept = self._shift(self._kept, executed) if self.config.warm_start else None
+        self._evaluations = 0
         with torch.inference_mode():
-            mean, best = self._optimise(model, z0, cost_fn,
-                                        self._initial_mean(self.frame_skip if executed is None else executed))
+            mean, best = self._optimise(model, z0, cost_fn, self._initial_mean(executed))
         self._mean = mean
         action = mean[0].clamp(ACTION_LOW, ACTION_HIGH).double().cpu().numpy()
         _synchronize(self.device)
         elapsed = time.perf_counter() - start
         self.wall_times.append(elapsed)
-        c = self.config
-        return PlanStep(action, best, elapsed, c.samples * c.horizon * c.iterations)
+        return PlanStep(action, best, elapsed, self._evaluations)
 
 
 class CEMPlanner(Planner):
@@ -287,9 +312,12 @@ class CEMPlanner(Planner):
         best = float("inf")
         for _ in range(c.iterations):
             actions = (mean + std * self._noise(c.samples)).clamp(ACTION_LOW, ACTION_HIGH)
+            if self._kept is not None:
+                actions = torch.cat([actions, self._kept])
             cost = self._evaluate(model, z0, actions, cost_fn)
             elite_cost, idx = torch.topk(cost, c.elites, largest=False)
             elites = actions[idx]
+            self._kept = elites[:c.keep_elites] if c.keep_elites else None
             mean = c.momentum * mean + (1.0 - c.momentum) * elites.mean(0)
             std = elites.std(0, unbiased=False).clamp_min(c.min_std)
             best = float(elite_cost[0])
@@ -326,8 +354,10 @@ def make_planner(config: PlannerConfig, action_dim: int, *, seed: int = 0,
 
 
 def planning_flops_per_action(config: PlannerConfig, flops_per_step: int) -> int:
-    """Model FLOPs per planned action: ``flops_per_step × samples × horizon × iterations``."""
-    return int(flops_per_step) * config.samples * config.horizon * config.iterations
+    """Model FLOPs per planned action: ``flops_per_step × (samples + kept elites) × horizon × iterations``
+    (an episode's first iteration has no kept elites yet)."""
+    sequences = config.samples + getattr(config, "keep_elites", 0)
+    return int(flops_per_step) * sequences * config.horizon * config.iterations
 
 
 def measure_matmul_flops(device: torch.device | str = "cpu", size: int | None = None, repeats: int = 5) -> float:
