@@ -48,7 +48,7 @@ class CEMConfig(BaseModel):
     by one step (the last row repeated), with the std reset to ``init_std``.
     ``keep_elites`` (iCEM, Pinneri et al. 2020) adds that many of the last
     iteration's elites to the next iteration's samples, and the previous
-    environment step's, shifted like the mean, to the first iteration's; so a
+    environment step's, shifted like the mean (with ``warm_start``), to the first iteration's; so a
     good sequence, once found, is not lost to sampling noise.
     """
 
