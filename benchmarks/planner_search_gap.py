@@ -17,7 +17,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from toolkit.envs.reacher import make_env
@@ -45,7 +44,6 @@ def main() -> None:
     fs = planning.frame_skip_of(model)
     source = planning.latent_source(jepa, model, None)
     data = planning._load_episodes(run_dataset_root(recipe, summary), args.episodes)
-    actions_of = {ep: _recorded_actions(run_dataset_root(recipe, summary), ep) for ep in args.episodes}
     env = make_env(0)
     grid = torch.linspace(-1, 1, 9)
     constants = torch.stack(torch.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 1, 2)
@@ -62,7 +60,7 @@ def main() -> None:
             blocks = actions.reshape(actions.shape[0], offset // fs, -1)
             return cost_fn(Rollout(z0, model.rollout(z0, blocks)[0], blocks))
 
-        recorded = float(cost_of(torch.as_tensor(actions_of[ep][t:t + offset], dtype=torch.float32)[None]))
+        recorded = float(cost_of(torch.as_tensor(rec["action"][t:t + offset], dtype=torch.float32)[None]))
         constant = float(cost_of(constants.expand(-1, offset, 2)).min())
         planner.reset()
         best = planner.plan(model, z, cost_fn).cost
@@ -70,20 +68,6 @@ def main() -> None:
               f"{starts[ep]['success']!s:5}  cost: recorded {recorded:.2f}  best constant {constant:.2f}  "
               f"CEM {best:.2f}")
     source.close()
-
-
-def _recorded_actions(root: Path, episode: int) -> np.ndarray:
-    import pyarrow.compute as pc
-
-    from toolkit.data.reader import open_dataset
-    from toolkit.data.schema import column_numpy
-
-    ds = open_dataset(root)
-    table = ds.table(columns=["episode_index", "step_index", "action"])
-    table = table.filter(pc.equal(table.column("episode_index"), episode))
-    feature = next(f for f in ds.features() if f.name == "action")
-    order = np.argsort(table.column("step_index").to_numpy())
-    return column_numpy(table, feature)[order]
 
 
 if __name__ == "__main__":

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,6 +23,8 @@ from toolkit.models.registry import load_model
 from toolkit.train import load_recipe, parse_recipe, train
 from toolkit.train.objectives import Objective
 from toolkit.train.sigreg import collapsed_value, sigreg
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -260,6 +267,12 @@ def test_pixel_world_model_trains_evaluates_and_plans(pixel_dataset, tmp_path, e
     goal = results["suites"]["goal-success"]
     assert goal["model"]["class"] == "JEPAWorldModel" and goal["cost_features"] == ["embedding"]
     assert goal["actions_planned"] == 2 * 3
+    if encoder == "cnn":  # the search-gap diagnostic reads these starts and scores three plans for each
+        episodes = [str(e["episode_index"]) for e in goal["per_episode"]]
+        out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "planner_search_gap.py"), str(result.run_dir),
+                              "--episodes", *episodes], capture_output=True, text=True, timeout=120, check=True)
+        rows = re.findall(r"recorded (\S+)  best constant (\S+)  CEM (\S+)", out.stdout)
+        assert len(rows) == len(episodes) and all(math.isfinite(float(v)) for row in rows for v in row), out.stdout
 
     card = str(render_model_card(result.run_dir, "org/tiny-pixels"))
     assert "end-to-end JEPA" in card and "effective rank" in card and "Linear probe" in card

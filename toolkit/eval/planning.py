@@ -153,7 +153,7 @@ def reward_model_cost(reward_model: RewardModel) -> CostFn:
 
 # --------------------------------------------------------------------------- data and timing
 def _load_episodes(dataset_root: str | Path, episodes: Sequence[int]) -> dict[int, dict[str, np.ndarray]]:
-    """The state columns, latents and rewards of some episodes (rows in step order)."""
+    """The state columns, latents, actions and rewards of some episodes (rows in step order)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -162,7 +162,7 @@ def _load_episodes(dataset_root: str | Path, episodes: Sequence[int]) -> dict[in
 
     ds = open_dataset(dataset_root)
     features = {f.name: f for f in ds.features()}
-    names = [*STATE_FEATURES, *STATE_COLUMNS, "reward", "episode_index", "step_index"]
+    names = [*STATE_FEATURES, *STATE_COLUMNS, "action", "reward", "episode_index", "step_index"]
     missing = [n for n in names if n not in features]
     if missing:
         raise WmhubError(f"{dataset_root} has no column(s) {missing}; planning suites need a reacher dataset")
