@@ -469,6 +469,12 @@ def test_planning_options_are_checked_with_clear_errors(tiny_run):
     with pytest.raises(WmhubError, match="eval.seed-protocol.planner"):
         run_planning_suite("seed-protocol", {"planner": {"kind": "cem", "samples": 4, "elites": 9}}, run.model,
                            run.dataset_root, run.val_episodes, cpu, False)
+    with pytest.raises(WmhubError, match=r"greater than or equal to 0 \(at mppi.noise_beta\)"):  # the chosen planner's field
+        run_planning_suite("goal-success", {"planner": {"kind": "mppi", "noise_beta": -1}}, run.model,
+                           run.dataset_root, run.val_episodes, cpu, False)
+    with pytest.raises(WmhubError, match=r"keep_elites \(5\) must not exceed elites \(4\) \(at cem\)"):  # kind: cem
+        run_planning_suite("goal-success", {"planner": {"elites": 4, "keep_elites": 5}}, run.model,
+                           run.dataset_root, run.val_episodes, cpu, False)
     with pytest.raises(WmhubError, match="neither a training run nor a model directory"):
         run_planning_suite("reacher-easy-return", {"reward_model": str(tiny_run / "nowhere")}, run.model,
                            run.dataset_root, run.val_episodes, cpu, False)

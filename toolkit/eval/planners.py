@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Protocol, Union, runtime_checkable
+from typing import Annotated, Any, Callable, Literal, Protocol, Union, runtime_checkable
 
 import numpy as np
 import torch
@@ -98,7 +98,8 @@ class MPPIConfig(BaseModel):
     disagreement_weight: float = Field(0.0, ge=0.0, description="λ in cost += λ · mean ensemble std")
 
 
-PlannerConfig = Union[CEMConfig, MPPIConfig]
+# tagged by ``kind``, so a validation error names the chosen planner's field, not the other planner's
+PlannerConfig = Annotated[Union[CEMConfig, MPPIConfig], Field(discriminator="kind")]
 
 
 # --------------------------------------------------------------------------- rollouts

@@ -133,7 +133,9 @@ def run_planning_suite(name: str, options: dict[str, Any], model: DynamicsModel,
     kwargs = dict(options, show_progress=show_progress)
     if "planner" in kwargs:
         try:
-            kwargs["planner"] = TypeAdapter(PlannerConfig).validate_python(kwargs["planner"])
+            planner = kwargs["planner"]  # kind defaults to cem, as the planners' own default
+            planner = {"kind": "cem", **planner} if isinstance(planner, dict) else planner
+            kwargs["planner"] = TypeAdapter(PlannerConfig).validate_python(planner)
         except ValidationError as exc:
             raise WmhubError(f"eval.{name}.planner: {exc.errors()[0]['msg']} (at "
                              f"{'.'.join(str(p) for p in exc.errors()[0]['loc'])}); give "
