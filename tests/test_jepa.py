@@ -15,7 +15,9 @@ from click.testing import CliRunner
 
 from toolkit.cli import main
 from toolkit.data.reader import open_dataset
+from toolkit.errors import WmhubError
 from toolkit.eval.collapse import collapse_stats
+from toolkit.eval.planning import run_reacher_return, run_seed_protocol
 from toolkit.eval.runner import evaluate_run
 from toolkit.models.card import render_model_card
 from toolkit.models.jepa import JEPAWorldModel
@@ -273,6 +275,11 @@ def test_pixel_world_model_trains_evaluates_and_plans(pixel_dataset, tmp_path, e
                               "--episodes", *episodes], capture_output=True, text=True, timeout=120, check=True)
         rows = re.findall(r"recorded (\S+)  best constant (\S+)  CEM (\S+)", out.stdout)
         assert len(rows) == len(episodes) and all(math.isfinite(float(v)) for row in rows for v in row), out.stdout
+        model = load_model(result.run_dir / "model")  # the other suites' costs need the simulator's state
+        for suite in (lambda: run_reacher_return(model, episodes=1, episode_length=1),
+                      lambda: run_seed_protocol(model, pixel_dataset, [0], episodes=1, steps=1)):
+            with pytest.raises(WmhubError, match="plans in the goal-success suite only"):
+                suite()
 
     card = str(render_model_card(result.run_dir, "org/tiny-pixels"))
     assert "end-to-end JEPA" in card and "effective rank" in card and "Linear probe" in card

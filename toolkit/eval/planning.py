@@ -100,6 +100,13 @@ def reach_radius(physics) -> float:
     return float(physics.named.model.geom_size[["target", "finger"], 0].sum())
 
 
+def _reject_world_model(dynamics: Any) -> None:
+    """Raise for an end-to-end world model in a suite whose cost needs the simulator's state latent."""
+    if isinstance(dynamics, JEPAWorldModel):
+        raise WmhubError("an end-to-end JEPAWorldModel plans in the goal-success suite only (its cost is a goal "
+                         "embedding); remove this suite from the recipe's eval section")
+
+
 # --------------------------------------------------------------------------- cost functions
 def state_dims(features: Sequence[str] | None) -> list[int]:
     """Indices of ``features`` in the 6-d state latent (all six for ``None``)."""
@@ -480,9 +487,7 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
         raise WmhubError("episodes and episode_length must be >= 1")
     from toolkit.envs.reacher import make_env
 
-    if isinstance(dynamics, JEPAWorldModel):
-        raise WmhubError("an end-to-end JEPAWorldModel plans in the goal-success suite only (its cost is a goal "
-                         "embedding); remove this suite from the recipe's eval section")
+    _reject_world_model(dynamics)
     model, plan = _prepare(dynamics, planner, seed, device)
     fs = frame_skip_of(model)
     extra_flops = 0
@@ -550,9 +555,7 @@ def run_seed_protocol(dynamics: DynamicsModel | RolloutModel, dataset_root: str 
         raise WmhubError("no validation episodes given; pass the run's split.json val_episodes")
     from toolkit.envs.reacher import make_env
 
-    if isinstance(dynamics, JEPAWorldModel):
-        raise WmhubError("an end-to-end JEPAWorldModel plans in the goal-success suite only (its cost is a goal "
-                         "embedding); remove this suite from the recipe's eval section")
+    _reject_world_model(dynamics)
     model, plan = _prepare(dynamics, planner, seed, device)
     fs = frame_skip_of(model)
     data = _load_episodes(dataset_root, sorted(int(e) for e in val_episodes))
