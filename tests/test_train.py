@@ -332,8 +332,36 @@ def test_cli_train_list_and_errors(tmp_path):
     assert missing.exit_code == 2 and "built-in" in missing.output
 
 
-def test_early_stopping_keeps_the_best_weights(tiny_root, tiny_runs, tmp_path):
+def _count_validation_passes(monkeypatch) -> list[int]:
+    """Patch the trainer's ``evaluate`` to count its calls (one per pass over the validation windows)."""
+    from toolkit.train import trainer
+
+    calls: list[int] = []
+    real = trainer.evaluate
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "evaluate", counted)
+    return calls
+
+
+def test_final_validation_of_the_last_step_is_not_repeated(tiny_root, tiny_runs, tmp_path, monkeypatch):
+    """When the last validation is also the best, the summary reuses it: one pass per logged validation."""
+    calls = _count_validation_passes(monkeypatch)
+    recipe = load_recipe("tiny_reacher_dynamics_state", [f"dataset.source={tiny_root / 'tiny-reacher'}",
+                                                         "training.epochs=3"])
+    s = train(recipe, tmp_path / "run", show_progress=False).summary
+    vals = [r for r in read_metrics(tmp_path / "run") if r["split"] == "val"]
+    assert vals[-1]["best"] and s["best_step"] == vals[-1]["step"] == s["steps"]
+    assert len(calls) == len(vals) == 3
+    assert s["val_loss"] == vals[-1]["loss"] and s["val_baseline_loss"] == vals[-1]["baseline_loss"]
+
+
+def test_early_stopping_keeps_the_best_weights(tiny_root, tiny_runs, tmp_path, monkeypatch):
     """With a learning rate far too high, validation stops improving; the run stops and keeps the best step."""
+    calls = _count_validation_passes(monkeypatch)
     recipe = load_recipe("tiny_reacher_dynamics_state", [
         f"dataset.source={tiny_root / 'tiny-reacher'}", "training.lr=3.0", "training.warmup_steps=0",
         "training.eval_every=5", "training.early_stopping_patience=2", "training.epochs=20", "training.grad_clip=null"])
@@ -343,6 +371,7 @@ def test_early_stopping_keeps_the_best_weights(tiny_root, tiny_runs, tmp_path):
     best = min(vals, key=lambda r: r["loss"])
     assert s["best_step"] == best["step"] and s["val_loss"] == pytest.approx(best["loss"], rel=1e-6)
     assert vals[-1]["step"] - s["best_step"] == 2 * 5
+    assert len(calls) == len(vals) + 1  # the best weights are not the last validated: validated once more
 
 
 def test_tensorboard_request_without_the_package_is_a_clear_error(tmp_path):

@@ -260,6 +260,7 @@ def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool
     progress = Progress(total_steps, "step", "samples", f"train {recipe.name}", enabled=show_progress, initial=step)
     window_loss, window_steps, window_samples, window_data = torch.zeros((), device=device), 0, 0, 0.0
     window_start = time.perf_counter()
+    last_val: tuple[int, dict[str, float]] | None = None  # (step, metrics) of this process's latest validation
     try:
         while step < total_steps and not state["stopped_early"]:
             epoch, offset = divmod(step, data.steps_per_epoch)
@@ -299,7 +300,8 @@ def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool
                     window_steps, window_samples, window_data = 0, 0, 0.0
                     window_start = time.perf_counter()
                 if step % eval_every == 0 or step == total_steps:
-                    _validate(model, objective, data, device, step, state, best, log, t.early_stopping_patience)
+                    last_val = (step, _validate(model, objective, data, device, step, state, best, log,
+                                                t.early_stopping_patience))
                     window_start = time.perf_counter()
                 if step % t.checkpoint_every == 0 and step < total_steps and not state["stopped_early"]:
                     save_checkpoint(run_dir, step, model, best, optimizer, scheduler, state)
@@ -309,7 +311,10 @@ def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool
         log.close()
     model.load_state_dict(best)
     model.eval()
-    final = evaluate(model, objective, data.val_batches(), device)
+    if last_val is not None and last_val[0] == state["best_step"]:
+        final = last_val[1]  # the best weights were validated at this very step: no second pass
+    else:
+        final = evaluate(model, objective, data.val_batches(), device)
     model_dir = run_dir / "model"
     model.to("cpu").save_pretrained(model_dir)
     summary = _summary(recipe, run_dir, model, obtained, dataset, spec, split, data, state, final, step,
@@ -325,7 +330,9 @@ def data_action_dim(dataset: WmDataset) -> int:
 
 
 def _validate(model: LatentModel, objective: Objective, data: _Data, device: torch.device, step: int,
-              state: dict[str, Any], best: dict[str, torch.Tensor], log: MetricsLog, patience: int | None) -> None:
+              state: dict[str, Any], best: dict[str, torch.Tensor], log: MetricsLog,
+              patience: int | None) -> dict[str, float]:
+    """Validate at ``step``, keep the weights when they are the best so far, log; returns the metrics."""
     metrics = evaluate(model, objective, data.val_batches(), device)
     improved = state["best_val"] is None or metrics["loss"] < state["best_val"]
     if improved:
@@ -338,6 +345,7 @@ def _validate(model: LatentModel, objective: Objective, data: _Data, device: tor
             state["stopped_early"] = True
     log.write({"split": "val", "step": step, **{k: v for k, v in metrics.items() if k != "samples"},
                "best": improved})
+    return metrics
 
 
 def _summary(recipe: Recipe, run_dir: Path, model: LatentModel, obtained: ObtainedDataset, dataset: WmDataset,
