@@ -123,3 +123,30 @@ def test_export_triples(small_dataset, tmp_path):
     np.testing.assert_array_equal(np.stack(triples["z_t"]), z[keep])
     np.testing.assert_array_equal(np.stack(triples["z_t1"]), z[np.flatnonzero(keep) + 1])
     np.testing.assert_array_equal(np.stack(triples["a_t"]), data.actions.numpy()[keep])
+
+
+def test_shards_holding_and_select_episodes(small_dataset):
+    """The suites load only the shards holding their episodes, then those episodes' rows: the same windows."""
+    from toolkit.data.windows import WindowDataset
+    from toolkit.train.data import restrict
+
+    ds = open_dataset(small_dataset)
+    infos = ds.manifest.shards_of("steps")
+    pick = [1, 9]
+    assert len(infos) == 3 and ds.shards_holding("steps", pick) == [0, 2]
+    assert ds.shards_holding("steps", [4, 5]) == [1] and ds.shards_holding("steps", []) == []
+    assert ds.shards_holding("steps", range(N)) == [0, 1, 2]
+    full = ds.load_tensors(extra_columns=["qpos"])
+    part = ds.load_tensors(extra_columns=["qpos"], shards=ds.shards_holding("steps", pick)).select_episodes(pick)
+    keep = torch.isin(full.episode_index, torch.tensor(pick))
+    assert part.episode_index.unique().tolist() == pick
+    assert part.episode_starts.tolist() == [0, T + 1, 2 * (T + 1)]
+    for name in ("latents", "actions", "rewards", "episode_index"):
+        assert torch.allclose(getattr(part, name), getattr(full, name)[keep], rtol=0, atol=0, equal_nan=True), name
+    assert torch.equal(part.columns["qpos"], full.columns["qpos"][keep])
+    a = WindowDataset(part, horizon=5, stride=3)
+    b = restrict(WindowDataset(full, horizon=5, stride=3), pick)
+    assert len(a) == len(b) > 0
+    wa, wb = a.batch(torch.arange(len(a))), b.batch(torch.arange(len(b)))
+    assert all(torch.equal(wa[k], wb[k]) for k in wb)
+    assert len(full.select_episodes([]).episode_index) == 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -67,6 +67,21 @@ class TensorData:
     @property
     def action_dim(self) -> int:
         return int(self.actions.shape[1])
+
+    def select_episodes(self, episodes: Iterable[int]) -> "TensorData":
+        """A copy holding only the rows of ``episodes``, in their stored order."""
+        wanted = torch.as_tensor(sorted(set(episodes)), dtype=torch.int64, device=self.episode_index.device)
+        keep = torch.isin(self.episode_index, wanted)
+        index = self.episode_index[keep]
+        starts = torch.from_numpy(episode_starts(index.cpu().numpy())).to(index.device)
+        return TensorData(latents=self.latents[keep], actions=self.actions[keep], rewards=self.rewards[keep],
+                          episode_index=index, episode_starts=starts,
+                          columns={k: v[keep] for k, v in self.columns.items()})
+
+
+def episode_starts(index: np.ndarray) -> np.ndarray:
+    """Row offsets ``[E + 1]`` of each episode's first row and the row count (an episode's rows are contiguous)."""
+    return np.concatenate([[0], np.flatnonzero(np.diff(index)) + 1, [len(index)]]).astype(np.int64)
 
 
 class WmDataset:
@@ -127,6 +142,12 @@ class WmDataset:
             for rows in np.split(np.arange(len(index)), bounds):
                 yield {name: values[rows[0]:rows[-1] + 1] for name, values in arrays.items()}
 
+    def shards_holding(self, config: str, episodes: Iterable[int]) -> list[int]:
+        """Positions (as :meth:`load_tensors` takes them) of the shards of ``config`` that hold any of ``episodes``."""
+        wanted = np.asarray(sorted(set(episodes)), dtype=np.int64)
+        return [k for k, info in enumerate(self.manifest.shards_of(config))
+                if np.searchsorted(wanted, info.episode_end) > np.searchsorted(wanted, info.episode_start)]
+
     def load_tensors(self, config: str = STEPS_CONFIG, latent_features: list[str] | None = None,
                      extra_columns: list[str] | None = None, shards: list[int] | None = None,
                      latent_dtype: torch.dtype = torch.float32) -> TensorData:
@@ -167,7 +188,7 @@ class WmDataset:
             act_table = self.table(STEPS_CONFIG, ["action", "reward", *from_steps], shards)
         actions = column_numpy(act_table, steps_features["action"]).astype(np.float32)
         rewards = column_numpy(act_table, steps_features["reward"]).astype(np.float32)
-        starts = np.concatenate([[0], np.flatnonzero(np.diff(index)) + 1, [len(index)]]).astype(np.int64)
+        starts = episode_starts(index)
         columns = {n: torch.from_numpy(_writable(column_numpy(act_table if n in from_steps else table,
                                                               steps_features[n] if n in from_steps else by_name[n])))
                    for n in extra}

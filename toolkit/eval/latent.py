@@ -48,7 +48,6 @@ from toolkit.errors import WmhubError
 from toolkit.eval.collapse import collapse_stats, within_episode_share
 from toolkit.models.dynamics import DynamicsModel
 from toolkit.models.jepa import JEPAWorldModel
-from toolkit.train.data import restrict
 
 DEFAULT_HORIZONS = (1, 5, 10, 30)
 
@@ -109,16 +108,19 @@ def latent_suite(model: DynamicsModel, dataset: WmDataset, episodes: list[int], 
     """
     config = config or model.latent.get("config", "steps")
     features = model.latent.get("features") or None
-    data = dataset.load_tensors(config, features)
+    # only the held-out episodes' rows: the shards holding them, then their rows alone
+    data = dataset.load_tensors(config, features, shards=dataset.shards_holding(config, episodes))
+    data = data.select_episodes(episodes)
+    if len(data.episode_index) == 0:
+        raise WmhubError(f"the latent suite's episodes ({len(episodes)}, from {sorted(episodes)[:3]}) are not in "
+                         f"{dataset.root} config {config!r}; evaluate on the dataset the run was trained on")
     model.check_compatible(data.latent_dim, data.action_dim, {"features": features} if features else None,
                            source=f"{dataset.root} config {config!r}")
     collapse = None
     if isinstance(model, JEPAWorldModel):  # end to end: evaluate in the model's own embedding space
         data.latents = model.to(device).encode_all(data.latents)
-        held_out = torch.isin(data.episode_index, torch.as_tensor(episodes, dtype=torch.int64))
-        collapse = collapse_stats(data.latents[held_out])
-        collapse["within_episode_variance_share"] = within_episode_share(data.latents[held_out],
-                                                                        data.episode_index[held_out])
+        collapse = collapse_stats(data.latents)
+        collapse["within_episode_variance_share"] = within_episode_share(data.latents, data.episode_index)
         model = model.predictor
     fs = model.frame_skip
     if any(h < 1 or h % fs for h in horizons):
@@ -130,7 +132,7 @@ def latent_suite(model: DynamicsModel, dataset: WmDataset, episodes: list[int], 
     if skip < 0 or skip % fs:
         raise WmhubError(f"min_start must be >= 0 and a multiple of frame_skip {fs}, got {skip}")
     skip //= fs
-    windows = restrict(WindowDataset(data, horizon=skip + max_h, stride=stride, frame_skip=fs), episodes)
+    windows = WindowDataset(data, horizon=skip + max_h, stride=stride, frame_skip=fs)
     if len(windows) == 0:
         after = f" after {skip * fs} context steps" if skip else ""
         raise WmhubError(f"no held-out window of {max_h * fs} steps{after} in {dataset.root}; use shorter horizons")

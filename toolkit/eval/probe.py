@@ -103,9 +103,7 @@ def probe_suite(model: LatentModel, dataset: WmDataset, train_episodes: Sequence
         raise WmhubError(f"probe option angles must be 'raw' or 'sincos', got {angles!r}")
     config = model.latent.get("config", "steps")
     features = model.latent.get("features") or None
-    wanted = set(train_episodes) | set(val_episodes)
-    shards = [k for k, info in enumerate(dataset.manifest.shards_of(config))
-              if any(info.episode_start <= e < info.episode_end for e in wanted)]
+    shards = dataset.shards_holding(config, set(train_episodes) | set(val_episodes))
     data = dataset.load_tensors(config, features, extra_columns=list(targets), shards=shards)
     train, test = _rows(data, train_episodes, max_rows), _rows(data, val_episodes, max_rows)
     if len(train) < 2 or len(test) < 2:
