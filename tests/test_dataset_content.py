@@ -150,3 +150,12 @@ def test_shards_holding_and_select_episodes(small_dataset):
     wa, wb = a.batch(torch.arange(len(a))), b.batch(torch.arange(len(b)))
     assert all(torch.equal(wa[k], wb[k]) for k in wb)
     assert len(full.select_episodes([]).episode_index) == 0
+
+
+def test_latent_suite_names_episodes_missing_from_the_dataset(small_dataset):
+    from toolkit.errors import WmhubError
+    from toolkit.eval.latent import latent_suite
+    from toolkit.models import MLPDynamics
+
+    with pytest.raises(WmhubError, match="are not in .*config 'steps'"):
+        latent_suite(MLPDynamics(6, 2, hidden_dim=8), open_dataset(small_dataset), [N + 5], horizons=[1])

@@ -109,9 +109,9 @@ def latent_suite(model: DynamicsModel, dataset: WmDataset, episodes: list[int], 
     config = config or model.latent.get("config", "steps")
     features = model.latent.get("features") or None
     # only the held-out episodes' rows: the shards holding them, then their rows alone
-    data = dataset.load_tensors(config, features, shards=dataset.shards_holding(config, episodes))
-    data = data.select_episodes(episodes)
-    if len(data.episode_index) == 0:
+    shards = dataset.shards_holding(config, episodes)
+    data = dataset.load_tensors(config, features, shards=shards).select_episodes(episodes) if shards else None
+    if data is None or len(data.episode_index) == 0:
         raise WmhubError(f"the latent suite's episodes ({len(episodes)}, from {sorted(episodes)[:3]}) are not in "
                          f"{dataset.root} config {config!r}; evaluate on the dataset the run was trained on")
     model.check_compatible(data.latent_dim, data.action_dim, {"features": features} if features else None,
