@@ -152,6 +152,28 @@ def test_shards_holding_and_select_episodes(small_dataset):
     assert len(full.select_episodes([]).episode_index) == 0
 
 
+def test_load_rows_keeps_only_the_selected_rows(small_dataset):
+    """The probe's loader: any sorted rows, across shard boundaries, equal the whole load indexed by them."""
+    from toolkit.errors import WmhubError
+
+    ds = open_dataset(small_dataset)
+    full = ds.load_tensors(extra_columns=["qpos", "qvel"])
+    rows_per_shard = [s.num_rows for s in ds.manifest.shards_of("steps")]
+    rows = np.array([0, 5, rows_per_shard[0] - 1, rows_per_shard[0], len(full.latents) - 1])
+    got = ds.load_rows("steps", rows, extra_columns=["qpos", "qvel"])
+    for name in ("latents", "actions", "rewards", "episode_index"):
+        assert torch.allclose(getattr(got, name), getattr(full, name)[rows], rtol=0, atol=0, equal_nan=True), name
+    assert all(torch.equal(got.columns[n], full.columns[n][rows]) for n in ("qpos", "qvel"))
+    assert got.episode_starts.tolist() == [0, 2, 3, 4, 5]  # episode 0 twice, then three others
+    # positions count over the given shards only (as load_tensors with shards=...)
+    tail = ds.load_tensors(shards=[2])
+    assert torch.equal(ds.load_rows("steps", np.array([1, 3]), shards=[2]).latents, tail.latents[[1, 3]])
+    with pytest.raises(WmhubError, match="sorted, unique"):
+        ds.load_rows("steps", np.array([3, 1]))
+    with pytest.raises(WmhubError, match="past the"):
+        ds.load_rows("steps", np.array([len(full.latents)]))
+
+
 def test_latent_suite_names_episodes_missing_from_the_dataset(small_dataset):
     from toolkit.errors import WmhubError
     from toolkit.eval.latent import latent_suite

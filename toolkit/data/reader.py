@@ -196,6 +196,43 @@ class WmDataset:
                           rewards=torch.from_numpy(rewards), episode_index=torch.from_numpy(index.astype(np.int64)),
                           episode_starts=torch.from_numpy(starts), columns=columns)
 
+    def load_rows(self, config: str, rows: np.ndarray, latent_features: list[str] | None = None,
+                  extra_columns: list[str] | None = None, shards: list[int] | None = None) -> TensorData:
+        """Only the rows at positions ``rows`` (sorted, unique) of what :meth:`load_tensors` would load.
+
+        Shards are loaded one at a time and each keeps just its selected rows,
+        so memory holds one shard plus the selection, not the whole config
+        (the probe samples 20,000 rows of 9M on the 50-hour Spot set).
+        ``episode_starts`` is recomputed over the kept rows. Row positions count
+        over ``shards`` (all by default) in order, as in :meth:`load_tensors`.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) and (np.any(np.diff(rows) <= 0) or rows[0] < 0):
+            raise WmhubError("load_rows needs sorted, unique, non-negative row positions")
+        positions = list(range(len(self.manifest.shards_of(config)))) if shards is None else list(shards)
+        parts: list[TensorData] = []
+        offset = 0
+        for k in positions:
+            count = self.manifest.shards_of(STEPS_CONFIG)[k].num_rows  # every step config aligns with steps
+            local = rows[(rows >= offset) & (rows < offset + count)] - offset
+            offset += count
+            if len(local):
+                part = self.load_tensors(config, latent_features, extra_columns, shards=[k])
+                keep = torch.from_numpy(local)
+                parts.append(TensorData(latents=part.latents[keep], actions=part.actions[keep],
+                                        rewards=part.rewards[keep], episode_index=part.episode_index[keep],
+                                        episode_starts=part.episode_starts,
+                                        columns={n: v[keep] for n, v in part.columns.items()}))
+        if len(rows) and rows[-1] >= offset:
+            raise WmhubError(f"row {int(rows[-1])} is past the {offset} rows of config {config!r} of {self.root}")
+        if not parts:
+            raise WmhubError(f"no rows selected from config {config!r} of {self.root}")
+        index = torch.cat([p.episode_index for p in parts])
+        return TensorData(latents=torch.cat([p.latents for p in parts]), actions=torch.cat([p.actions for p in parts]),
+                          rewards=torch.cat([p.rewards for p in parts]), episode_index=index,
+                          episode_starts=torch.from_numpy(episode_starts(index.numpy())),
+                          columns={n: torch.cat([p.columns[n] for p in parts]) for n in parts[0].columns})
+
     def _load_frames(self, config: str, extra_columns: list[str] | None, shards: list[int] | None) -> TensorData:
         """A ``frames-<S>`` config as tensors: ``latents`` = uint8 frames flattened to S·S·3 values per row
         (row t of an episode = the observation of step t), aligned with the steps config's rows."""

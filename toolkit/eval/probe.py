@@ -26,7 +26,8 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
-from toolkit.data.reader import TensorData, WmDataset
+from toolkit.data.layout import STEPS_CONFIG
+from toolkit.data.reader import WmDataset
 from toolkit.errors import WmhubError
 from toolkit.models.base import LatentModel
 from toolkit.models.jepa import JEPAWorldModel
@@ -34,11 +35,12 @@ from toolkit.models.jepa import JEPAWorldModel
 PROBE_SEED = 0  # row subsampling
 
 
-def _rows(data: TensorData, episodes: Sequence[int], limit: int) -> torch.Tensor:
-    rows = torch.nonzero(torch.isin(data.episode_index, torch.as_tensor(list(episodes), dtype=torch.int64))).squeeze(1)
+def _rows(index: np.ndarray, episodes: Sequence[int], limit: int) -> np.ndarray:
+    """Positions of the rows of ``episodes`` in ``index``, at most ``limit`` of them (seeded, in stored order)."""
+    rows = np.flatnonzero(np.isin(index, np.asarray(list(episodes), dtype=np.int64)))
     if len(rows) > limit:
         rng = np.random.default_rng(PROBE_SEED)
-        rows = rows[torch.as_tensor(np.sort(rng.choice(len(rows), limit, replace=False)))]
+        rows = rows[np.sort(rng.choice(len(rows), limit, replace=False))]
     return rows
 
 
@@ -104,10 +106,14 @@ def probe_suite(model: LatentModel, dataset: WmDataset, train_episodes: Sequence
     config = model.latent.get("config", "steps")
     features = model.latent.get("features") or None
     shards = dataset.shards_holding(config, set(train_episodes) | set(val_episodes))
-    data = dataset.load_tensors(config, features, extra_columns=list(targets), shards=shards)
-    train, test = _rows(data, train_episodes, max_rows), _rows(data, val_episodes, max_rows)
-    if len(train) < 2 or len(test) < 2:
+    # sample rows from the episode index alone, then load just those (one shard at a time)
+    index = dataset.table(STEPS_CONFIG, ["episode_index"], shards).column("episode_index").to_numpy()
+    train_rows, test_rows = _rows(index, train_episodes, max_rows), _rows(index, val_episodes, max_rows)
+    if len(train_rows) < 2 or len(test_rows) < 2:
         raise WmhubError(f"the probe needs rows in both training and held-out episodes of {dataset.root}")
+    wanted = np.union1d(train_rows, test_rows)
+    data = dataset.load_rows(config, wanted, features, extra_columns=list(targets), shards=shards)
+    train, test = (torch.from_numpy(np.searchsorted(wanted, r)) for r in (train_rows, test_rows))
     # each representation as (training rows, held-out rows): only the sampled rows are converted
     spaces = {"latent": (data.latents[train], data.latents[test])}
     if isinstance(model, JEPAWorldModel):
