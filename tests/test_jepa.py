@@ -71,7 +71,19 @@ def test_sigreg_prevents_the_collapse_that_prediction_alone_finds():
     free = collapse_stats(_train_synthetic(0.0))
     regular = collapse_stats(_train_synthetic(10.0))
     assert free["per_dim_std_mean"] < 0.1 * regular["per_dim_std_mean"]
-    assert not regular["collapsed"] and regular["effective_rank"] > 4
+    assert not regular["collapsed"] and regular["effective_rank"] > 4 and regular["spread_share"] > 0.9
+    # prediction alone shrinks the embedding around a point at full rank: the spread share is what flags it
+    assert free["collapsed"] and free["effective_rank"] > 4 and free["spread_share"] < 0.05
+
+
+def test_collapse_stats_flags_latents_clustered_around_a_point():
+    g = torch.Generator().manual_seed(0)
+    healthy = collapse_stats(torch.randn(2000, 32, generator=g))
+    shrinking = collapse_stats(3.0 + 0.05 * torch.randn(2000, 32, generator=g))  # full rank, std far above 1e-4
+    assert not healthy["collapsed"] and healthy["spread_share"] == pytest.approx(1.0, abs=0.01)
+    assert shrinking["effective_rank"] > 30 and shrinking["per_dim_std_mean"] > 0.01
+    assert shrinking["collapsed"] and shrinking["spread_share"] < 0.01
+    assert collapse_stats(torch.zeros(10, 4))["collapsed"]
 
 
 def test_within_episode_share_flags_a_static_latent():

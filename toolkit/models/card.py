@@ -82,8 +82,10 @@ def metrics_table(results: dict[str, Any]) -> str:
             c = latent["collapse"]
             lines += ["", f"Measured in the model's embedding space. Collapse diagnostics of the held-out embeddings: "
                       f"per-dimension std min {c['per_dim_std_min']:.3g} / mean {c['per_dim_std_mean']:.3g}, "
-                      f"effective rank {c['effective_rank']:.2f} of {c['dims']} "
-                      f"({'COLLAPSED' if c['collapsed'] else 'not collapsed'})"
+                      f"effective rank {c['effective_rank']:.2f} of {c['dims']}"
+                      + (f", spread share {c['spread_share']:.3g} (variance / mean squared norm; near 0: "
+                         "clustered around one point)" if "spread_share" in c else "")
+                      + f" ({'COLLAPSED' if c['collapsed'] else 'not collapsed'})"
                       + (f"; share of the variance within episodes {c['within_episode_variance_share']:.3g} "
                          "(near 0: the embedding holds only what an episode keeps fixed)"
                          if "within_episode_variance_share" in c else "") + "."]
