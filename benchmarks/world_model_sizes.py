@@ -69,11 +69,12 @@ def run_one(name: str, args: argparse.Namespace, steps: int, source: str, comman
                  f"training.checkpoint_every={max(1, steps // 4)}", f"training.log_every={max(1, steps // 10)}",
                  f"training.val_fraction={args.val_fraction}", f"training.device={args.device}",
                  f"eval.latent.stride={args.stride}"]
-    run_dir = Path(args.out) / name
+    recipe = load_recipe(name, overrides)
+    run_dir = Path(args.out) / recipe.name
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     resume = (run_dir / "recipe.yaml").is_file()
-    summary = train(load_recipe(name, overrides), run_dir, resume=resume, show_progress=not args.quiet).summary
+    summary = train(recipe, run_dir, resume=resume, show_progress=not args.quiet).summary
     memory_file = run_dir / "benchmark_peak_memory.json"  # kept for a reused run, whose training is not re-run
     if not memory_file.is_file():
         atomic_write_json(memory_file, {"train_peak_memory_gb": peak_memory_gb(summary["device"])})
@@ -86,7 +87,7 @@ def run_one(name: str, args: argparse.Namespace, steps: int, source: str, comman
                               show_progress=not args.quiet)["suites"]["latent"]
     horizons = latent["horizons"]
     return {
-        "recipe": name, "parameters": summary["num_parameters"], "steps": summary["steps"],
+        "recipe": recipe.name, "parameters": summary["num_parameters"], "steps": summary["steps"],
         "windows": summary["steps"] * args.batch_size,
         "parameter_windows": summary["num_parameters"] * summary["steps"] * args.batch_size,
         "device": summary["device"], "train_time_s": summary["train_time_s"],
@@ -117,7 +118,7 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipes", nargs="+", default=RECIPES)
+    parser.add_argument("--recipes", nargs="+", default=RECIPES, help="built-in recipe names or recipe files")
     parser.add_argument("--budget", type=float, required=True, help="parameter-windows N·W per recipe")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--episodes", type=int, default=200, help="first episodes of the 50-hour data")
