@@ -55,6 +55,11 @@ def parameters(recipe_name: str) -> int:
     return world_model_parameters(LATENT, ACTION, m.width, m.depth, m.context, m.mlp_ratio, m.conditioning)
 
 
+def plan_steps(recipes: list[str], budget: float, batch_size: int) -> dict[str, int]:
+    """Optimizer steps per recipe so that each sees ``budget`` parameter-windows (rounded up to whole steps)."""
+    return {name: max(1, math.ceil(budget / (parameters(name) * batch_size))) for name in recipes}
+
+
 def peak_memory_gb(device: str) -> float:
     if device.startswith("cuda"):
         return torch.cuda.max_memory_allocated() / 2**30
@@ -131,7 +136,7 @@ def main() -> None:
     args = parser.parse_args()
     source = f"data/spot-{args.episodes}"
     command = subset_command(load_recipe(args.recipes[0]).dataset.generate[0], args.episodes, args.workers)
-    plan = {name: max(1, math.ceil(args.budget / (parameters(name) * args.batch_size))) for name in args.recipes}
+    plan = plan_steps(args.recipes, args.budget, args.batch_size)
     print("steps per recipe at the budget: " + ", ".join(f"{k} {v}" for k, v in plan.items()), file=sys.stderr)
     rows = [run_one(name, args, steps, source, command) for name, steps in plan.items()]
     result = {"budget_parameter_windows": args.budget, "batch_size": args.batch_size, "episodes": args.episodes,

@@ -211,6 +211,30 @@ def test_recipe_errors_name_the_key():
     assert parse_recipe(load_recipe(RECIPE).to_yaml()).model == recipe.model
 
 
+def test_size_benchmark_cuts_the_data_and_equalises_compute():
+    """benchmarks/world_model_sizes.py: the 50-hour command cut to N episodes; steps inversely to parameters."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "world_model_sizes.py"
+    spec = importlib.util.spec_from_file_location("world_model_sizes", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    command = load_recipe("spot_world_model_10m").dataset.generate[0]
+    cut = bench.subset_command(command, 200, 16)
+    assert "--episodes 9000" in command and "--episodes 200 " in cut and "--workers 16" in cut
+    assert cut.replace("--episodes 200 ", "--episodes 9000 ").replace("--workers 16", "--workers 2") == command
+    m = load_recipe("spot_world_model_10m").model
+    built = WorldModel(81, 12, width=m.width, depth=m.depth, heads=m.heads, context=m.context,
+                       mlp_ratio=m.mlp_ratio, conditioning=m.conditioning)
+    assert bench.parameters("spot_world_model_10m") == built.num_parameters
+    names = ["spot_world_model_10m", "spot_world_model_100m"]
+    plan = bench.plan_steps(names, 6.4e11, 64)
+    for name, steps in plan.items():  # each sees the budget, within one step's worth
+        assert 0 <= steps * 64 * bench.parameters(name) - 6.4e11 < 64 * bench.parameters(name)
+    assert plan[names[0]] > 9 * plan[names[1]]
+
+
 # ------------------------------------------------------------------ frame skip (action blocks)
 def test_frame_skip_windows_are_action_blocks_inside_one_episode(small_dataset):
     from toolkit.data.windows import WindowDataset
