@@ -210,7 +210,7 @@ class WmDataset:
         if len(rows) and (np.any(np.diff(rows) <= 0) or rows[0] < 0):
             raise WmhubError("load_rows needs sorted, unique, non-negative row positions")
         positions = list(range(len(self.manifest.shards_of(config)))) if shards is None else list(shards)
-        parts: list[TensorData] = []
+        parts: list[dict[str, torch.Tensor]] = []  # per shard: its kept rows of every tensor
         offset = 0
         for k in positions:
             count = self.manifest.shards_of(STEPS_CONFIG)[k].num_rows  # every step config aligns with steps
@@ -219,19 +219,18 @@ class WmDataset:
             if len(local):
                 part = self.load_tensors(config, latent_features, extra_columns, shards=[k])
                 keep = torch.from_numpy(local)
-                parts.append(TensorData(latents=part.latents[keep], actions=part.actions[keep],
-                                        rewards=part.rewards[keep], episode_index=part.episode_index[keep],
-                                        episode_starts=part.episode_starts,
-                                        columns={n: v[keep] for n, v in part.columns.items()}))
+                parts.append({"latents": part.latents[keep], "actions": part.actions[keep],
+                              "rewards": part.rewards[keep], "episode_index": part.episode_index[keep],
+                              **{f"column:{n}": v[keep] for n, v in part.columns.items()}})
         if len(rows) and rows[-1] >= offset:
             raise WmhubError(f"row {int(rows[-1])} is past the {offset} rows of config {config!r} of {self.root}")
         if not parts:
             raise WmhubError(f"no rows selected from config {config!r} of {self.root}")
-        index = torch.cat([p.episode_index for p in parts])
-        return TensorData(latents=torch.cat([p.latents for p in parts]), actions=torch.cat([p.actions for p in parts]),
-                          rewards=torch.cat([p.rewards for p in parts]), episode_index=index,
-                          episode_starts=torch.from_numpy(episode_starts(index.numpy())),
-                          columns={n: torch.cat([p.columns[n] for p in parts]) for n in parts[0].columns})
+        joined = {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
+        index = joined["episode_index"]
+        return TensorData(latents=joined["latents"], actions=joined["actions"], rewards=joined["rewards"],
+                          episode_index=index, episode_starts=torch.from_numpy(episode_starts(index.numpy())),
+                          columns={n.removeprefix("column:"): v for n, v in joined.items() if n.startswith("column:")})
 
     def _load_frames(self, config: str, extra_columns: list[str] | None, shards: list[int] | None) -> TensorData:
         """A ``frames-<S>`` config as tensors: ``latents`` = uint8 frames flattened to S·S·3 values per row

@@ -2,7 +2,7 @@
 
 A JEPA trained end to end can minimise its prediction loss by mapping every
 observation to the same latent (complete collapse) or to a low-dimensional
-subspace (dimensional collapse). Two cheap symptoms, on a sample of latents
+subspace (dimensional collapse). Three cheap symptoms, on a sample of latents
 ``[N, D]``:
 
 * per-dimension standard deviation over the sample (min and mean): near 0 when
@@ -14,9 +14,9 @@ subspace (dimensional collapse). Two cheap symptoms, on a sample of latents
 * spread share: the latents' total variance over their mean squared norm,
   ``tr(Cov z) / E‖z‖²`` (= 1 − ‖E z‖² / E‖z‖²). About 1 for embeddings centred
   at 0 (SIGReg's target N(0, I)); near 0 when they sit in a narrow cone around
-  one point. Both statistics above are blind to that collapse *in progress*:
+  one point. The two statistics above are blind to that collapse *in progress*:
   measured on Spot with SIGReg weight 0, the embedding shrank to per-dimension
-  std 0.016 around a mean of norm 1.4 (share 0.018, mean pairwise cosine
+  std 0.017 around a mean of norm 1.4 (share 0.018, mean pairwise cosine
   0.98) while its effective rank stayed at 112 of 128, and its prediction
   cosine (0.9956 at h = 1) looked better than the healthy model's.
 
