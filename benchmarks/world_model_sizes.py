@@ -1,7 +1,7 @@
 """Benchmark: Spot world-model size at equal training compute (issue 8's variable: 10M / 100M / 300M).
 
-    python benchmarks/world_model_sizes.py --budget 2e12 --episodes 200 --val-fraction 0.02   # this CPU
-    python benchmarks/world_model_sizes.py --budget 1e14 --episodes 2000 --workers 16           # a GPU
+    python benchmarks/world_model_sizes.py --budget 6.4e11 --episodes 200 --val-fraction 0.05   # this CPU, 56 min
+    python benchmarks/world_model_sizes.py --budget 1e14 --episodes 2000 --workers 16   # a GPU (size not measured)
 
 Every recipe gets the same training compute, counted as *parameter-windows* N · W (N parameters, W
 training windows seen). The recipes share the context, the rollout horizon and the latent, so N · W is
@@ -45,6 +45,8 @@ LATENT, ACTION = 81, 12  # Spot's state latent and joystick action
 
 def subset_command(command: str, episodes: int, workers: int) -> str:
     """The recipe's generate command for the first ``episodes`` episodes, on ``workers`` processes."""
+    if not re.search(r"--episodes \d+", command):
+        raise SystemExit(f"the recipe's dataset.generate command has no `--episodes N` to cut: {command!r}")
     command = re.sub(r"--episodes \d+", f"--episodes {episodes}", command)
     return re.sub(r"--workers \d+", f"--workers {workers}", command)
 
@@ -85,8 +87,9 @@ def run_one(name: str, args: argparse.Namespace, steps: int, source: str, comman
         atomic_write_json(memory_file, {"train_peak_memory_gb": peak_memory_gb(summary["device"])})
     train_peak = json.loads(memory_file.read_text())["train_peak_memory_gb"]
     results_file = run_dir / "eval" / "eval_results.json"
-    if results_file.is_file() and "latent" in json.loads(results_file.read_text())["suites"]:
-        latent = json.loads(results_file.read_text())["suites"]["latent"]
+    kept = json.loads(results_file.read_text())["suites"] if results_file.is_file() else {}
+    if "latent" in kept:
+        latent = kept["latent"]
     else:
         latent = evaluate_run(run_dir, suites=["latent"], device=args.device,
                               show_progress=not args.quiet)["suites"]["latent"]

@@ -224,6 +224,8 @@ def test_size_benchmark_cuts_the_data_and_equalises_compute():
     cut = bench.subset_command(command, 200, 16)
     assert "--episodes 9000" in command and "--episodes 200 " in cut and "--workers 16" in cut
     assert cut.replace("--episodes 200 ", "--episodes 9000 ").replace("--workers 16", "--workers 2") == command
+    with pytest.raises(SystemExit, match="no `--episodes N`"):
+        bench.subset_command("wmhub generate spot OUT --seed 0", 200, 2)
     m = load_recipe("spot_world_model_10m").model
     built = WorldModel(81, 12, width=m.width, depth=m.depth, heads=m.heads, context=m.context,
                        mlp_ratio=m.mlp_ratio, conditioning=m.conditioning)
