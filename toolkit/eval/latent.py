@@ -34,11 +34,9 @@ rolls out horizon / k model steps, and its horizons must be multiples of k.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -46,6 +44,7 @@ from toolkit.data.reader import WmDataset
 from toolkit.data.windows import WindowDataset
 from toolkit.errors import WmhubError
 from toolkit.eval.collapse import collapse_stats, within_episode_share
+from toolkit.eval.stats import mean_se
 from toolkit.models.dynamics import DynamicsModel
 from toolkit.models.jepa import JEPAWorldModel
 
@@ -59,12 +58,9 @@ def prediction_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, to
             "relative_l2": error / target.norm(dim=-1).clamp_min(1e-12)}
 
 
-def _episode_mean_se(values: torch.Tensor, episodes: torch.Tensor) -> tuple[float, float]:
+def _episode_mean_se(values: torch.Tensor, episodes: torch.Tensor) -> dict[str, float | int | None]:
     """Mean and standard error across episodes of per-episode means (``values`` per window)."""
-    per_episode = [float(values[episodes == e].double().mean()) for e in torch.unique(episodes)]
-    arr = np.asarray(per_episode)
-    se = float(arr.std(ddof=1) / math.sqrt(len(arr))) if len(arr) > 1 else float("nan")
-    return float(arr.mean()), se
+    return mean_se(float(values[episodes == e].double().mean()) for e in torch.unique(episodes))
 
 
 def context_of(model: DynamicsModel) -> int:
@@ -143,11 +139,10 @@ def latent_suite(model: DynamicsModel, dataset: WmDataset, episodes: list[int], 
     for h in horizons:
         k, entry = h // fs, {}
         for name in ("cosine", "l2", "relative_l2"):
-            entry[name] = dict(zip(("mean", "se"), _episode_mean_se(model_m[name][:, k - 1], episode_of)))
-            entry[f"copy_last_{name}"] = dict(zip(("mean", "se"), _episode_mean_se(copy_m[name][:, k - 1],
-                                                                                   episode_of)))
+            entry[name] = _episode_mean_se(model_m[name][:, k - 1], episode_of)
+            entry[f"copy_last_{name}"] = _episode_mean_se(copy_m[name][:, k - 1], episode_of)
         data_cos = F.cosine_similarity(start[:, k - 1], target[:, k - 1], dim=-1)
-        entry["data_cosine"] = dict(zip(("mean", "se"), _episode_mean_se(data_cos, episode_of)))
+        entry["data_cosine"] = _episode_mean_se(data_cos, episode_of)
         per_horizon[str(h)] = entry
     curve = {"horizon": [fs * k for k in range(1, max_h + 1)],
              "cosine": [float(model_m["cosine"][:, k].mean()) for k in range(max_h)],

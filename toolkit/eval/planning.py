@@ -36,6 +36,7 @@ from toolkit.errors import WmhubError
 from toolkit.eval.planners import (CEMConfig, CostFn, Planner, PlannerConfig, Rollout, RolloutModel,
                                    as_rollout_model, make_planner, measure_matmul_flops,
                                    planning_flops_per_action)
+from toolkit.eval.stats import mean_se
 from toolkit.models.dynamics import DynamicsModel
 from toolkit.models.jepa import PIXEL_ENCODERS, JEPAWorldModel
 from toolkit.models.reward import RewardModel
@@ -58,15 +59,6 @@ def require_state_latent(model: Any) -> None:
         raise WmhubError(f"planning suites need the state latent; this model's latent is {latent or 'unspecified'} "
                          f"(live planning reads features {list(STATE_FEATURES)} from the simulator); use a model "
                          "trained on the steps config's state latent, e.g. recipe reacher_dynamics_mlp_1m_state")
-
-
-def mean_se(values: Iterable[float]) -> dict[str, float | None]:
-    """``{"mean", "se", "n"}``; se = std(ddof=1)/sqrt(n) (as the latent suite), None below two values."""
-    x = np.asarray(list(values), dtype=np.float64)
-    if x.size == 0:
-        return {"mean": None, "se": None, "n": 0}
-    se = float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else None
-    return {"mean": float(x.mean()), "se": se, "n": int(x.size)}
 
 
 def wrapped_angle_error(angles: np.ndarray, goal: np.ndarray) -> np.ndarray:
