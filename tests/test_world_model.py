@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pytest
 import torch
 
@@ -235,6 +236,49 @@ def test_size_benchmark_cuts_the_data_and_equalises_compute():
     for name, steps in plan.items():  # each sees the budget, within one step's worth
         assert 0 <= steps * 64 * bench.parameters(name) - 6.4e11 < 64 * bench.parameters(name)
     assert plan[names[0]] > 9 * plan[names[1]]
+    counts, rates = {"a": 1_000, "b": 10_000}, {"a": 500.0, "b": 100.0}
+    budget = bench.fit_budget(rates, counts, 60.0)  # a: B/1e3/500 s, b: B/1e4/100 s, 60 s in all
+    assert budget / 1_000 / 500 + budget / 10_000 / 100 == pytest.approx(60.0)
+    with pytest.raises(ValueError, match="positive"):
+        bench.fit_budget({"a": 0.0}, counts, 60.0)
+
+
+@pytest.mark.slow
+def test_size_benchmark_fits_its_budget_from_pilot_runs_and_resumes(tmp_path):
+    """The whole benchmark on two tiny Spot recipes: pilots, fitted budget, training, latent suite, resume."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    files = []
+    for name, width in (("tiny_spot_a", 16), ("tiny_spot_b", 32)):
+        recipe = load_recipe("spot_world_model_10m", [f"model.width={width}", "model.depth=1", "model.heads=2"])
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(recipe.to_yaml().replace("name: spot_world_model_10m", f"name: {name}"))
+        files.append(str(path))
+    command = [sys.executable, str(repo / "benchmarks" / "world_model_sizes.py"), "--recipes", *files,
+               "--fit-seconds", "4", "--pilot-steps", "6", "--episodes", "6", "--batch-size", "16",
+               "--val-fraction", "0.34", "--stride", "50", "--device", "cpu", "--out", str(tmp_path / "out"),
+               "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
+    first = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    result = json.loads((tmp_path / "out" / "results.json").read_text())
+    rates = result["pilot_samples_per_s"]
+    assert set(rates) == {"tiny_spot_a", "tiny_spot_b"} and all(r > 0 for r in rates.values())
+    counts = {r["recipe"]: r["parameters"] for r in result["runs"]}
+    assert counts["tiny_spot_b"] > 2 * counts["tiny_spot_a"]
+    # the budget is the one that, at the pilots' rates, trains for 4 s in all; each run sees it
+    assert sum(result["budget_parameter_windows"] / (counts[n] * rates[n]) for n in rates) == pytest.approx(4.0)
+    for run in result["runs"]:
+        assert 0 <= run["parameter_windows"] - result["budget_parameter_windows"] < 16 * run["parameters"]
+        assert set(run["cosine"]) == {"1", "5", "10", "30"}
+    assert (tmp_path / "data" / "spot-6").is_dir()
+    assert (tmp_path / "out" / "pilot" / "tiny_spot_a" / "summary.json").is_file()
+    second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert json.loads((tmp_path / "out" / "results.json").read_text()) == result  # reused, not retrained
 
 
 # ------------------------------------------------------------------ frame skip (action blocks)
