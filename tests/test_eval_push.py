@@ -14,9 +14,9 @@ from huggingface_hub import ModelCard
 from toolkit.cli import main
 from toolkit.data.reader import open_dataset
 from toolkit.errors import WmhubError
-from toolkit.fileio import dumps_json
 from toolkit.eval.latent import latent_suite, prediction_metrics
 from toolkit.eval.runner import evaluate_run
+from toolkit.fileio import dumps_json
 from toolkit.hub.push_model import push_run
 from toolkit.models import MLPDynamics
 from toolkit.models.registry import load_model
@@ -57,6 +57,7 @@ def test_copy_last_model_equals_the_baseline(evaluated_run):
             assert entry[name]["mean"] == pytest.approx(entry[f"copy_last_{name}"]["mean"], rel=1e-6)
         assert entry["data_cosine"]["mean"] == pytest.approx(entry["copy_last_cosine"]["mean"], rel=1e-6)
 
+
 def test_one_held_out_episode_has_no_standard_error(evaluated_run):
     """With one episode the s.e. is None (not NaN, which is not JSON): the results file can be written."""
     model = load_model(evaluated_run / "model")
@@ -68,7 +69,6 @@ def test_one_held_out_episode_has_no_standard_error(evaluated_run):
     json.loads(dumps_json(result))
     many = latent_suite(model, dataset, split["val_episodes"], horizons=[1], stride=20)["horizons"]["1"]
     assert many["cosine"]["n"] == len(split["val_episodes"]) and many["cosine"]["se"] > 0
-
 
 
 def test_trained_model_beats_copy_last_and_writes_plots(evaluated_run):
