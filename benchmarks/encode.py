@@ -22,12 +22,12 @@ import numpy as np
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from toolkit.data import open_dataset  # noqa: E402
-from toolkit.encode import encode_dataset  # noqa: E402
-from toolkit.encode.windows import window_indices  # noqa: E402
-from toolkit.encoders import parse_encoder_spec  # noqa: E402
-from toolkit.generate import generate  # noqa: E402
-from toolkit.render.reacher_frames import ReacherFrameRenderer  # noqa: E402
+from wmhub.data import open_dataset  # noqa: E402
+from wmhub.encoding import encode_dataset  # noqa: E402
+from wmhub.encoding.windows import window_indices  # noqa: E402
+from wmhub.encoders import parse_encoder_spec  # noqa: E402
+from wmhub.generation import generate  # noqa: E402
+from wmhub.render.reacher_frames import ReacherFrameRenderer  # noqa: E402
 
 
 def main() -> None:

@@ -22,9 +22,9 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 from PIL import Image  # noqa: E402
 
-from toolkit.data import open_dataset  # noqa: E402
-from toolkit.generate import generate  # noqa: E402
-from toolkit.render.reacher_frames import ReacherFrameRenderer  # noqa: E402
+from wmhub.data import open_dataset  # noqa: E402
+from wmhub.generation import generate  # noqa: E402
+from wmhub.render.reacher_frames import ReacherFrameRenderer  # noqa: E402
 
 
 def _pil(fmt: str, **kw):

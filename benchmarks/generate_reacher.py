@@ -24,9 +24,9 @@ import numpy as np
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from toolkit.data import open_dataset  # noqa: E402
-from toolkit.envs.reacher import make_env  # noqa: E402
-from toolkit.generate import generate  # noqa: E402
+from wmhub.data import open_dataset  # noqa: E402
+from wmhub.envs.reacher import make_env  # noqa: E402
+from wmhub.generation import generate  # noqa: E402
 
 
 def bare_env_step_rate(dataset_dir: Path, episodes: int) -> float:

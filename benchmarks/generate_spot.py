@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.envs.spot_model import N_SUBSTEPS, build_spot_model
-from toolkit.generate import generate
+from wmhub.envs.spot_model import N_SUBSTEPS, build_spot_model
+from wmhub.generation import generate
 
 FIFTY_HOURS_STEPS = 50 * 3600 / 0.02
 
@@ -66,7 +66,7 @@ def main() -> None:
         start = time.perf_counter()
         options = {"policy": args.policy, "epsilon": args.epsilon}
         if args.policy.startswith("mlp:"):
-            from toolkit.envs.spot import policy_sha256
+            from wmhub.envs.spot import policy_sha256
 
             options["policy_sha256"] = policy_sha256(args.policy.removeprefix("mlp:"))
         result = generate("spot", out, episodes, options=options,
@@ -76,7 +76,7 @@ def main() -> None:
         steps_rows = sum(s.num_rows for s in manifest.shards_of("steps"))
         transitions = steps_rows - episodes
         num_bytes = sum(s.num_bytes for s in manifest.shards)
-        from toolkit.data.summary import episode_table
+        from wmhub.data.summary import episode_table
 
         table = episode_table(out, manifest)
         col = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}

@@ -33,10 +33,10 @@ from pathlib import Path
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 
-from toolkit.data import open_dataset  # noqa: E402
-from toolkit.generate import generate  # noqa: E402
-from toolkit.hub.download import download  # noqa: E402
-from toolkit.hub.publish import publish  # noqa: E402
+from wmhub.data import open_dataset  # noqa: E402
+from wmhub.generation import generate  # noqa: E402
+from wmhub.hub.download import download  # noqa: E402
+from wmhub.hub.publish import publish  # noqa: E402
 
 
 def sha256sum_rate(paths: list[Path]) -> float:
@@ -77,7 +77,7 @@ def main() -> None:
         generate("reacher", src, args.episodes, options=options, workers=2, show_progress=False)
         with contextlib.ExitStack() as stack:
             if args.server:
-                from toolkit.testing.hub_server import HubServer, patch_endpoint
+                from wmhub.testing.hub_server import HubServer, patch_endpoint
 
                 server = stack.enter_context(HubServer(tmp / "server"))
                 stack.enter_context(patch_endpoint(server.url, hf_home=tmp / "hf-home"))

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from toolkit.envs.reacher import make_env
-from toolkit.eval import planning
-from toolkit.eval.planners import CEMConfig, Rollout
-from toolkit.eval.runner import load_run, run_dataset_root
-from toolkit.models.registry import load_model
+from wmhub.envs.reacher import make_env
+from wmhub.eval import planning
+from wmhub.eval.planners import CEMConfig, Rollout
+from wmhub.eval.runner import load_run, run_dataset_root
+from wmhub.models.registry import load_model
 
 
 def main() -> None:

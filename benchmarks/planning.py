@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from toolkit.eval.planning import SUITES  # noqa: E402
-from toolkit.eval.runner import run_planning_suite, headline_metrics, load_run, run_dataset_root  # noqa: E402
-from toolkit.models.registry import load_model  # noqa: E402
+from wmhub.eval.planning import SUITES  # noqa: E402
+from wmhub.eval.runner import run_planning_suite, headline_metrics, load_run, run_dataset_root  # noqa: E402
+from wmhub.models.registry import load_model  # noqa: E402
 
 
 def planner_options(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from toolkit.devices import resolve_device
-    from toolkit.eval.runner import suite_options
+    from wmhub.devices import resolve_device
+    from wmhub.eval.runner import suite_options
 
     recipe, summary, split = load_run(args.run)
     model = load_model(args.run / "model")

@@ -17,8 +17,8 @@ import numpy as np
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from toolkit.data import open_dataset  # noqa: E402
-from toolkit.generate import generate  # noqa: E402
+from wmhub.data import open_dataset  # noqa: E402
+from wmhub.generation import generate  # noqa: E402
 
 
 def main() -> None:

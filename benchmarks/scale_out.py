@@ -43,7 +43,7 @@ from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from toolkit.generate import generate  # noqa: E402
+from wmhub.generation import generate  # noqa: E402
 
 OPTIONS = {"episode_length": 200, "policy": "p-controller", "epsilon": 0.3, "seed": 0}
 ENCODE_OPTIONS = {"device": "cpu", "workers": 0, "encoder_threads": 1, "batch_size": 16}
@@ -62,7 +62,7 @@ def timed_job(out: Path, episodes: int, per_shard: int, **kwargs) -> tuple[float
 
 def timed_encode(source: Path, out: Path, encoder: str, frame_size: int, **kwargs) -> tuple[float, int, str]:
     """(seconds, rows, manifest text) of one encode of a fresh copy of ``source`` into ``out``."""
-    from toolkit.encode import encode_dataset
+    from wmhub.encoding import encode_dataset
 
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(source, out)
@@ -138,7 +138,7 @@ def main() -> None:
 
     import ray
 
-    from toolkit.generate.ray_executor import RayExecutor
+    from wmhub.generation.ray_executor import RayExecutor
 
     print(f"load average before: {os.getloadavg()}", flush=True)
     start = time.perf_counter()

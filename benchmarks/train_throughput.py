@@ -29,12 +29,12 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import torch  # noqa: E402
 
-from toolkit.data.reader import WmDataset  # noqa: E402
-from toolkit.devices import resolve_device  # noqa: E402
-from toolkit.train import load_recipe, train  # noqa: E402
-from toolkit.train.dataset_source import obtain_dataset  # noqa: E402
-from toolkit.train.objectives import Objective  # noqa: E402
-from toolkit.train.trainer import build_model, data_action_dim  # noqa: E402
+from wmhub.data.reader import WmDataset  # noqa: E402
+from wmhub.devices import resolve_device  # noqa: E402
+from wmhub.training import load_recipe, train  # noqa: E402
+from wmhub.training.dataset_source import obtain_dataset  # noqa: E402
+from wmhub.training.objectives import Objective  # noqa: E402
+from wmhub.training.trainer import build_model, data_action_dim  # noqa: E402
 
 
 def compute_only_rate(recipe, dataset: WmDataset, steps: int) -> float:

@@ -40,10 +40,10 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import torch  # noqa: E402
 
-from toolkit.eval.runner import evaluate_run  # noqa: E402
-from toolkit.fileio import atomic_write_json  # noqa: E402
-from toolkit.models import world_model_parameters  # noqa: E402
-from toolkit.train import load_recipe, train  # noqa: E402
+from wmhub.eval.runner import evaluate_run  # noqa: E402
+from wmhub.fileio import atomic_write_json  # noqa: E402
+from wmhub.models import world_model_parameters  # noqa: E402
+from wmhub.training import load_recipe, train  # noqa: E402
 
 PILOT_EPISODES = 8  # episodes a pilot run reads (two held out)
 RECIPES = ["spot_world_model_10m", "spot_world_model_100m", "spot_world_model_300m"]

@@ -1,1 +1,1 @@
-"""Dataset card templates (Jinja2), shipped as ``toolkit.dataset_cards``."""
+"""Dataset card templates (Jinja2), shipped as ``wmhub.dataset_cards``."""

@@ -1,1 +1,1 @@
-"""Model card templates (Jinja2), shipped as ``toolkit.model_cards``."""
+"""Model card templates (Jinja2), shipped as ``wmhub.model_cards``."""

@@ -1,1 +1,1 @@
-"""Training recipes (one YAML per checkpoint); shipped as ``toolkit.recipes``."""
+"""Training recipes (one YAML per checkpoint); shipped as ``wmhub.recipes``."""

@@ -17,7 +17,7 @@ _MENAGERIE = Path(__file__).resolve().parents[1].parent / "shared" / "menagerie"
 if "MENAGERIE_ROOT" not in os.environ and _MENAGERIE.is_dir():  # offline Spot model (see its README)
     os.environ["MENAGERIE_ROOT"] = str(_MENAGERIE)
 
-from toolkit.generate import generate  # noqa: E402
+from wmhub.generation import generate  # noqa: E402
 
 SMALL = dict(episodes=12, episodes_per_shard=4)
 SMALL_OPTIONS = {"episode_length": 30, "policy": "p-controller", "epsilon": 0.3, "seed": 7}

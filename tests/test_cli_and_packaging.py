@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import pkgutil
-import tomllib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-import toolkit
-from toolkit.cli import main
+from wmhub.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,11 +28,26 @@ def test_help_has_an_example(path):
     assert "Example" in result.output
 
 
-def test_every_subpackage_is_packaged():
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    listed = set(config["tool"]["setuptools"]["packages"])
-    found = {"toolkit"} | {f"toolkit.{m.name}" for m in pkgutil.walk_packages(toolkit.__path__) if m.ispkg}
-    assert found - {"toolkit.dataset_cards"} <= listed
+def test_every_subpackage_is_installed_as_wmhub():
+    """setup.py discovers the packages under toolkit/: each one imports as wmhub.<name>."""
+    import importlib.util
+
+    source = ROOT / "toolkit"
+    found = {".".join(p.parent.relative_to(source).parts) for p in source.rglob("__init__.py")} - {""}
+    assert found, "no subpackages found under toolkit/"
+    missing = [name for name in sorted(found) if importlib.util.find_spec(f"wmhub.{name}") is None]
+    assert not missing
+    for data_package in ("wmhub.recipes", "wmhub.model_cards", "wmhub.dataset_cards"):
+        assert importlib.util.find_spec(data_package) is not None
+
+
+def test_import_wmhub_loads_no_heavy_library():
+    """``import wmhub`` and reading a recipe import neither torch, mujoco nor transformers."""
+    code = ("import sys, wmhub; print(wmhub.__version__); "
+            "assert not {'torch', 'mujoco', 'transformers'} & set(sys.modules), sorted(sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
 
 
 def test_info_json(small_dataset):
@@ -49,7 +63,7 @@ def test_info_json(small_dataset):
 def test_an_unusable_output_path_is_one_clear_error(tmp_path):
     from click.testing import CliRunner
 
-    from toolkit.cli import main
+    from wmhub.cli import main
 
     (tmp_path / "afile").write_text("x")
     result = CliRunner().invoke(main, ["generate", "reacher", str(tmp_path / "afile" / "out"), "--episodes", "1",

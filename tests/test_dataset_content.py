@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from conftest import SMALL, SMALL_OPTIONS
-from toolkit.data import open_dataset
-from toolkit.data.stats import FeatureStats
-from toolkit.envs.reacher import ReacherConfig, ReacherRunner
+from wmhub.data import open_dataset
+from wmhub.data.stats import FeatureStats
+from wmhub.envs.reacher import ReacherConfig, ReacherRunner
 
 T = SMALL_OPTIONS["episode_length"]
 N = SMALL["episodes"]
@@ -111,7 +111,7 @@ def test_export_triples(small_dataset, tmp_path):
     from click.testing import CliRunner
     from datasets import load_dataset
 
-    from toolkit.cli import main
+    from wmhub.cli import main
 
     result = CliRunner().invoke(main, ["export", str(small_dataset), str(tmp_path / "tri"), "--format", "triples"])
     assert result.exit_code == 0, result.output
@@ -127,8 +127,8 @@ def test_export_triples(small_dataset, tmp_path):
 
 def test_shards_holding_and_select_episodes(small_dataset):
     """The suites load only the shards holding their episodes, then those episodes' rows: the same windows."""
-    from toolkit.data.windows import WindowDataset
-    from toolkit.train.data import restrict
+    from wmhub.data.windows import WindowDataset
+    from wmhub.training.data import restrict
 
     ds = open_dataset(small_dataset)
     infos = ds.manifest.shards_of("steps")
@@ -154,7 +154,7 @@ def test_shards_holding_and_select_episodes(small_dataset):
 
 def test_load_rows_keeps_only_the_selected_rows(small_dataset):
     """The probe's loader: any sorted rows, across shard boundaries, equal the whole load indexed by them."""
-    from toolkit.errors import WmhubError
+    from wmhub.errors import WmhubError
 
     ds = open_dataset(small_dataset)
     full = ds.load_tensors(extra_columns=["qpos", "qvel"])
@@ -175,9 +175,9 @@ def test_load_rows_keeps_only_the_selected_rows(small_dataset):
 
 
 def test_latent_suite_names_episodes_missing_from_the_dataset(small_dataset):
-    from toolkit.errors import WmhubError
-    from toolkit.eval.latent import latent_suite
-    from toolkit.models import MLPDynamics
+    from wmhub.errors import WmhubError
+    from wmhub.eval.latent import latent_suite
+    from wmhub.models import MLPDynamics
 
     with pytest.raises(WmhubError, match="are not in .*config 'steps'"):
         latent_suite(MLPDynamics(6, 2, hidden_dim=8), open_dataset(small_dataset), [N + 5], horizons=[1])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SMALL, SMALL_OPTIONS, kill_then_resume, make_small, tree_bytes
-from toolkit.errors import InterruptedJobError
+from wmhub.errors import InterruptedJobError
 
 
 def test_workers_do_not_change_bytes(small_dataset, tmp_path):
@@ -22,7 +22,7 @@ def test_workers_do_not_change_bytes(small_dataset, tmp_path):
 
 
 def _cli(out: Path, *extra: str) -> list[str]:
-    args = [sys.executable, "-m", "toolkit.cli", "generate", "reacher", str(out),
+    args = [sys.executable, "-m", "wmhub.cli", "generate", "reacher", str(out),
             "--episodes", str(SMALL["episodes"]), "--episodes-per-shard", str(SMALL["episodes_per_shard"]),
             "--quiet"]
     for key, value in SMALL_OPTIONS.items():
@@ -51,7 +51,7 @@ def test_resume_cleans_stale_temporary_and_keeps_complete_shards(small_dataset, 
     (out / ".wmhub-job.json").write_text(json.dumps(job))
     with pytest.raises(InterruptedJobError):
         make_small(out)
-    from toolkit.generate import generate
+    from wmhub.generation import generate
 
     result = generate("reacher", out, 12, options=SMALL_OPTIONS, episodes_per_shard=4, resume=True,
                       show_progress=False)

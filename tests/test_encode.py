@@ -15,11 +15,11 @@ import pytest
 import torch
 
 from conftest import tree_bytes
-from toolkit.data import open_dataset
-from toolkit.data.verify import verify_dataset
-from toolkit.encode import encode_dataset
-from toolkit.encode.windows import window_indices
-from toolkit.errors import WmhubError
+from wmhub.data import open_dataset
+from wmhub.data.verify import verify_dataset
+from wmhub.encoding import encode_dataset
+from wmhub.encoding.windows import window_indices
+from wmhub.errors import WmhubError
 
 FRAME = 32
 
@@ -80,7 +80,7 @@ def test_embeddings_config_is_aligned_and_loadable(encoded, tiny_vjepa2):
 def test_embedding_equals_direct_forward_and_fp16_roundtrip(encoded, tiny_vjepa2):
     from transformers import VJEPA2Model
 
-    from toolkit.render.reacher_frames import ReacherFrameRenderer
+    from wmhub.render.reacher_frames import ReacherFrameRenderer
 
     episode = next(open_dataset(encoded).iter_episodes())
     stored = next(open_dataset(encoded).iter_episodes("embeddings-vjepa2-tiny"))["embedding"].astype(np.float32)
@@ -110,9 +110,9 @@ def test_vjepa2_world_model_recipe_trains_on_frozen_embeddings(encoded, tmp_path
     give nothing to learn beyond copy-last (measured: validation 0.2916 against 0.2912 after 30 epochs).
     Learning is tested on state latents (tests/test_world_model.py).
     """
-    from toolkit.eval.runner import evaluate_run
-    from toolkit.models import load_model
-    from toolkit.train import load_recipe, train
+    from wmhub.eval.runner import evaluate_run
+    from wmhub.models import load_model
+    from wmhub.training import load_recipe, train
 
     monkeypatch.chdir(tmp_path)
     recipe = load_recipe("reacher_world_model_vjepa2", [
@@ -146,7 +146,7 @@ def test_encode_sigkill_then_resume(encoded, small_dataset, tiny_vjepa2, tmp_pat
 
     out = tmp_path / "killed"
     shutil.copytree(small_dataset, out)
-    cmd = [sys.executable, "-m", "toolkit.cli", "encode", str(out), "--encoder", f"vjepa2:{tiny_vjepa2}",
+    cmd = [sys.executable, "-m", "wmhub.cli", "encode", str(out), "--encoder", f"vjepa2:{tiny_vjepa2}",
            "--device", "cpu", "--batch-size", "7", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -189,7 +189,7 @@ def test_missing_weights_error_names_the_fix(small_copy):
 
 
 def test_random_baseline_is_reproducible():
-    from toolkit.encoders import parse_encoder_spec
+    from wmhub.encoders import parse_encoder_spec
 
     first = parse_encoder_spec("random:32", device="cpu", frame_size=FRAME)
     second = parse_encoder_spec("random:32", device="cpu", frame_size=FRAME)
@@ -216,7 +216,7 @@ def test_render_workers_do_not_change_bytes(encoded, small_dataset, tiny_vjepa2,
 def test_hf_image_backbone_per_frame(small_copy, tmp_path, pooling):
     from transformers import Dinov2Config, Dinov2Model
 
-    from toolkit.render.reacher_frames import ReacherFrameRenderer
+    from wmhub.render.reacher_frames import ReacherFrameRenderer
 
     torch.manual_seed(0)
     path = tmp_path / "dinov2-tiny"
@@ -246,9 +246,9 @@ def test_save_frames_webdataset(small_copy):
     import webdataset as wds
     from click.testing import CliRunner
 
-    from toolkit.cli import main
-    from toolkit.data.frame_shards import iter_frame_episodes
-    from toolkit.render.reacher_frames import ReacherFrameRenderer
+    from wmhub.cli import main
+    from wmhub.data.frame_shards import iter_frame_episodes
+    from wmhub.render.reacher_frames import ReacherFrameRenderer
 
     result = CliRunner().invoke(main, ["encode", str(small_copy), "--save-frames", "--frame-size", "24",
                                        "--workers", "0", "--quiet"])
@@ -280,7 +280,7 @@ def test_save_frames_webdataset(small_copy):
 def test_generate_with_encoder_in_one_command(tmp_path):
     from click.testing import CliRunner
 
-    from toolkit.cli import main
+    from wmhub.cli import main
 
     out = tmp_path / "gen"
     result = CliRunner().invoke(main, ["generate", "reacher", str(out), "--episodes", "3", "--episode-length", "10",
@@ -291,12 +291,12 @@ def test_generate_with_encoder_in_one_command(tmp_path):
 
 
 def test_render_backend_probe_and_clean_exit(small_dataset):
-    from toolkit.render.gl_backend import backend_works
+    from wmhub.render.gl_backend import backend_works
 
     assert backend_works("egl")
     assert not backend_works("no-such-backend")
-    script = ("from toolkit.data import open_dataset\n"
-              "from toolkit.render.reacher_frames import ReacherFrameRenderer\n"
+    script = ("from wmhub.data import open_dataset\n"
+              "from wmhub.render.reacher_frames import ReacherFrameRenderer\n"
               f"ep = next(open_dataset({str(small_dataset)!r}).iter_episodes())\n"
               "r = ReacherFrameRenderer(size=16)\n"
               "print(r.render(ep['qpos'][:2], ep['qvel'][:2], ep['target_pos'][:2]).shape)\n")

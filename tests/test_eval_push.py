@@ -11,18 +11,18 @@ import torch
 from click.testing import CliRunner
 from huggingface_hub import ModelCard
 
-from toolkit.cli import main
-from toolkit.data.reader import open_dataset
-from toolkit.errors import WmhubError
-from toolkit.eval.latent import latent_suite, prediction_metrics
-from toolkit.eval.runner import evaluate_run
-from toolkit.fileio import dumps_json
-from toolkit.hub.push_model import push_run
-from toolkit.models import MLPDynamics
-from toolkit.models.registry import load_model
-from toolkit.reproduce import flatten_metrics, reproduce
-from toolkit.testing.hub_server import HubServer, patch_endpoint
-from toolkit.train import load_recipe, train
+from wmhub.cli import main
+from wmhub.data.reader import open_dataset
+from wmhub.errors import WmhubError
+from wmhub.eval.latent import latent_suite, prediction_metrics
+from wmhub.eval.runner import evaluate_run
+from wmhub.fileio import dumps_json
+from wmhub.hub.push_model import push_run
+from wmhub.models import MLPDynamics
+from wmhub.models.registry import load_model
+from wmhub.runs.reproduce import flatten_metrics, reproduce
+from wmhub.testing.hub_server import HubServer, patch_endpoint
+from wmhub.training import load_recipe, train
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +146,7 @@ def test_push_to_hub_server_and_from_pretrained(evaluated_run, tmp_path, monkeyp
         # `wmhub eval` on the pushed checkpoint: copied into a run directory, evaluated here
         from click.testing import CliRunner
 
-        from toolkit.cli import main
+        from wmhub.cli import main
 
         out = tmp_path / "from-hub"
         result = CliRunner().invoke(main, ["eval", "hf://wm-lab/tiny-dynamics@v1.0", "--out", str(out),
@@ -180,7 +180,7 @@ def test_flatten_metrics_skips_timings():
 
 def test_quickstart_end_to_end_and_rerun(tmp_path, capsys):
     """generate → publish → download + verify → train → eval → push; a re-run reuses everything."""
-    from toolkit.quickstart import run_quickstart
+    from wmhub.quickstart import run_quickstart
 
     run_quickstart(tmp_path / "qs")
     hub = tmp_path / "qs" / "hub"

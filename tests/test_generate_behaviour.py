@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import SMALL_OPTIONS, make_small, tree_bytes
-from toolkit.cli import main
-from toolkit.data import open_dataset
-from toolkit.data.verify import verify_dataset
-from toolkit.generate import generate
+from wmhub.cli import main
+from wmhub.data import open_dataset
+from wmhub.data.verify import verify_dataset
+from wmhub.generation import generate
 
 
 def _success_rate(tmp_path, policy: str, episodes: int = 60) -> float:

@@ -8,12 +8,12 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import make_small, tree_bytes
-from toolkit.cli import main
-from toolkit.data import open_dataset
-from toolkit.data.verify import verify_dataset
-from toolkit.errors import WmhubError
-from toolkit.hub.download import download
-from toolkit.hub.publish import publish
+from wmhub.cli import main
+from wmhub.data import open_dataset
+from wmhub.data.verify import verify_dataset
+from wmhub.errors import WmhubError
+from wmhub.hub.download import download
+from wmhub.hub.publish import publish
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Publish / append / tag / download / verify through the real huggingface_hub and datasets
-clients, against the Hub-compatible server of toolkit.testing on 127.0.0.1."""
+clients, against the Hub-compatible server of wmhub.testing on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import make_small
-from toolkit.cli import main
-from toolkit.data import open_dataset
-from toolkit.data.verify import verify_dataset
-from toolkit.errors import WmhubError
-from toolkit.hub.download import download
-from toolkit.hub.publish import publish
-from toolkit.testing.hub_server import HubServer, patch_endpoint
+from wmhub.cli import main
+from wmhub.data import open_dataset
+from wmhub.data.verify import verify_dataset
+from wmhub.errors import WmhubError
+from wmhub.hub.download import download
+from wmhub.hub.publish import publish
+from wmhub.testing.hub_server import HubServer, patch_endpoint
 
 REPO = "hf://datasets/wm-lab/reacher"
 
@@ -32,9 +32,9 @@ def hub(tmp_path, monkeypatch):
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch):
     """Backoff of 0.05, 0.1, 0.2 s instead of 1, 2, 4 s (a client setting, not a mock)."""
-    import toolkit.hub.transfer
+    import wmhub.hub.transfer
 
-    monkeypatch.setattr(toolkit.hub.transfer, "RETRY_FIRST_DELAY_S", 0.05)
+    monkeypatch.setattr(wmhub.hub.transfer, "RETRY_FIRST_DELAY_S", 0.05)
 
 
 def shard_gets(hub) -> list[str]:
@@ -150,7 +150,7 @@ def test_token_never_appears_in_output_or_files(hub, tmp_path):
     src = make_small(tmp_path / "src", episodes=4)
     env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": hub.token, "HF_HUB_OFFLINE": "0",
            "HF_DATASETS_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "cli-home")}
-    runs = [subprocess.run([sys.executable, "-m", "toolkit.cli", *args], env=env, capture_output=True, text=True)
+    runs = [subprocess.run([sys.executable, "-m", "wmhub.cli", *args], env=env, capture_output=True, text=True)
             for args in (["publish", str(src), REPO, "--tag", "v1"], ["download", REPO, str(tmp_path / "d")],
                          ["verify", REPO], ["info", REPO])]
     assert all(run.returncode == 0 for run in runs), [run.stderr for run in runs]
@@ -167,7 +167,7 @@ def test_network_errors_are_retried_then_reported(tmp_path):
 
     from huggingface_hub import HfApi
 
-    from toolkit.hub.stores import with_retries
+    from wmhub.hub.stores import with_retries
 
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))

@@ -1,4 +1,4 @@
-"""The local Hub server (toolkit.testing.hub_server) against the real huggingface_hub / datasets clients."""
+"""The local Hub server (wmhub.testing.hub_server) against the real huggingface_hub / datasets clients."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from huggingface_hub.errors import (  # noqa: E402
 )
 from huggingface_hub.hf_api import RepoFile, RepoFolder  # noqa: E402
 
-from toolkit.testing.hub_server import HubServer, patch_endpoint  # noqa: E402
+from wmhub.testing.hub_server import HubServer, patch_endpoint  # noqa: E402
 
 # huggingface_hub's LFS upload passes a file object as `data=`, which httpx2 deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")

@@ -8,12 +8,12 @@ import os
 
 import pytest
 
-from toolkit.data.layout import remove_stale_temporaries
-from toolkit.data.verify import verify_dataset
-from toolkit.fileio import partial_name
-from toolkit.hub.stores import ChecksumMismatch, LocalHubStore
-from toolkit.hub.transfer import download_to_file
-from toolkit.testing.hub_server import HubServer, patch_endpoint
+from wmhub.data.layout import remove_stale_temporaries
+from wmhub.data.verify import verify_dataset
+from wmhub.fileio import partial_name
+from wmhub.hub.stores import ChecksumMismatch, LocalHubStore
+from wmhub.hub.transfer import download_to_file
+from wmhub.testing.hub_server import HubServer, patch_endpoint
 
 
 @pytest.fixture

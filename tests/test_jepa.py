@@ -13,18 +13,18 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from toolkit.cli import main
-from toolkit.data.reader import open_dataset
-from toolkit.errors import WmhubError
-from toolkit.eval.collapse import collapse_stats
-from toolkit.eval.planning import run_reacher_return, run_seed_protocol
-from toolkit.eval.runner import evaluate_run
-from toolkit.models.card import render_model_card
-from toolkit.models.jepa import JEPAWorldModel
-from toolkit.models.registry import load_model
-from toolkit.train import load_recipe, parse_recipe, train
-from toolkit.train.objectives import Objective
-from toolkit.train.sigreg import collapsed_value, sigreg
+from wmhub.cli import main
+from wmhub.data.reader import open_dataset
+from wmhub.errors import WmhubError
+from wmhub.eval.collapse import collapse_stats
+from wmhub.eval.planning import run_reacher_return, run_seed_protocol
+from wmhub.eval.runner import evaluate_run
+from wmhub.models.card import render_model_card
+from wmhub.models.jepa import JEPAWorldModel
+from wmhub.models.registry import load_model
+from wmhub.training import load_recipe, parse_recipe, train
+from wmhub.training.objectives import Objective
+from wmhub.training.sigreg import collapsed_value, sigreg
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,7 +87,7 @@ def test_collapse_stats_flags_latents_clustered_around_a_point():
 
 
 def test_within_episode_share_flags_a_static_latent():
-    from toolkit.eval.collapse import within_episode_share
+    from wmhub.eval.collapse import within_episode_share
 
     episodes = torch.arange(20).repeat_interleave(10)
     static = torch.randn(20, 4)[episodes]
@@ -99,7 +99,7 @@ def test_within_episode_share_flags_a_static_latent():
 def test_grouped_batches_let_sigreg_penalise_a_static_embedding():
     """The fix for the pixel model's static shortcut: with i.i.d. windows a batch of an embedding that is
     constant over each episode looks Gaussian to SIGReg; with 16 windows per episode it looks collapsed."""
-    from toolkit.train.data import grouped_permutation
+    from wmhub.training.data import grouped_permutation
 
     episodes = torch.arange(200).repeat_interleave(50)
     static = torch.randn(200, 16, generator=torch.Generator().manual_seed(0))[episodes]
@@ -117,7 +117,7 @@ def test_grouped_batches_let_sigreg_penalise_a_static_embedding():
 def test_distance_profile_tells_a_smooth_embedding_from_a_rough_one():
     import numpy as np
 
-    from toolkit.eval.probe import distance_profile
+    from wmhub.eval.probe import distance_profile
 
     rng = np.random.default_rng(0)
     episodes = np.repeat(np.arange(20), 100)
@@ -163,7 +163,7 @@ def test_encoders_shapes_save_load(tmp_path):
 def test_per_episode_sigreg_counts_a_static_part_as_collapse():
     """``sigreg_scope: episode``: each episode's windows must look Gaussian by themselves, so an embedding that
     is fixed within an episode (plus moving dims) scores like a collapsed one, whatever the batch holds."""
-    from toolkit.train.sigreg import sigreg_per_group
+    from wmhub.training.sigreg import sigreg_per_group
 
     g = torch.Generator().manual_seed(0)
     episodes = torch.arange(4).repeat_interleave(16)
@@ -182,7 +182,7 @@ def test_per_episode_sigreg_counts_a_static_part_as_collapse():
     batch_half, episode_half = both(half)
     assert episode_moving < 0.1 and episode_static > collapsed_value()
     assert episode_half > 3 * episode_moving and episode_half - episode_moving > 2 * (batch_half - batch_moving)
-    from toolkit.train.objectives import EVAL_SIGREG_SEED
+    from wmhub.training.objectives import EVAL_SIGREG_SEED
 
     model = JEPAWorldModel(6, 2, embed_dim=8, encoder_width=16, width=16, depth=1, heads=2, context=2).eval()
     batch = {"latents": torch.randn(64, 3, 6, generator=g), "actions": torch.randn(64, 2, 2, generator=g),
@@ -200,7 +200,7 @@ def test_per_episode_sigreg_counts_a_static_part_as_collapse():
 
 def test_keypoints_are_the_expected_image_coordinates_of_each_map():
     """x runs along a row (image column), y down the image; a sharp peak gives its own cell's coordinates."""
-    from toolkit.models.jepa import KeypointEncoder
+    from wmhub.models.jepa import KeypointEncoder
 
     encoder = KeypointEncoder(size=16, width=4, keypoints=2, embed_dim=3)  # 4x4 maps, cells at -1, -1/3, 1/3, 1
     maps = torch.zeros(1, 2, 4, 4)
@@ -219,7 +219,7 @@ def test_keypoints_are_the_expected_image_coordinates_of_each_map():
 
 
 def test_recipe_rejects_sigreg_outside_jepa():
-    from toolkit.errors import WmhubError
+    from wmhub.errors import WmhubError
 
     text = load_recipe("tiny_reacher_world_model_state").to_yaml()
     with pytest.raises(WmhubError, match="sigreg_weight"):

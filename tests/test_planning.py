@@ -17,12 +17,12 @@ import torch
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from toolkit.errors import WmhubError  # noqa: E402
-from toolkit.eval.planners import (CEMConfig, DynamicsRollout, MPPIConfig, Rollout, make_planner,  # noqa: E402
+from wmhub.errors import WmhubError  # noqa: E402
+from wmhub.eval.planners import (CEMConfig, DynamicsRollout, MPPIConfig, Rollout, make_planner,  # noqa: E402
                                    planning_flops_per_action)
-from toolkit.eval.planning import (STATE_FEATURES, observation_latent, run_goal_success,  # noqa: E402
+from wmhub.eval.planning import (STATE_FEATURES, observation_latent, run_goal_success,  # noqa: E402
                                    run_reacher_return, run_seed_protocol, set_reacher_state, wrapped_angle_error)
-from toolkit.models import Ensemble, MLPDynamics, RewardModel  # noqa: E402
+from wmhub.models import Ensemble, MLPDynamics, RewardModel  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 STATE_LATENT = {"config": "steps", "features": list(STATE_FEATURES), "encoder": {"encoder": "state"}}
@@ -62,7 +62,7 @@ class SimulatorRollout:
     def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         import mujoco
 
-        from toolkit.envs.reacher import make_env
+        from wmhub.envs.reacher import make_env
 
         self._mj = mujoco
         env = make_env(0)
@@ -117,9 +117,9 @@ class PlanningRun:
 
 
 def load_run(run_dir: Path) -> PlanningRun:
-    from toolkit.eval.runner import load_run as load_training_run
-    from toolkit.eval.runner import run_dataset_root
-    from toolkit.models.registry import load_model
+    from wmhub.eval.runner import load_run as load_training_run
+    from wmhub.eval.runner import run_dataset_root
+    from wmhub.models.registry import load_model
 
     recipe, summary, split = load_training_run(run_dir)
     return PlanningRun(load_model(run_dir / "model"), run_dataset_root(recipe, summary), split["val_episodes"])
@@ -128,7 +128,7 @@ def load_run(run_dir: Path) -> PlanningRun:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
     """A tiny state-latent dynamics run (60 generated episodes, ~10 s)."""
-    from toolkit.train import load_recipe, train
+    from wmhub.training import load_recipe, train
 
     tmp = tmp_path_factory.mktemp("planning")
     recipe = load_recipe("tiny_reacher_dynamics_state", [f"dataset.source={tmp / 'tiny-reacher'}", "training.epochs=2"])
@@ -208,7 +208,7 @@ class Integrator:
 
 
 def test_colored_noise_has_unit_variance_and_correlates_with_beta():
-    from toolkit.eval.colored_noise import colored_noise
+    from wmhub.eval.colored_noise import colored_noise
 
     lag1 = {}
     for steps in (24, 25):
@@ -322,10 +322,10 @@ def test_single_model_rollout_matches_the_models_rollout():
 
 # --------------------------------------------------------------------------- simulator helpers
 def test_state_latent_and_angle_wrapping(tiny_run):
-    from toolkit.envs.reacher import make_env
+    from wmhub.envs.reacher import make_env
 
     run = load_run(tiny_run)
-    from toolkit.eval.planning import _load_episodes
+    from wmhub.eval.planning import _load_episodes
 
     ep = run.val_episodes[0]
     rec = _load_episodes(run.dataset_root, [ep])[ep]
@@ -406,7 +406,7 @@ def test_non_state_latent_is_a_clear_error(tiny_run):
         run_goal_success(model, run.dataset_root, run.val_episodes, episodes=1, budget=1, planner=TINY_CEM)
     with pytest.raises(WmhubError, match="this model's latent is"):
         run_reacher_return(model, episodes=1, episode_length=1, planner=TINY_CEM)
-    from toolkit.eval.runner import evaluate_run
+    from wmhub.eval.runner import evaluate_run
 
     with pytest.raises(WmhubError, match="unknown suite"):
         evaluate_run(tiny_run, ["nope"])
@@ -429,8 +429,8 @@ def test_wmhub_eval_runs_planning_suites_and_the_card_reports_them(tiny_run):
     from click.testing import CliRunner
     from huggingface_hub import ModelCard
 
-    from toolkit.cli import main
-    from toolkit.models.card import render_model_card
+    from wmhub.cli import main
+    from wmhub.models.card import render_model_card
 
     result = CliRunner().invoke(main, ["eval", str(tiny_run), "--suite", "latent", "--quiet"])
     assert result.exit_code == 0, result.output
@@ -460,7 +460,7 @@ def _save(card, run_dir: Path) -> Path:
 
 
 def test_planning_options_are_checked_with_clear_errors(tiny_run):
-    from toolkit.eval.runner import run_planning_suite
+    from wmhub.eval.runner import run_planning_suite
 
     run = load_run(tiny_run)
     cpu = torch.device("cpu")
@@ -484,8 +484,8 @@ def test_planning_options_are_checked_with_clear_errors(tiny_run):
 
 
 def test_a_world_model_plans_with_its_own_predictions_as_history():
-    from toolkit.eval.planners import as_rollout_model
-    from toolkit.models.world_model import WorldModel, WorldModelRollout
+    from wmhub.eval.planners import as_rollout_model
+    from wmhub.models.world_model import WorldModel, WorldModelRollout
 
     torch.manual_seed(0)
     wm = WorldModel(6, 2, width=16, depth=1, heads=2, context=3, latent=STATE_LATENT)
@@ -499,7 +499,7 @@ def test_a_world_model_plans_with_its_own_predictions_as_history():
 
 
 def test_success_by_start_error_bins_episodes_by_their_start():
-    from toolkit.eval.planning import success_by_start_error
+    from wmhub.eval.planning import success_by_start_error
 
     episodes = [{"start_joint_error_rad": err, "success": ok}
                 for err, ok in ((0.05, True), (0.29, False), (0.3, True), (0.9, True), (1.5, False), (2.9, False))]

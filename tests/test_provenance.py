@@ -7,9 +7,9 @@ import json
 from click.testing import CliRunner
 
 from conftest import make_small
-from toolkit.cli import main
-from toolkit.data.manifest import Manifest
-from toolkit.data.verify import verify_dataset
+from wmhub.cli import main
+from wmhub.data.manifest import Manifest
+from wmhub.data.verify import verify_dataset
 
 
 def _ranges(out) -> list[tuple[int, int, str]]:
@@ -17,7 +17,7 @@ def _ranges(out) -> list[tuple[int, int, str]]:
 
 
 def test_growing_with_other_versions_keeps_the_provenance_of_existing_shards(tmp_path, monkeypatch):
-    import toolkit.generate.job as job
+    import wmhub.generation.job as job
 
     out = make_small(tmp_path / "grow", episodes=8)
     created = Manifest.read(out).versions

@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import make_small, tree_bytes
-from toolkit.cli import main
-from toolkit.data.schema import Feature, column_numpy
-from toolkit.data.verify import verify_dataset
-from toolkit.errors import WmhubError
+from wmhub.cli import main
+from wmhub.data.schema import Feature, column_numpy
+from wmhub.data.verify import verify_dataset
+from wmhub.errors import WmhubError
 
 
 def test_top_level_temporaries_are_cleaned_and_reported(small_dataset, small_copy, tmp_path):
@@ -68,7 +68,7 @@ def test_bad_manifest_paths_are_problems_not_tracebacks(small_copy):
 
 def test_workers_die_with_a_killed_job(tmp_path):
     out = tmp_path / "big"
-    cmd = [sys.executable, "-m", "toolkit.cli", "generate", "reacher", str(out), "--episodes", "400",
+    cmd = [sys.executable, "-m", "wmhub.cli", "generate", "reacher", str(out), "--episodes", "400",
            "--episodes-per-shard", "100", "--workers", "2", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60

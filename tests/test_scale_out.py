@@ -16,8 +16,8 @@ import pytest
 
 from conftest import SMALL, SMALL_OPTIONS, tree_bytes
 from test_encode import tiny_vjepa2  # noqa: F401  (fixture: a tiny V-JEPA 2 saved with save_pretrained)
-from toolkit.errors import InterruptedJobError, WmhubError
-from toolkit.generate import generate
+from wmhub.errors import InterruptedJobError, WmhubError
+from wmhub.generation import generate
 
 
 def _generate(out, **kwargs):
@@ -51,7 +51,7 @@ def test_missing_fsspec_backend_is_named(tmp_path):
 def test_cli_lists_executor_options():
     from click.testing import CliRunner
 
-    from toolkit.cli import main
+    from wmhub.cli import main
 
     result = CliRunner().invoke(main, ["generate", "reacher", "--help"])
     assert "--executor [local|ray]" in result.output and "--ray-address" in result.output
@@ -94,7 +94,7 @@ def test_ray_task_killed_mid_shard_is_retried(ray_cluster, small_dataset, tmp_pa
     crashes.mkdir()
     # test hook (toolkit/ray_support.py): each task's first attempt os._exit()s after one episode
     monkeypatch.setenv("WMHUB_TEST_CRASH_DIR", str(crashes))
-    import toolkit.generate.job as job_module
+    import wmhub.generation.job as job_module
 
     totals = _record_progress(monkeypatch, job_module)
     _generate(tmp_path / "ray", executor="ray")
@@ -129,7 +129,7 @@ def test_ray_resume_after_crash_keeps_completed_shards(ray_cluster, small_datase
 def test_cli_ray_executor_joins_a_running_cluster(ray_cluster, small_dataset, tmp_path):
     address = ray_cluster.get_runtime_context().gcs_address
     out = tmp_path / "cli"
-    args = [sys.executable, "-m", "toolkit.cli", "generate", "reacher", str(out), "--episodes", str(SMALL["episodes"]),
+    args = [sys.executable, "-m", "wmhub.cli", "generate", "reacher", str(out), "--episodes", str(SMALL["episodes"]),
             "--episodes-per-shard", str(SMALL["episodes_per_shard"]), "--quiet", "--executor", "ray",
             "--ray-address", address]
     for key, value in SMALL_OPTIONS.items():
@@ -158,14 +158,14 @@ def s3():
 
 
 def _read_back(url, options, tmp_path):
-    from toolkit.data.remote_fs import download_dataset
+    from wmhub.data.remote_fs import download_dataset
 
     return tree_bytes(download_dataset(url, tmp_path / "back", options))
 
 
 @pytest.mark.slow
 def test_s3_destination_is_byte_identical_and_verifies(s3, small_dataset, tmp_path):
-    from toolkit.data.remote_fs import verify_remote
+    from wmhub.data.remote_fs import verify_remote
 
     fs, options = s3
     url = "s3://wmhub-test/local-executor/reacher"
@@ -241,7 +241,7 @@ def _encoded_copy(source, dest, spec, **kwargs):
     """A copy of ``source`` encoded with ``spec`` by the local executor."""
     import shutil
 
-    from toolkit.encode import encode_dataset
+    from wmhub.encoding import encode_dataset
 
     shutil.copytree(source, dest)
     encode_dataset(dest, spec, show_progress=False, **kwargs)
@@ -249,9 +249,9 @@ def _encoded_copy(source, dest, spec, **kwargs):
 
 
 def test_actor_plan_maps_devices_to_gpus():
-    from toolkit.encode.frames import FramesSettings
-    from toolkit.encode.job import EncodeSettings
-    from toolkit.encode.ray_runner import plan_actors
+    from wmhub.encoding.frames import FramesSettings
+    from wmhub.encoding.job import EncodeSettings
+    from wmhub.encoding.ray_runner import plan_actors
 
     vjepa = EncodeSettings("vjepa2:/m", "reacher", {}, [], workers=1)
     state = EncodeSettings("state", "reacher", {}, [])
@@ -274,7 +274,7 @@ def test_actor_plan_maps_devices_to_gpus():
 
 
 def test_encode_ray_options_need_ray_executor(small_dataset):
-    from toolkit.encode import encode_dataset
+    from wmhub.encoding import encode_dataset
 
     with pytest.raises(WmhubError, match="--executor ray"):
         encode_dataset(small_dataset, "state", actors=2, show_progress=False)
@@ -286,7 +286,7 @@ def test_cli_encode_on_ray_actors_is_byte_identical(ray_cluster, tiny_dataset, t
 
     from click.testing import CliRunner
 
-    from toolkit.cli import main
+    from wmhub.cli import main
 
     spec = f"vjepa2:{tiny_vjepa2}"  # from_pretrained in the actor, frames rendered there
     reference = _encoded_copy(tiny_dataset, tmp_path / "local", spec, device="cpu", batch_size=7, workers=0)
@@ -304,8 +304,8 @@ def test_encode_resume_on_ray_keeps_shards_and_retries_a_killed_actor(ray_cluste
                                                                      monkeypatch):
     import shutil
 
-    import toolkit.encode.derived_job as derived_module
-    from toolkit.encode import encode_dataset
+    import wmhub.encoding.derived_job as derived_module
+    from wmhub.encoding import encode_dataset
 
     reference = _encoded_copy(tiny_dataset, tmp_path / "local", "state")
     # an encode job that died after its first shard: job file, shard 0-2 complete, no manifest entry
@@ -342,8 +342,8 @@ def test_s3_verify_info_and_encode(s3, small_dataset, tmp_path, monkeypatch):
 
     from click.testing import CliRunner
 
-    from toolkit.cli import main
-    from toolkit.encode import encode_dataset
+    from wmhub.cli import main
+    from wmhub.encoding import encode_dataset
 
     fs, options = s3
     url = "s3://wmhub-test/encode/reacher"

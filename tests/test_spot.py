@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import kill_then_resume, tree_bytes
-from toolkit.errors import WmhubError
-from toolkit.generate import generate
+from wmhub.errors import WmhubError
+from wmhub.generation import generate
 
 pytestmark = pytest.mark.skipif(not os.environ.get("MENAGERIE_ROOT") and
                                 not (Path.home() / ".cache" / "mujoco_menagerie").exists(),
@@ -26,7 +26,7 @@ EPISODES, PER_SHARD = 6, 2
 
 @pytest.fixture(scope="module")
 def spot_model():
-    from toolkit.envs.spot_model import build_spot_model
+    from wmhub.envs.spot_model import build_spot_model
 
     return build_spot_model()
 
@@ -39,7 +39,7 @@ def spot_dataset(tmp_path_factory) -> Path:
 
 
 def _run(config_overrides: dict, indices: list[int]):
-    from toolkit.envs.spot import SpotConfig, SpotRunner
+    from wmhub.envs.spot import SpotConfig, SpotRunner
 
     return SpotRunner(SpotConfig(**config_overrides)).run_episodes(indices)
 
@@ -86,7 +86,7 @@ def test_model_matches_playground_feetonly(spot_model):
 
 
 def test_observation_layout_matches_playground(spot_model):
-    from toolkit.envs.spot_env import PRIVILEGED_SIZE, STATE_SIZE
+    from wmhub.envs.spot_env import PRIVILEGED_SIZE, STATE_SIZE
 
     assert (STATE_SIZE, PRIVILEGED_SIZE) == (81, 167)  # Playground: 3+3+12+36+12+12+3; state + 86
     (ep,) = _run({"episode_length": 5, "obs_noise": False, "policy": "random"}, [0])
@@ -123,8 +123,8 @@ def test_observation_noise_is_playground_scaled():
 
 
 def test_trot_follows_forward_command(spot_model):
-    from toolkit.envs.spot_env import SpotBatch
-    from toolkit.envs.spot_trot import TrotPolicy
+    from wmhub.envs.spot_env import SpotBatch
+    from wmhub.envs.spot_trot import TrotPolicy
 
     model, info = spot_model
     batch = SpotBatch(model, info, 1, obs_noise=False)
@@ -152,7 +152,7 @@ def test_trot_does_not_fall_under_random_commands():
 
 
 def test_episode_boundaries_and_replay():
-    from toolkit.envs.spot import SpotConfig, SpotRunner, replay_qpos
+    from wmhub.envs.spot import SpotConfig, SpotRunner, replay_qpos
 
     (kept,) = _run({"episode_length": 300, "policy": "trot"}, [0])
     runner = SpotRunner(SpotConfig(episode_length=300, policy="trot"))
@@ -183,16 +183,16 @@ def test_workers_do_not_change_bytes_and_verify_passes(spot_dataset, tmp_path):
     generate("spot", parallel, EPISODES, options=OPTIONS, episodes_per_shard=PER_SHARD, workers=2,
              show_progress=False)
     assert tree_bytes(parallel) == tree_bytes(spot_dataset)
-    from toolkit.data.verify import verify_dataset
+    from wmhub.data.verify import verify_dataset
 
     assert verify_dataset(spot_dataset) == []
-    result = subprocess.run([sys.executable, "-m", "toolkit.cli", "verify", str(spot_dataset)],
+    result = subprocess.run([sys.executable, "-m", "wmhub.cli", "verify", str(spot_dataset)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
 
 def _cli(out: Path, *extra: str) -> list[str]:
-    args = [sys.executable, "-m", "toolkit.cli", "generate", "spot", str(out), "--episodes", str(EPISODES),
+    args = [sys.executable, "-m", "wmhub.cli", "generate", "spot", str(out), "--episodes", str(EPISODES),
             "--episodes-per-shard", str(PER_SHARD), "--quiet"]
     for key, value in OPTIONS.items():
         args += [f"--{key.replace('_', '-')}", str(value)]
@@ -218,21 +218,21 @@ def test_manifest_command_and_card(spot_dataset):
 
 
 def test_hours_option_and_errors(tmp_path):
-    from toolkit.cli import spot_hours_to_episodes
+    from wmhub.cli import spot_hours_to_episodes
 
     assert spot_hours_to_episodes(0.5, 1000) == 90
     assert spot_hours_to_episodes(50, 1000) == 9000
     assert spot_hours_to_episodes(0.001, 1000) == 1
-    both = subprocess.run([sys.executable, "-m", "toolkit.cli", "generate", "spot", str(tmp_path / "x"),
+    both = subprocess.run([sys.executable, "-m", "wmhub.cli", "generate", "spot", str(tmp_path / "x"),
                            "--episodes", "2", "--hours", "1"], capture_output=True, text=True)
     assert both.returncode == 2 and "exactly one of --episodes" in both.stderr
-    bad = subprocess.run([sys.executable, "-m", "toolkit.cli", "generate", "spot", str(tmp_path / "y"),
+    bad = subprocess.run([sys.executable, "-m", "wmhub.cli", "generate", "spot", str(tmp_path / "y"),
                           "--episodes", "2", "--policy", "walk"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown policy" in bad.stderr
 
 
 def test_missing_menagerie_is_a_clear_error(tmp_path, monkeypatch):
-    from toolkit.envs.spot_model import spot_model_dir
+    from wmhub.envs.spot_model import spot_model_dir
 
     monkeypatch.setenv("MENAGERIE_ROOT", str(tmp_path))
     with pytest.raises(WmhubError, match="MENAGERIE_ROOT"):
@@ -240,11 +240,11 @@ def test_missing_menagerie_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_mlp_policy_is_loaded_lazily(spot_model, tmp_path):
-    from toolkit.envs.spot import make_policy
+    from wmhub.envs.spot import make_policy
 
     model, info = spot_model
     try:
-        from toolkit.envs.spot_mlp_policy import MLPPolicyConfig, SpotMLPPolicy, save_policy
+        from wmhub.envs.spot_mlp_policy import MLPPolicyConfig, SpotMLPPolicy, save_policy
     except ImportError:
         with pytest.raises(WmhubError, match="MLP policy loader"):
             make_policy(f"mlp:{tmp_path / 'policy'}", model, info)
@@ -265,8 +265,8 @@ def test_mlp_policy_sha256_is_recorded_and_checked(tmp_path):
     pytest.importorskip("torch")
     from pydantic import ValidationError
 
-    from toolkit.envs.spot import SpotConfig, SpotRunner, policy_sha256
-    from toolkit.envs.spot_mlp_policy import MLPPolicyConfig, SpotMLPPolicy, save_policy
+    from wmhub.envs.spot import SpotConfig, SpotRunner, policy_sha256
+    from wmhub.envs.spot_mlp_policy import MLPPolicyConfig, SpotMLPPolicy, save_policy
 
     import torch
 
@@ -281,7 +281,7 @@ def test_mlp_policy_sha256_is_recorded_and_checked(tmp_path):
         SpotConfig(policy=f"mlp:{policy_dir}", policy_sha256="abc")
 
     out = tmp_path / "ds"
-    subprocess.run([sys.executable, "-m", "toolkit.cli", "generate", "spot", str(out), "--episodes", "1",
+    subprocess.run([sys.executable, "-m", "wmhub.cli", "generate", "spot", str(out), "--episodes", "1",
                     "--episode-length", "3", "--policy", f"mlp:{policy_dir}", "--quiet"], check=True,
                    capture_output=True)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -292,7 +292,7 @@ def test_mlp_policy_sha256_is_recorded_and_checked(tmp_path):
     weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
     with pytest.raises(WmhubError, match=r"model\.safetensors: sha256 [0-9a-f]{64}, recorded"):
         SpotRunner(SpotConfig(episode_length=3, policy=f"mlp:{policy_dir}", policy_sha256=digest))
-    again = subprocess.run([sys.executable, "-m", "toolkit.cli", "generate", "spot", str(tmp_path / "ds2"),
+    again = subprocess.run([sys.executable, "-m", "wmhub.cli", "generate", "spot", str(tmp_path / "ds2"),
                             "--episodes", "1", "--episode-length", "3", "--policy", f"mlp:{policy_dir}",
                             "--policy-sha256", digest, "--quiet"], capture_output=True, text=True)
     assert again.returncode != 0 and "model.safetensors" in again.stderr and "policy changed" in again.stderr

@@ -20,16 +20,16 @@ import torch
 from click.testing import CliRunner
 from safetensors.numpy import load_file, save_file
 
-from toolkit.cli_policy import policy as policy_cli
-from toolkit.envs.brax_convert import convert_brax_checkpoint
-from toolkit.envs.spot_mlp_policy import (
+from wmhub.cli_policy import policy as policy_cli
+from wmhub.envs.brax_convert import convert_brax_checkpoint
+from wmhub.envs.spot_mlp_policy import (
     MLPPolicyConfig,
     SpotMLPPolicy,
     load_mlp_policy,
     load_policy_module,
     save_policy,
 )
-from toolkit.errors import WmhubError
+from wmhub.errors import WmhubError
 
 OBS, ACT, PRIV = 81, 12, 30
 SPOT_HIDDEN = (128, 128, 128, 128)  # mujoco_playground locomotion_params default (Spot)

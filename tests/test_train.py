@@ -14,14 +14,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from toolkit.cli import main
-from toolkit.data.reader import open_dataset
-from toolkit.errors import WmhubError
-from toolkit.models import BCPolicy, Ensemble, MLPDynamics, ResBlockDynamics, RewardModel
-from toolkit.models.registry import load_model
-from toolkit.train import builtin_recipes, load_recipe, parse_recipe, train
-from toolkit.train.data import SampleSpec, StreamedWindows, grouped_permutation, restrict, split_episodes
-from toolkit.train.metrics_log import read_metrics
+from wmhub.cli import main
+from wmhub.data.reader import open_dataset
+from wmhub.errors import WmhubError
+from wmhub.models import BCPolicy, Ensemble, MLPDynamics, ResBlockDynamics, RewardModel
+from wmhub.models.registry import load_model
+from wmhub.training import builtin_recipes, load_recipe, parse_recipe, train
+from wmhub.training.data import SampleSpec, StreamedWindows, grouped_permutation, restrict, split_episodes
+from wmhub.training.metrics_log import read_metrics
 
 TINY = ["tiny_reacher_dynamics_state", "tiny_reacher_reward_state"]
 
@@ -111,7 +111,7 @@ def test_grouped_permutation_puts_runs_of_one_episode_together():
 
 
 def test_trainer_batches_follow_windows_per_episode(tiny_root, tiny_runs):
-    from toolkit.train.trainer import _Data
+    from wmhub.training.trainer import _Data
 
     recipe = load_recipe("tiny_reacher_dynamics_state", [f"dataset.source={tiny_root / 'tiny-reacher'}",
                                                          "training.windows_per_episode=8", "training.batch_size=32"])
@@ -195,7 +195,7 @@ def test_ensemble_disagreement():
 
 def _train_cli(args: list[str], cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "toolkit.cli", "train", *args, "--quiet"], cwd=cwd, env=env,
+    return subprocess.Popen([sys.executable, "-m", "wmhub.cli", "train", *args, "--quiet"], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -334,7 +334,7 @@ def test_cli_train_list_and_errors(tmp_path):
 
 def _count_validation_passes(monkeypatch) -> list[int]:
     """Patch the trainer's ``evaluate`` to count its calls (one per pass over the validation windows)."""
-    from toolkit.train import trainer
+    from wmhub.training import trainer
 
     calls: list[int] = []
     real = trainer.evaluate
@@ -375,7 +375,7 @@ def test_early_stopping_keeps_the_best_weights(tiny_root, tiny_runs, tmp_path, m
 
 
 def test_tensorboard_request_without_the_package_is_a_clear_error(tmp_path):
-    from toolkit.train.metrics_log import MetricsLog
+    from wmhub.training.metrics_log import MetricsLog
 
     try:
         import tensorboard  # noqa: F401

@@ -7,8 +7,8 @@ import shutil
 
 from click.testing import CliRunner
 
-from toolkit.cli import main
-from toolkit.data.verify import verify_dataset
+from wmhub.cli import main
+from wmhub.data.verify import verify_dataset
 
 SHARD = "data/steps/episodes-00000004-00000008.parquet"
 

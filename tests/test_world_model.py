@@ -7,15 +7,15 @@ import os
 import pytest
 import torch
 
-from toolkit.data.reader import open_dataset
-from toolkit.errors import WmhubError
-from toolkit.eval.collapse import collapse_stats
-from toolkit.eval.latent import latent_suite
-from toolkit.models import WorldModel, WorldModelRollout, world_model_parameters
-from toolkit.models.card import render_model_card
-from toolkit.models.registry import load_model
-from toolkit.train import load_recipe, parse_recipe, train
-from toolkit.train.objectives import Objective, world_model_terms
+from wmhub.data.reader import open_dataset
+from wmhub.errors import WmhubError
+from wmhub.eval.collapse import collapse_stats
+from wmhub.eval.latent import latent_suite
+from wmhub.models import WorldModel, WorldModelRollout, world_model_parameters
+from wmhub.models.card import render_model_card
+from wmhub.models.registry import load_model
+from wmhub.training import load_recipe, parse_recipe, train
+from wmhub.training.objectives import Objective, world_model_terms
 
 RECIPE = "tiny_reacher_world_model_state"
 
@@ -283,8 +283,8 @@ def test_size_benchmark_fits_its_budget_from_pilot_runs_and_resumes(tmp_path):
 
 # ------------------------------------------------------------------ frame skip (action blocks)
 def test_frame_skip_windows_are_action_blocks_inside_one_episode(small_dataset):
-    from toolkit.data.windows import WindowDataset
-    from toolkit.train.data import SampleSpec, count_samples
+    from wmhub.data.windows import WindowDataset
+    from wmhub.training.data import SampleSpec, count_samples
 
     dataset = open_dataset(small_dataset)
     data = dataset.load_tensors("steps")
@@ -311,7 +311,7 @@ def test_frame_skip_windows_are_action_blocks_inside_one_episode(small_dataset):
 def test_env_steps_execute_a_block_in_order_up_to_the_limit():
     import numpy as np
 
-    from toolkit.eval.planning import env_steps
+    from wmhub.eval.planning import env_steps
 
     class Recorder:
         def __init__(self) -> None:
@@ -338,8 +338,8 @@ training: {{epochs: 2, batch_size: 32, warmup_steps: 2, horizon: 2, loss: l1, ta
 
 
 def test_a_frame_skip_model_trains_evaluates_and_plans_in_action_blocks(small_dataset, tmp_path):
-    from toolkit.eval.planners import CEMConfig
-    from toolkit.eval.planning import run_goal_success
+    from wmhub.eval.planners import CEMConfig
+    from wmhub.eval.planning import run_goal_success
 
     recipe = parse_recipe(FRAME_SKIP_RECIPE.format(root=small_dataset), "frame_skip.yaml")
     assert recipe.frame_skip == 2
@@ -374,7 +374,7 @@ def test_a_frame_skip_model_trains_evaluates_and_plans_in_action_blocks(small_da
     assert every["wall_time_per_action_s"] == pytest.approx(every["wall_time_per_plan_s"])
     with pytest.raises(WmhubError, match="replan_every must be between 1 and 2"):
         run_goal_success(model, small_dataset, val, episodes=1, replan_every=3)
-    from toolkit.models.card import metrics_table
+    from wmhub.models.card import metrics_table
 
     table = metrics_table({"validation": {"loss_name": "l1", "episodes": 3, "loss": 0.1, "baseline_loss": 0.2,
                                           "baseline": "copy-last"},

@@ -1,7 +1,7 @@
 """The ``wmhub`` command line (click).
 
 Every subcommand's ``--help`` ends with an example. User errors
-(:class:`toolkit.errors.WmhubError`) print one ``error:`` line and exit 2.
+(:class:`wmhub.errors.WmhubError`) print one ``error:`` line and exit 2.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import click
 
-from toolkit import __version__
-from toolkit.cli_group import ErrorReportingGroup
-from toolkit.errors import WmhubError
+from wmhub import __version__
+from wmhub.cli_group import ErrorReportingGroup
+from wmhub.errors import WmhubError
 
 
 @click.group(cls=ErrorReportingGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -61,8 +61,8 @@ def _run_encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame
                 encoder_threads, render_workers, resume, quiet) -> None:
     """Encode and/or store frames; ``--executor``, ``--ray-address`` and ``--ray-actors`` come from the
     context (the encode command's own options, or generate's)."""
-    from toolkit.encode import encode_dataset
-    from toolkit.encode.frames import save_frames as store_frames
+    from wmhub.encoding import encode_dataset
+    from wmhub.encoding.frames import save_frames as store_frames
 
     meta = click.get_current_context().meta
     executor = {"executor": meta.get("wmhub.executor", "local"), "ray_address": meta.get("wmhub.ray_address"),
@@ -82,7 +82,7 @@ def _run_encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame
 
 def _has_interrupted_job(dataset: str) -> bool:
     """True when the dataset (a path or an fsspec URL) holds a job file."""
-    from toolkit.encode.derived_job import open_destination
+    from wmhub.encoding.derived_job import open_destination
 
     return open_destination(dataset).read_job() is not None
 
@@ -134,7 +134,7 @@ def _store_in_meta(ctx: click.Context, param: click.Parameter, value):
 
 def _run_generate(env: str, out: str, episodes: int, episodes_per_shard: int | None, workers: int,
                   resume: bool, quiet: bool, options: dict) -> None:
-    from toolkit.generate import generate as run
+    from wmhub.generation import generate as run
 
     meta = click.get_current_context().meta
     result = run(env, out, episodes, options=options,
@@ -233,7 +233,7 @@ def generate_spot(out, episodes, episodes_per_shard, seed, workers, resume, quie
     if episodes_per_shard is None and not (Path(out) / "manifest.json").exists():
         episodes_per_shard = SPOT_EPISODES_PER_SHARD  # a new dataset; growing keeps the dataset's own value
     if policy.startswith("mlp:") and len(policy) > 4 and not policy_sha256:
-        from toolkit.envs.spot import policy_sha256 as digest
+        from wmhub.envs.spot import policy_sha256 as digest
 
         policy_sha256 = digest(policy.removeprefix("mlp:"))
     _run_generate("spot", out, episodes, episodes_per_shard, workers, resume, quiet,
@@ -305,7 +305,7 @@ def verify(source, full):
       wmhub verify hf://datasets/my-lab/reacher-1m@v1.0
       wmhub verify s3://my-bucket/datasets/reacher-1m
     """
-    from toolkit.hub.remote import verify_source
+    from wmhub.hub.remote import verify_source
 
     problems = verify_source(source, full=full)
     if problems:
@@ -331,8 +331,8 @@ def info(source, as_json):
       wmhub info data/reacher-100k --json
       wmhub info s3://my-bucket/datasets/reacher-1m
     """
-    from toolkit.data.summary import format_summary
-    from toolkit.hub.remote import summarize_source
+    from wmhub.data.summary import format_summary
+    from wmhub.hub.remote import summarize_source
 
     summary = summarize_source(source)
     click.echo(json.dumps(asdict(summary), indent=2) if as_json else format_summary(summary))
@@ -362,7 +362,7 @@ def publish(dataset, dest, tag, private, message):
       wmhub publish data/reacher-1m hf://datasets/my-lab/reacher-1m --tag v1.0
       wmhub publish data/reacher-1m /shared/hub/reacher-1m
     """
-    from toolkit.hub.publish import publish as run
+    from wmhub.hub.publish import publish as run
 
     result = run(dataset, dest, tag=tag, private=private, message=message)
     if result.noop:
@@ -390,7 +390,7 @@ def download(source, out, revision, configs, shards, episodes, quiet):
       wmhub download hf://datasets/my-lab/reacher-1m data/reacher-1m --revision v1.0
       wmhub download hf://datasets/my-lab/reacher-1m data/first-1k --episodes 0-999 --config steps
     """
-    from toolkit.hub.download import download as run
+    from wmhub.hub.download import download as run
 
     result = run(source, out, revision=revision, configs=list(configs) or None, shards=shards,
                  episodes=episodes, show_progress=not quiet)
@@ -413,7 +413,7 @@ def export(source, out, fmt, config):
     Example:
       wmhub export data/reacher-100k out/triples --format triples
     """
-    from toolkit.data.export import export_triples
+    from wmhub.data.export import export_triples
 
     rows = export_triples(source, out, config=config)
     click.echo(f"wrote {rows} transitions to {out}")
@@ -442,8 +442,8 @@ def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
       wmhub train recipes/reacher_dynamics_mlp_1m_state.yaml --set training.epochs=20 --out runs/mlp-20ep
       wmhub train reacher_dynamics_mlp_1m_state --resume
     """
-    from toolkit.train.recipe import builtin_recipes, load_recipe
-    from toolkit.train.trainer import train as run_training
+    from wmhub.training.recipe import builtin_recipes, load_recipe
+    from wmhub.training.trainer import train as run_training
 
     if list_recipes:
         for name in builtin_recipes():
@@ -486,7 +486,7 @@ def eval_command(run_dir, suites, episodes, reward_model, device, quiet, out):
       wmhub eval runs/reacher_dynamics_mlp_1m_state --suite reacher-easy-return \\
           --reward-model runs/reacher_reward_1m_state
     """
-    from toolkit.eval.runner import EVAL_DIR, RESULTS_NAME, evaluate_run, headline_metrics, materialize_run
+    from wmhub.eval.runner import EVAL_DIR, RESULTS_NAME, evaluate_run, headline_metrics, materialize_run
 
     if not (Path(run_dir) / "recipe.yaml").is_file():  # a pushed checkpoint, not a run directory
         name = run_dir.rstrip("/").rsplit("/", 1)[-1].split("@", 1)[0]
@@ -523,7 +523,7 @@ def push(run_dir, dest, tag, private, message):
       wmhub push runs/tiny_reacher_dynamics_state hub/tiny-dynamics --tag v1.0
       wmhub push runs/reacher_dynamics_mlp_1m_state hf://my-org/reacher-dynamics-mlp-1m-state
     """
-    from toolkit.hub.push_model import push_run
+    from wmhub.hub.push_model import push_run
 
     result = push_run(run_dir, dest, tag=tag, private=private, message=message)
     click.echo(f"pushed {len(result.files)} files to {result.destination} (revision {result.revision})"
@@ -546,7 +546,7 @@ def reproduce(source, tolerance, out, overrides, quiet):
       wmhub reproduce hub/tiny-dynamics
       wmhub reproduce hf://my-org/reacher-dynamics-mlp-1m-state --tolerance 0.05
     """
-    from toolkit.reproduce import reproduce as run_reproduce
+    from wmhub.runs.reproduce import reproduce as run_reproduce
 
     result = run_reproduce(source, tolerance=tolerance, out=out, overrides=overrides, show_progress=not quiet)
     width = max((len(m.name) for m in result.metrics), default=10)
@@ -574,12 +574,12 @@ def quickstart(workdir):
     Example:
       wmhub quickstart --workdir /tmp/wmhub-demo
     """
-    from toolkit.quickstart import run_quickstart
+    from wmhub.quickstart import run_quickstart
 
     run_quickstart(Path(workdir))
 
 
-from toolkit.cli_policy import policy as policy_group  # noqa: E402  (its own module: one job per file)
+from wmhub.cli_policy import policy as policy_group  # noqa: E402  (its own module: one job per file)
 
 main.add_command(policy_group)
 

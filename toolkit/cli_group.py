@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from toolkit.errors import WmhubError
+from wmhub.errors import WmhubError
 
 
 class ErrorReportingGroup(click.Group):

@@ -1,6 +1,6 @@
 """``wmhub policy``: tools for the policies that drive data generation.
 
-Registered in :mod:`toolkit.cli` with ``main.add_command(policy)``. Heavy
+Registered in :mod:`wmhub.cli` with ``main.add_command(policy)``. Heavy
 imports (torch, msgpack) happen inside the commands.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from toolkit.cli_group import ErrorReportingGroup
+from wmhub.cli_group import ErrorReportingGroup
 
 
 @click.group(name="policy", cls=ErrorReportingGroup)
@@ -53,8 +53,8 @@ def convert_brax(src: Path, out: Path, fmt: str, activation: str | None, obs_key
       wmhub policy convert-brax spot_policy.msgpack policies/spot-joystick --expect-obs-dim 81
       wmhub generate spot data/spot --policy mlp:policies/spot-joystick
     """
-    from toolkit.envs.brax_convert import convert_brax_checkpoint
-    from toolkit.envs.spot_mlp_policy import read_policy_dir
+    from wmhub.envs.brax_convert import convert_brax_checkpoint
+    from wmhub.envs.spot_mlp_policy import read_policy_dir
 
     path = convert_brax_checkpoint(src, out, fmt=fmt, activation=activation, obs_key=obs_key,  # type: ignore[arg-type]
                                    normalize_observations=normalize, brax_config=brax_config,

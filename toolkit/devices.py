@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from toolkit.errors import WmhubError
+from wmhub.errors import WmhubError
 
 
 def resolve_device(device: str) -> torch.device:

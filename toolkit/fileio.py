@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import WmhubError
+from wmhub.errors import WmhubError
 
 _CHUNK = 1 << 20
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import click
 
-from toolkit.errors import WmhubError
+from wmhub.errors import WmhubError
 
 RECIPES = ("tiny_reacher_dynamics_state", "tiny_reacher_reward_state")
 
@@ -32,15 +32,15 @@ def run_quickstart(workdir: Path) -> dict[str, object]:
     """Run the quickstart pipeline in ``workdir``; returns the summary it prints."""
     from datasets import load_dataset
 
-    from toolkit.data.manifest import MANIFEST_NAME
-    from toolkit.data.verify import verify_dataset
-    from toolkit.eval.runner import evaluate_run
-    from toolkit.hub.download import download
-    from toolkit.hub.publish import publish
-    from toolkit.hub.push_model import push_run
-    from toolkit.train.dataset_source import run_generate_commands
-    from toolkit.train.recipe import load_recipe
-    from toolkit.train.trainer import train
+    from wmhub.data.manifest import MANIFEST_NAME
+    from wmhub.data.verify import verify_dataset
+    from wmhub.eval.runner import evaluate_run
+    from wmhub.hub.download import download
+    from wmhub.hub.publish import publish
+    from wmhub.hub.push_model import push_run
+    from wmhub.training.dataset_source import run_generate_commands
+    from wmhub.training.recipe import load_recipe
+    from wmhub.training.trainer import train
 
     started = time.perf_counter()
     workdir = Path(workdir)

@@ -1,8 +1,8 @@
 """Ray plumbing shared by wmhub's Ray executors.
 
 Two jobs run on Ray: ``wmhub generate`` (one stateless task per shard,
-:mod:`toolkit.generate.ray_executor`) and ``wmhub encode`` (a pool of actors, each
-loading the encoder once, :mod:`toolkit.encode.ray_runner`). What they share lives
+:mod:`wmhub.generation.ray_executor`) and ``wmhub encode`` (a pool of actors, each
+loading the encoder once, :mod:`wmhub.encoding.ray_runner`). What they share lives
 here, once:
 
 * :func:`import_ray` -- Ray is an optional extra, imported only when asked for;
@@ -31,8 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from toolkit.errors import WmhubError
-from toolkit.progress import Progress
+from wmhub.errors import WmhubError
+from wmhub.progress import Progress
 
 CRASH_HOOK_ENV = "WMHUB_TEST_CRASH_DIR"
 #: Ray retries of work whose worker process died (OOM kill, lost node, segfault)
@@ -109,7 +109,7 @@ REPORT_INTERVAL_S = 0.5  # how often a worker sends its counts to the progress a
 
 
 class WorkerProgress:
-    """What a worker reports progress through: the :class:`~toolkit.progress.Progress` interface
+    """What a worker reports progress through: the :class:`~wmhub.progress.Progress` interface
     (``update``), forwarded to the counter actor under this attempt's id.
 
     Created inside the worker, once per attempt. With the crash test hook set, the first report of

@@ -20,7 +20,7 @@ start=$(date +%s)
 "$PY" -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --no-cache-dir --upgrade --target /tmp/site .
 export PYTHONPATH=/tmp/site MENAGERIE_ROOT="$PWD/$KIT/menagerie" HF_HUB_DISABLE_XET=1 PYTHONUNBUFFERED=1 MUJOCO_GL=egl
 echo "installed in $(( $(date +%s) - start )) s"
-{ (cd /tmp && "$PY" -c "import sys, torch, mujoco, datasets, huggingface_hub, toolkit; print(sys.version); print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else ''); print('mujoco', mujoco.__version__, 'datasets', datasets.__version__, 'hub', huggingface_hub.__version__, 'wmhub from', toolkit.__file__)")
+{ (cd /tmp && "$PY" -c "import sys, torch, mujoco, datasets, huggingface_hub, wmhub; print(sys.version); print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else ''); print('mujoco', mujoco.__version__, 'datasets', datasets.__version__, 'hub', huggingface_hub.__version__, 'wmhub from', wmhub.__file__)")
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "no nvidia-smi"
   echo "cores $(nproc)"; } | tee "$OUT/env.txt"
 EPISODES="${EPISODES:-2000}"

@@ -13,11 +13,11 @@ __all__ = ["TensorData", "WindowDataset", "WmDataset", "open_dataset"]
 
 def __getattr__(name: str) -> Any:
     if name in ("TensorData", "WmDataset", "open_dataset"):
-        from toolkit.data import reader
+        from wmhub.data import reader
 
         return getattr(reader, name)
     if name == "WindowDataset":
-        from toolkit.data.windows import WindowDataset
+        from wmhub.data.windows import WindowDataset
 
         return WindowDataset
     raise AttributeError(name)

@@ -14,10 +14,10 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from toolkit.data.layout import CARD_NAME, DATA_DIR, STEPS_CONFIG
-from toolkit.data.manifest import Manifest
-from toolkit.data.summary import summarize
-from toolkit.fileio import atomic_write_text
+from wmhub.data.layout import CARD_NAME, DATA_DIR, STEPS_CONFIG
+from wmhub.data.manifest import Manifest
+from wmhub.data.summary import summarize
+from wmhub.fileio import atomic_write_text
 
 
 def _size_category(rows: int) -> str:
@@ -70,7 +70,7 @@ def card_metadata(manifest: Manifest):
 
 def load_template(name: str) -> str:
     """A card template's text from ``dataset_cards/``."""
-    return resources.files("toolkit.dataset_cards").joinpath(name).read_text(encoding="utf-8")
+    return resources.files("wmhub.dataset_cards").joinpath(name).read_text(encoding="utf-8")
 
 
 def episode_statistics(root: Path, manifest: Manifest) -> dict[str, dict[str, float]]:
@@ -78,7 +78,7 @@ def episode_statistics(root: Path, manifest: Manifest) -> dict[str, dict[str, fl
     (e.g. ``episodes.fell.mean`` is a fall rate), for card templates."""
     import numpy as np
 
-    from toolkit.data.summary import episode_table
+    from wmhub.data.summary import episode_table
 
     table = episode_table(root, manifest)
     stats = {}

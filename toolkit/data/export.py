@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from toolkit.data.layout import CARD_NAME, STEPS_CONFIG
-from toolkit.data.reader import WmDataset
-from toolkit.data.schema import Feature, column_numpy, table_from_numpy
-from toolkit.data.shard_io import read_parquet, write_parquet_atomic
-from toolkit.errors import WmhubError
-from toolkit.fileio import atomic_write_text
+from wmhub.data.layout import CARD_NAME, STEPS_CONFIG
+from wmhub.data.reader import WmDataset
+from wmhub.data.schema import Feature, column_numpy, table_from_numpy
+from wmhub.data.shard_io import read_parquet, write_parquet_atomic
+from wmhub.errors import WmhubError
+from wmhub.fileio import atomic_write_text
 
 FORMATS = ("triples",)
 

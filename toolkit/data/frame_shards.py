@@ -27,7 +27,7 @@ from typing import Iterator
 
 import numpy as np
 
-from toolkit.fileio import fsync_dir, tmp_name
+from wmhub.fileio import fsync_dir, tmp_name
 
 PNG_COMPRESS_LEVEL = 6
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from toolkit.fileio import PARTIAL_SUFFIX
+from wmhub.fileio import PARTIAL_SUFFIX
 
 DATA_DIR = "data"
 CARD_NAME = "README.md"
@@ -15,7 +15,7 @@ STEPS_CONFIG = "steps"
 EPISODES_CONFIG = "episodes"
 _SHARD_RE = re.compile(r"^episodes-(\d{8})-(\d{8})\.(parquet|tar)$")
 TMP_MARKER = ".tmp-"
-PARTIAL_DOWNLOAD_SUFFIX = PARTIAL_SUFFIX  # toolkit.fileio.partial_name: a download to resume
+PARTIAL_DOWNLOAD_SUFFIX = PARTIAL_SUFFIX  # wmhub.fileio.partial_name: a download to resume
 
 
 def shard_path(config: str, episode_start: int, episode_end: int, extension: str = "parquet") -> str:

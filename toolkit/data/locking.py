@@ -8,8 +8,8 @@ from typing import Iterator
 
 from filelock import FileLock, Timeout
 
-from toolkit.data.layout import LOCK_NAME
-from toolkit.errors import WmhubError
+from wmhub.data.layout import LOCK_NAME
+from wmhub.errors import WmhubError
 
 
 @contextmanager

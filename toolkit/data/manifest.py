@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from toolkit.data.stats import FeatureStats
-from toolkit.errors import UnsupportedFormatError, WmhubError
-from toolkit.fileio import atomic_write_json
+from wmhub.data.stats import FeatureStats
+from wmhub.errors import UnsupportedFormatError, WmhubError
+from wmhub.fileio import atomic_write_json
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"

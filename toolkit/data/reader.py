@@ -17,12 +17,12 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from toolkit.data.layout import STEPS_CONFIG
-from toolkit.data.manifest import ConfigInfo, Manifest
-from toolkit.data.schema import Feature, column_numpy
-from toolkit.data.shard_io import read_parquet
-from toolkit.errors import WmhubError
-from toolkit.fileio import resolve_inside
+from wmhub.data.layout import STEPS_CONFIG
+from wmhub.data.manifest import ConfigInfo, Manifest
+from wmhub.data.schema import Feature, column_numpy
+from wmhub.data.shard_io import read_parquet
+from wmhub.errors import WmhubError
+from wmhub.fileio import resolve_inside
 
 
 def _writable(array: np.ndarray) -> np.ndarray:
@@ -235,7 +235,7 @@ class WmDataset:
     def _load_frames(self, config: str, extra_columns: list[str] | None, shards: list[int] | None) -> TensorData:
         """A ``frames-<S>`` config as tensors: ``latents`` = uint8 frames flattened to S·S·3 values per row
         (row t of an episode = the observation of step t), aligned with the steps config's rows."""
-        from toolkit.data.frame_shards import iter_frame_episodes
+        from wmhub.data.frame_shards import iter_frame_episodes
 
         steps = self.load_tensors(STEPS_CONFIG, ["action", "reward"], extra_columns, shards)
         frames: list[np.ndarray] = []
@@ -251,7 +251,7 @@ class WmDataset:
 
     def windows(self, horizon: int, config: str = STEPS_CONFIG, stride: int = 1) -> "WindowDataset":
         """A torch Dataset of H-step windows that never cross an episode boundary."""
-        from toolkit.data.windows import WindowDataset
+        from wmhub.data.windows import WindowDataset
 
         return WindowDataset(self.load_tensors(config), horizon=horizon, stride=stride)
 

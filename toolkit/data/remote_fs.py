@@ -46,8 +46,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from toolkit.data.layout import LOCK_NAME, TMP_MARKER, is_temporary
-from toolkit.errors import WmhubError
+from wmhub.data.layout import LOCK_NAME, TMP_MARKER, is_temporary
+from wmhub.errors import WmhubError
 
 #: protocols whose single-object writes are atomic (direct PUT, no temporary key)
 OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2", "memory"})
@@ -253,8 +253,8 @@ def remote_lease(rdir: RemoteDir, ttl: float = LEASE_TTL_S, refresh: float = LEA
 
 # ----------------------------------------------------------- reading back
 def read_remote_manifest(rdir: RemoteDir):
-    """The :class:`~toolkit.data.manifest.Manifest` at ``rdir``, or None when there is none."""
-    from toolkit.data.manifest import MANIFEST_NAME, Manifest
+    """The :class:`~wmhub.data.manifest.Manifest` at ``rdir``, or None when there is none."""
+    from wmhub.data.manifest import MANIFEST_NAME, Manifest
 
     try:
         raw = rdir.read_bytes(MANIFEST_NAME)
@@ -288,10 +288,10 @@ def verify_remote(url: str, storage_options: dict[str, Any] | None = None) -> li
     directory (SHA-256, rows, episodes), then deleted. The job file, half-written temporaries,
     episode coverage and files not listed in the manifest are checked too. Returns the problems.
     """
-    from toolkit.data.layout import DATA_DIR, JOB_NAME
-    from toolkit.data.manifest import MANIFEST_NAME
-    from toolkit.data.verify import Problem, check_coverage, check_shard
-    from toolkit.fileio import resolve_inside
+    from wmhub.data.layout import DATA_DIR, JOB_NAME
+    from wmhub.data.manifest import MANIFEST_NAME
+    from wmhub.data.verify import Problem, check_coverage, check_shard
+    from wmhub.fileio import resolve_inside
 
     rdir = RemoteDir(url, storage_options)
     rdir.refresh()
@@ -342,9 +342,9 @@ def verify_remote(url: str, storage_options: dict[str, Any] | None = None) -> li
 def summarize_remote(url: str, storage_options: dict[str, Any] | None = None):
     """``wmhub info`` for a remote dataset: reads the manifest and downloads only the small
     ``episodes`` shards (one row per episode) to a scratch directory."""
-    from toolkit.data.layout import EPISODES_CONFIG
-    from toolkit.data.summary import summarize
-    from toolkit.fileio import resolve_inside
+    from wmhub.data.layout import EPISODES_CONFIG
+    from wmhub.data.summary import summarize
+    from wmhub.fileio import resolve_inside
 
     rdir = RemoteDir(url, storage_options)
     rdir.refresh()

@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from toolkit.data.manifest import ShardInfo
-from toolkit.data.schema import Feature, column_numpy
-from toolkit.data.stats import FeatureStats
-from toolkit.fileio import fsync_dir, sha256_file, tmp_name
+from wmhub.data.manifest import ShardInfo
+from wmhub.data.schema import Feature, column_numpy
+from wmhub.data.stats import FeatureStats
+from wmhub.fileio import fsync_dir, sha256_file, tmp_name
 
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, row_group_size=100_000,
                        write_statistics=True, use_dictionary=False)

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from toolkit.data.layout import EPISODES_CONFIG, STEPS_CONFIG
-from toolkit.data.manifest import Manifest
-from toolkit.data.shard_io import read_parquet
-from toolkit.fileio import resolve_inside
+from wmhub.data.layout import EPISODES_CONFIG, STEPS_CONFIG
+from wmhub.data.manifest import Manifest
+from wmhub.data.shard_io import read_parquet
+from wmhub.fileio import resolve_inside
 
 
 @dataclass

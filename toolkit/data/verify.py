@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 
 import json
 
-from toolkit.data.layout import DATA_DIR, EPISODES_CONFIG, JOB_NAME, STEPS_CONFIG, is_temporary, stale_temporaries
-from toolkit.data.manifest import MANIFEST_NAME, Manifest, ShardInfo
-from toolkit.errors import WmhubError
-from toolkit.fileio import resolve_inside, sha256_file
+from wmhub.data.layout import DATA_DIR, EPISODES_CONFIG, JOB_NAME, STEPS_CONFIG, is_temporary, stale_temporaries
+from wmhub.data.manifest import MANIFEST_NAME, Manifest, ShardInfo
+from wmhub.errors import WmhubError
+from wmhub.fileio import resolve_inside, sha256_file
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Problem:
 
 
 def _check_tar(path: Path, shard: ShardInfo) -> str | None:
-    from toolkit.data.frame_shards import tar_contents
+    from wmhub.data.frame_shards import tar_contents
 
     try:
         counts = tar_contents(path)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
-from toolkit.data.reader import TensorData
-from toolkit.errors import WmhubError
+from wmhub.data.reader import TensorData
+from wmhub.errors import WmhubError
 
 
 class WindowDataset(Dataset):

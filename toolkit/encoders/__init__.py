@@ -10,6 +10,6 @@ Specs accepted by ``wmhub encode --encoder``:
 * ``state`` — the low-dimensional observation itself.
 """
 
-from toolkit.encoders.registry import Encoder, parse_encoder_spec
+from wmhub.encoders.registry import Encoder, parse_encoder_spec
 
 __all__ = ["Encoder", "parse_encoder_spec"]

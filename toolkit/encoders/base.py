@@ -12,8 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from toolkit.devices import resolve_device  # noqa: F401  (re-exported)
-from toolkit.errors import WmhubError
+from wmhub.devices import resolve_device  # noqa: F401  (re-exported)
+from wmhub.errors import WmhubError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -59,7 +59,7 @@ def frames_to_tensor(frames: np.ndarray, size: int, mean: torch.Tensor, std: tor
 
 def weight_files_sha256(model_id: str) -> dict[str, str] | None:
     """SHA-256 of each ``*.safetensors`` file of a local model directory (None for Hub ids)."""
-    from toolkit.fileio import sha256_file
+    from wmhub.fileio import sha256_file
 
     local = Path(model_id)
     if not local.is_dir():

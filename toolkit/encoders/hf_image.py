@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from toolkit.encoders.base import (DTYPES, Encoder, frames_to_tensor, processor_stats, resolve_device,
+from wmhub.encoders.base import (DTYPES, Encoder, frames_to_tensor, processor_stats, resolve_device,
                                    state_dict_sha256, weight_files_sha256)
-from toolkit.errors import WmhubError
+from wmhub.errors import WmhubError
 
 POOLINGS = ("cls", "mean")
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from toolkit.encoders.vjepa2 import VJEPA2Encoder
-from toolkit.errors import WmhubError
+from wmhub.encoders.vjepa2 import VJEPA2Encoder
+from wmhub.errors import WmhubError
 
 RANDOM_SEED = 0
 
@@ -36,6 +36,6 @@ class RandomVJEPA2Encoder(VJEPA2Encoder):
 
     @property
     def _weights_sha(self) -> str:
-        from toolkit.encoders.base import state_dict_sha256
+        from wmhub.encoders.base import state_dict_sha256
 
         return state_dict_sha256(self.model)

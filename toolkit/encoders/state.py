@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.encoders.base import Encoder
+from wmhub.encoders.base import Encoder
 
 
 class StateEncoder(Encoder):

@@ -3,7 +3,7 @@
 An environment contributes a :class:`RolloutSpec`: its generation config
 (a pydantic model), the features of its ``steps`` and ``episodes`` tables and
 a factory for a runner that rolls out one episode by index. The engine in
-:mod:`toolkit.generate` does everything else (sharding, workers, resume,
+:mod:`wmhub.generation` does everything else (sharding, workers, resume,
 manifest, card), so every environment gets the same guarantees.
 """
 
@@ -16,8 +16,8 @@ from typing import Callable, Protocol
 import numpy as np
 from pydantic import BaseModel
 
-from toolkit.data.schema import Feature
-from toolkit.errors import WmhubError
+from wmhub.data.schema import Feature
+from wmhub.errors import WmhubError
 
 
 @dataclass
@@ -58,7 +58,7 @@ class RolloutSpec:
     versions: Callable[[], dict[str, str]] = field(default=lambda: {})
 
 
-_REGISTRY: dict[str, str] = {"reacher": "toolkit.envs.reacher", "spot": "toolkit.envs.spot"}
+_REGISTRY: dict[str, str] = {"reacher": "wmhub.envs.reacher", "spot": "wmhub.envs.spot"}
 _LOADED: dict[str, RolloutSpec] = {}
 
 

@@ -31,9 +31,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from toolkit.data.schema import Feature
-from toolkit.envs.base import EpisodeData, RolloutSpec, episode_seeds, register
-from toolkit.envs.mujoco_gl import ensure_headless_gl
+from wmhub.data.schema import Feature
+from wmhub.envs.base import EpisodeData, RolloutSpec, episode_seeds, register
+from wmhub.envs.mujoco_gl import ensure_headless_gl
 
 POLICIES = ("p-controller", "jacobian", "random")
 P_GAIN = 5.0

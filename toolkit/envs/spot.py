@@ -1,16 +1,16 @@
 """Boston Dynamics Spot joystick rollouts (MuJoCo Playground's ``SpotJoystickFlatTerrain``).
 
 Plain MuJoCo, no JAX: the model is built from MuJoCo Menagerie's Spot by
-:mod:`toolkit.envs.spot_model`, the task (observations, commands, termination)
-is :mod:`toolkit.envs.spot_env`. Control step 0.02 s (5 physics steps of
+:mod:`wmhub.envs.spot_model`, the task (observations, commands, termination)
+is :mod:`wmhub.envs.spot_env`. Control step 0.02 s (5 physics steps of
 0.004 s); episodes of ``episode_length`` control steps (default 1000 = 20 s),
 ended early when the robot falls (body up-vector z < 0.85).
 
 Policies (``--policy``):
 
-* ``trot``: a scripted trot that follows the command (:mod:`toolkit.envs.spot_trot`);
+* ``trot``: a scripted trot that follows the command (:mod:`wmhub.envs.spot_trot`);
 * ``random``: uniform in [−1, 1]¹²;
-* ``mlp:PATH``: ``toolkit.envs.spot_mlp_policy.load_mlp_policy(PATH)``, a deterministic
+* ``mlp:PATH``: ``wmhub.envs.spot_mlp_policy.load_mlp_policy(PATH)``, a deterministic
   network mapping ``state`` [N, 81] to actions [N, 12]; ``policy_sha256`` records the
   SHA-256 of the directory's ``config.json`` and ``model.safetensors`` (the CLI fills it in),
   and the runner refuses a policy whose files no longer match.
@@ -40,11 +40,11 @@ from typing import Callable
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from toolkit.data.schema import Feature
-from toolkit.envs.base import EpisodeData, RolloutSpec, episode_seeds, register
-from toolkit.envs.spot_env import PRIVILEGED_SIZE, STATE_SIZE, SpotBatch
-from toolkit.envs.spot_model import CTRL_DT, build_spot_model
-from toolkit.errors import WmhubError
+from wmhub.data.schema import Feature
+from wmhub.envs.base import EpisodeData, RolloutSpec, episode_seeds, register
+from wmhub.envs.spot_env import PRIVILEGED_SIZE, STATE_SIZE, SpotBatch
+from wmhub.envs.spot_model import CTRL_DT, build_spot_model
+from wmhub.errors import WmhubError
 
 EPISODE_SECONDS = 1000 * CTRL_DT  # 20 s at the default episode length
 TERMINATION_TIME_LIMIT, TERMINATION_FELL = 0, 1
@@ -165,14 +165,14 @@ def make_policy(name: str, model, info, sha256: str = "") -> BatchPolicy | None:
     if name == "random":
         return None
     if name == "trot":
-        from toolkit.envs.spot_trot import TrotPolicy
+        from wmhub.envs.spot_trot import TrotPolicy
 
         return TrotPolicy(model, info)
     path = name.removeprefix("mlp:")
     try:
-        module = importlib.import_module("toolkit.envs.spot_mlp_policy")
+        module = importlib.import_module("wmhub.envs.spot_mlp_policy")
     except ImportError as exc:
-        raise WmhubError(f"--policy {name}: the MLP policy loader (toolkit.envs.spot_mlp_policy) is not "
+        raise WmhubError(f"--policy {name}: the MLP policy loader (wmhub.envs.spot_mlp_policy) is not "
                          "available in this wmhub; use --policy trot or random") from exc
     if sha256:
         check_policy_sha256(path, sha256)

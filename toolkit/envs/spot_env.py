@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from toolkit.envs.spot_model import CTRL_DT, FEET, N_SUBSTEPS, SpotModelInfo
+from wmhub.envs.spot_model import CTRL_DT, FEET, N_SUBSTEPS, SpotModelInfo
 
 ACTION_SCALE = 0.3
 STATE_SIZE = 81

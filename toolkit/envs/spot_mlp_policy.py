@@ -32,8 +32,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from torch import nn
 
-from toolkit.errors import WmhubError
-from toolkit.fileio import dumps_json, fsync_dir
+from wmhub.errors import WmhubError
+from wmhub.fileio import dumps_json, fsync_dir
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"

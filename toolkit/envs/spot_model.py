@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.errors import WmhubError
+from wmhub.errors import WmhubError
 
 MENAGERIE_NAME = "boston_dynamics_spot"
 SIM_DT = 0.004

@@ -28,7 +28,7 @@ is 5 cm. Joint offsets map to actions through Playground's action scale
 (0.3 rad); actions are clipped to [−1, 1].
 
 The controller reads the noise-free ``privileged_state`` when given (body
-velocity, gyro, gravity; :class:`~toolkit.envs.spot.SpotRunner` passes it) and
+velocity, gyro, gravity; :class:`~wmhub.envs.spot.SpotRunner` passes it) and
 falls back to the noisy ``state`` otherwise (no velocity feedback then).
 Everything is elementwise over the batch: a row's action depends only on that
 row's observations, its step counter and its own filter state, which is reset
@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolkit.envs.spot_model import CTRL_DT, FEET, KP, SpotModelInfo
+from wmhub.envs.spot_model import CTRL_DT, FEET, KP, SpotModelInfo
 
 ACTION_SCALE = 0.3
 PERIOD = 0.5  # s per gait cycle
@@ -61,7 +61,7 @@ BODY_DROP = 0.0  # m, nominal body height below the home pose
 GRAVITY = 9.81
 PHASE_OFFSET = np.array([0.0, 0.5, 0.5, 0.0])  # FL, FR, HL, HR: diagonal pairs
 
-# privileged_state layout (see toolkit.envs.spot_env)
+# privileged_state layout (see wmhub.envs.spot_env)
 P_GYRO, P_GRAVITY, P_LINVEL = slice(81, 84), slice(87, 90), slice(90, 93)
 P_GLOBAL_ANGVEL = slice(93, 96)
 

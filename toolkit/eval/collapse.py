@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from toolkit.errors import WmhubError
+from wmhub.errors import WmhubError
 
 
 def effective_rank(latents: torch.Tensor) -> float:

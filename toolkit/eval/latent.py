@@ -12,18 +12,18 @@ horizon k we compare ẑ_{t+k} with z_{t+k}:
 Means and standard errors are taken **over episodes** (each episode's mean
 first), since windows of one episode are not independent.
 
-A context-aware model (a :class:`~toolkit.models.world_model.WorldModel`, whose
+A context-aware model (a :class:`~wmhub.models.world_model.WorldModel`, whose
 ``context`` is k) starts from its k real past latents z_{t−k+1..t} and the
 actions between them, so its rollouts start at t ≥ ``min_start`` = k − 1 (from
 every ``stride``-th such step). A plain dynamics model reads z_t only and starts
 at t ≥ 0 as before; pass the same ``min_start`` to both to compare them on the
 same start states (the copy-last baseline always copies z_t).
 
-An end-to-end :class:`~toolkit.models.jepa.JEPAWorldModel` is evaluated in its
+An end-to-end :class:`~wmhub.models.jepa.JEPAWorldModel` is evaluated in its
 own embedding space: every observation is encoded, the predictor rolls out from
 the encoded context, and predictions are compared with the encoded future
 observations (``space: embedding``); the result also carries the collapse
-diagnostics of the held-out embeddings (:mod:`toolkit.eval.collapse`), since a
+diagnostics of the held-out embeddings (:mod:`wmhub.eval.collapse`), since a
 collapsed encoder would make every prediction trivially right.
 
 Horizons always count **environment steps**, so models compare at the same
@@ -40,13 +40,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from toolkit.data.reader import WmDataset
-from toolkit.data.windows import WindowDataset
-from toolkit.errors import WmhubError
-from toolkit.eval.collapse import collapse_stats, within_episode_share
-from toolkit.eval.stats import mean_se
-from toolkit.models.dynamics import DynamicsModel
-from toolkit.models.jepa import JEPAWorldModel
+from wmhub.data.reader import WmDataset
+from wmhub.data.windows import WindowDataset
+from wmhub.errors import WmhubError
+from wmhub.eval.collapse import collapse_stats, within_episode_share
+from wmhub.eval.stats import mean_se
+from wmhub.models.dynamics import DynamicsModel
+from wmhub.models.jepa import JEPAWorldModel
 
 DEFAULT_HORIZONS = (1, 5, 10, 30)
 

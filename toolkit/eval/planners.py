@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from toolkit.errors import WmhubError
-from toolkit.eval.colored_noise import colored_noise
-from toolkit.models.dynamics import DynamicsModel
-from toolkit.models.ensemble import Ensemble
+from wmhub.errors import WmhubError
+from wmhub.eval.colored_noise import colored_noise
+from wmhub.models.dynamics import DynamicsModel
+from wmhub.models.ensemble import Ensemble
 
 ACTION_LOW, ACTION_HIGH = -1.0, 1.0
 
@@ -186,7 +186,7 @@ class DynamicsRollout:
 def as_rollout_model(model: DynamicsModel | RolloutModel, device: torch.device | str | None = None) -> RolloutModel:
     """A :class:`WorldModel` in its autoregressive ``WorldModelRollout`` (its own predictions as
     history), another :class:`DynamicsModel` in :class:`DynamicsRollout`; a :class:`RolloutModel` as is."""
-    from toolkit.models.world_model import WorldModel, WorldModelRollout
+    from wmhub.models.world_model import WorldModel, WorldModelRollout
 
     if isinstance(model, WorldModel):
         return WorldModelRollout(model, device)

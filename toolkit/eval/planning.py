@@ -14,7 +14,7 @@ current observation, computed exactly like the dataset's ``steps`` latent:
 ``concat(position, to_target, velocity)`` of the dm_control observation
 (joint angles as unwrapped ``qpos``, target − finger in metres, joint
 velocities). ``goal-success`` also plans with an end-to-end
-:class:`~toolkit.models.jepa.JEPAWorldModel`: live and goal states are rendered
+:class:`~wmhub.models.jepa.JEPAWorldModel`: live and goal states are rendered
 (the dataset's ``frames-<S>`` renderer, camera 0) and encoded, and CEM runs in
 its embedding space with the real history of the last k embeddings. Frozen
 image-encoder latents (V-JEPA 2) are not supported for live planning. Standard errors are ``std(ddof=1) / sqrt(n)`` (for success rates
@@ -31,16 +31,16 @@ from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
 import numpy as np
 import torch
 
-from toolkit.devices import resolve_device
-from toolkit.errors import WmhubError
-from toolkit.eval.planners import (CEMConfig, CostFn, Planner, PlannerConfig, Rollout, RolloutModel,
+from wmhub.devices import resolve_device
+from wmhub.errors import WmhubError
+from wmhub.eval.planners import (CEMConfig, CostFn, Planner, PlannerConfig, Rollout, RolloutModel,
                                    as_rollout_model, make_planner, measure_matmul_flops,
                                    planning_flops_per_action)
-from toolkit.eval.stats import mean_se
-from toolkit.models.dynamics import DynamicsModel
-from toolkit.models.jepa import PIXEL_ENCODERS, JEPAWorldModel
-from toolkit.models.reward import RewardModel
-from toolkit.progress import Progress
+from wmhub.eval.stats import mean_se
+from wmhub.models.dynamics import DynamicsModel
+from wmhub.models.jepa import PIXEL_ENCODERS, JEPAWorldModel
+from wmhub.models.reward import RewardModel
+from wmhub.progress import Progress
 
 STATE_FEATURES = ("position", "to_target", "velocity")
 STATE_COLUMNS = ("qpos", "qvel", "target_pos")
@@ -156,8 +156,8 @@ def _load_episodes(dataset_root: str | Path, episodes: Sequence[int]) -> dict[in
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from toolkit.data.reader import open_dataset
-    from toolkit.data.schema import column_numpy
+    from wmhub.data.reader import open_dataset
+    from wmhub.data.schema import column_numpy
 
     ds = open_dataset(dataset_root)
     features = {f.name: f for f in ds.features()}
@@ -271,7 +271,7 @@ class EmbeddedFrames:
         self.model, self.device, self.dims, self.cost_features = model.to(device).eval(), device, None, ["embedding"]
         self.pixels = model.encoder_kind in PIXEL_ENCODERS
         if self.pixels:
-            from toolkit.render.reacher_frames import ReacherFrameRenderer
+            from wmhub.render.reacher_frames import ReacherFrameRenderer
 
             self.renderer = ReacherFrameRenderer(size=math.isqrt(model.latent_dim // 3))
         elif tuple(model.latent.get("features") or ()) != STATE_FEATURES:
@@ -387,7 +387,7 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
         raise WmhubError("goal_offset, budget and episodes must be >= 1 and tolerance > 0")
     if not val_episodes:
         raise WmhubError("no validation episodes given; pass the run's split.json val_episodes")
-    from toolkit.envs.reacher import make_env
+    from wmhub.envs.reacher import make_env
 
     model, plan = _prepare(dynamics, planner, seed, device)
     fs = frame_skip_of(model)
@@ -477,7 +477,7 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
     """
     if episodes < 1 or episode_length < 1:
         raise WmhubError("episodes and episode_length must be >= 1")
-    from toolkit.envs.reacher import make_env
+    from wmhub.envs.reacher import make_env
 
     _reject_world_model(dynamics)
     model, plan = _prepare(dynamics, planner, seed, device)
@@ -545,7 +545,7 @@ def run_seed_protocol(dynamics: DynamicsModel | RolloutModel, dataset_root: str 
         raise WmhubError("episodes and steps must be >= 1")
     if not val_episodes:
         raise WmhubError("no validation episodes given; pass the run's split.json val_episodes")
-    from toolkit.envs.reacher import make_env
+    from wmhub.envs.reacher import make_env
 
     _reject_world_model(dynamics)
     model, plan = _prepare(dynamics, planner, seed, device)

@@ -4,7 +4,7 @@ A ridge regression from the model's latent to the simulator state (the steps
 config's ``qpos`` / ``qvel`` columns) is fitted on training episodes and scored
 by R² on held-out episodes. The latent is the dataset's latent for models on a
 frozen encoder, and the learned embedding for an end-to-end
-:class:`~toolkit.models.jepa.JEPAWorldModel`; a probe fitted on the raw
+:class:`~wmhub.models.jepa.JEPAWorldModel`; a probe fitted on the raw
 latent of the same rows is reported beside it as the reference when the model
 has its own embedding (for frames this reference is the pixels themselves and
 is skipped: 12k-d ridge on a few thousand rows means little).
@@ -26,11 +26,11 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 
-from toolkit.data.layout import STEPS_CONFIG
-from toolkit.data.reader import WmDataset
-from toolkit.errors import WmhubError
-from toolkit.models.base import LatentModel
-from toolkit.models.jepa import JEPAWorldModel
+from wmhub.data.layout import STEPS_CONFIG
+from wmhub.data.reader import WmDataset
+from wmhub.errors import WmhubError
+from wmhub.models.base import LatentModel
+from wmhub.models.jepa import JEPAWorldModel
 
 PROBE_SEED = 0  # row subsampling
 

@@ -4,10 +4,10 @@ Suites and their options come from the recipe's ``eval`` section (``--suite``
 picks some by name). Every result is measured here, on the run's held-out
 (validation) episodes, or in the simulator with fixed seeds.
 
-* ``latent`` (dynamics models): :mod:`toolkit.eval.latent`.
+* ``latent`` (dynamics models): :mod:`wmhub.eval.latent`.
 * ``goal-success``, ``reacher-easy-return``, ``seed-protocol`` (dynamics
-  models on the reacher state latent): :mod:`toolkit.eval.planning`, CEM or
-  MPPI (:mod:`toolkit.eval.planners`) in the real simulator. Options are the
+  models on the reacher state latent): :mod:`wmhub.eval.planning`, CEM or
+  MPPI (:mod:`wmhub.eval.planners`) in the real simulator. Options are the
   keyword arguments of the suite's function; ``planner`` is a mapping
   (``{kind: cem, samples: 500, ...}``) and ``reward_model`` (return suite) a
   path to a reward run, its ``model/`` directory or an ``hf://`` source.
@@ -25,14 +25,14 @@ from typing import Any
 
 import torch
 
-from toolkit.data.reader import WmDataset
-from toolkit.devices import resolve_device
-from toolkit.errors import WmhubError
-from toolkit.fileio import atomic_write_json
-from toolkit.models.dynamics import DynamicsModel
-from toolkit.models.jepa import JEPAWorldModel
-from toolkit.models.registry import load_model
-from toolkit.train.recipe import Recipe, parse_recipe
+from wmhub.data.reader import WmDataset
+from wmhub.devices import resolve_device
+from wmhub.errors import WmhubError
+from wmhub.fileio import atomic_write_json
+from wmhub.models.dynamics import DynamicsModel
+from wmhub.models.jepa import JEPAWorldModel
+from wmhub.models.registry import load_model
+from wmhub.training.recipe import Recipe, parse_recipe
 
 EVAL_DIR = "eval"
 RESULTS_NAME = "eval_results.json"
@@ -55,7 +55,7 @@ def run_dataset_root(recipe: Recipe, summary: dict[str, Any]) -> Path:
     (at the revision the run recorded, for a Hub source)."""
     dataset_root = Path(summary["dataset"]["path"])
     if not (dataset_root / "manifest.json").is_file():
-        from toolkit.train.dataset_source import obtain_dataset
+        from wmhub.training.dataset_source import obtain_dataset
 
         spec = recipe.dataset
         revision = summary["dataset"].get("revision")
@@ -73,8 +73,8 @@ def materialize_run(source: str, out: str | Path) -> Path:
     local hub directory), so that `wmhub eval` can evaluate it: ``model/`` plus the pushed
     recipe, summary, split and training log. Claimed results are not copied: every suite run
     on it is measured here. An ``out`` that already holds the run is reused."""
-    from toolkit.fileio import atomic_write_text
-    from toolkit.hub.push_model import read_pushed
+    from wmhub.fileio import atomic_write_text
+    from wmhub.hub.push_model import read_pushed
 
     out = Path(out)
     if (out / "model" / "config.json").is_file() and all((out / n).is_file() for n in RUN_FILES):
@@ -107,12 +107,12 @@ def _run_suite(name: str, options: dict[str, Any], model, run_dir: Path, dataset
         raise WmhubError(f"suite {name!r} evaluates dynamics models; this run trained a {type(model).__name__}")
     val = split["val_episodes"]
     if name == "probe":
-        from toolkit.eval.probe import probe_suite
+        from wmhub.eval.probe import probe_suite
 
         _check_options(name, options, suite_options(name))
         return probe_suite(model, dataset, split["train_episodes"], val, device=device, **options)
     if name == "latent":
-        from toolkit.eval.latent import latent_suite
+        from wmhub.eval.latent import latent_suite
 
         _check_options(name, options, suite_options(name))
         return latent_suite(model, dataset, val, device=device, plot_path=run_dir / EVAL_DIR / "latent_drift.png",
@@ -122,11 +122,11 @@ def _run_suite(name: str, options: dict[str, Any], model, run_dir: Path, dataset
 
 def run_planning_suite(name: str, options: dict[str, Any], model: DynamicsModel, dataset_root: Path,
                         val: list[int], device: torch.device, show_progress: bool) -> dict[str, Any]:
-    """One of :data:`toolkit.eval.planning.SUITES`, options checked against the suite's signature."""
+    """One of :data:`wmhub.eval.planning.SUITES`, options checked against the suite's signature."""
     from pydantic import TypeAdapter, ValidationError
 
-    from toolkit.eval import planning
-    from toolkit.eval.planners import PlannerConfig
+    from wmhub.eval import planning
+    from wmhub.eval.planners import PlannerConfig
 
     function = planning.SUITE_FUNCTIONS[name]
     _check_options(name, options, suite_options(name))
@@ -158,7 +158,7 @@ def suite_options(name: str) -> set[str]:
         return {"horizons", "stride", "min_start"}
     if name == "probe":
         return {"targets", "angles", "max_rows", "ridge"}
-    from toolkit.eval.planning import SUITE_FUNCTIONS
+    from wmhub.eval.planning import SUITE_FUNCTIONS
 
     return set(inspect.signature(SUITE_FUNCTIONS[name]).parameters) - {
         "dynamics", "dataset_root", "val_episodes", "device", "show_progress"}
@@ -173,7 +173,7 @@ def headline_metrics(name: str, suite: dict[str, Any]) -> dict[str, float]:
         if "distance_profile" in suite:
             out["distance Spearman"] = suite["distance_profile"]["spearman"]
         return out
-    from toolkit.eval.planning import HEADLINES
+    from wmhub.eval.planning import HEADLINES
 
     out = {key: suite[key]["mean"] for key in HEADLINES.get(name, ()) if suite.get(key, {}).get("mean") is not None}
     if suite.get("wall_time_per_action_s") is not None:
@@ -183,7 +183,7 @@ def headline_metrics(name: str, suite: dict[str, Any]) -> dict[str, float]:
 
 def _load_reward_model(source: str, suite: str):
     """A :class:`RewardModel` from a run directory, its ``model/`` or an ``hf://`` source."""
-    from toolkit.models.reward import RewardModel
+    from wmhub.models.reward import RewardModel
 
     path = Path(source)
     if not source.startswith("hf://") and (path / "model" / "config.json").is_file():
@@ -253,7 +253,7 @@ def write_training_curve(run_dir: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from toolkit.train.metrics_log import read_metrics
+    from wmhub.training.metrics_log import read_metrics
 
     records = read_metrics(run_dir)
     if not records:

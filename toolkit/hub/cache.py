@@ -21,7 +21,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from toolkit.fileio import hashing_copy, sha256_file, tmp_name
+from wmhub.fileio import hashing_copy, sha256_file, tmp_name
 
 CACHE_ENV = "WMHUB_CACHE"
 _DISABLED = ("", "0", "off", "false", "no", "none")

@@ -6,7 +6,7 @@ more (bypassing caches and partial files), then the download fails naming it.
 Shards already in OUT with the right checksum are kept; a shard cut off
 mid-transfer stays as ``.<name>.wmhub-partial`` and the next run continues it
 with an HTTP Range request; Hub shards land in wmhub's content-addressed cache
-(:mod:`toolkit.hub.cache`), so a second identical download transfers nothing.
+(:mod:`wmhub.hub.cache`), so a second identical download transfers nothing.
 The revision is resolved to a commit first, so every file comes from the same
 version even if the repo moves during the download.
 """
@@ -18,15 +18,15 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolkit.data.card import with_configs_of
-from toolkit.data.layout import CARD_NAME, remove_stale_temporaries
-from toolkit.data.locking import dataset_lock
-from toolkit.data.manifest import Manifest, ShardInfo
-from toolkit.errors import WmhubError
-from toolkit.fileio import atomic_write_text, resolve_inside, sha256_file
-from toolkit.hub.location import HubRepo, parse_location
-from toolkit.hub.stores import ChecksumMismatch, Fetched, Store, open_store, read_manifest
-from toolkit.progress import Progress
+from wmhub.data.card import with_configs_of
+from wmhub.data.layout import CARD_NAME, remove_stale_temporaries
+from wmhub.data.locking import dataset_lock
+from wmhub.data.manifest import Manifest, ShardInfo
+from wmhub.errors import WmhubError
+from wmhub.fileio import atomic_write_text, resolve_inside, sha256_file
+from wmhub.hub.location import HubRepo, parse_location
+from wmhub.hub.stores import ChecksumMismatch, Fetched, Store, open_store, read_manifest
+from wmhub.progress import Progress
 
 
 WORKERS_ENV = "WMHUB_DOWNLOAD_WORKERS"

@@ -18,15 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.data.card import render_dataset_card
-from toolkit.data.layout import CARD_NAME
-from toolkit.data.manifest import MANIFEST_NAME, Manifest
-from toolkit.data.verify import verify_dataset
-from toolkit.envs.base import get_spec
-from toolkit.errors import WmhubError
-from toolkit.fileio import dumps_json, resolve_inside
-from toolkit.hub.location import HubRepo, parse_location
-from toolkit.hub.stores import Store, open_store, read_manifest
+from wmhub.data.card import render_dataset_card
+from wmhub.data.layout import CARD_NAME
+from wmhub.data.manifest import MANIFEST_NAME, Manifest
+from wmhub.data.verify import verify_dataset
+from wmhub.envs.base import get_spec
+from wmhub.errors import WmhubError
+from wmhub.fileio import dumps_json, resolve_inside
+from wmhub.hub.location import HubRepo, parse_location
+from wmhub.hub.stores import Store, open_store, read_manifest
 
 @dataclass
 class PublishResult:

@@ -2,7 +2,7 @@
 
 The repository (``hf://<org>/<name>`` or a local hub directory) receives
 ``model.safetensors`` + ``config.json`` at its root (so ``from_pretrained`` and
-:func:`toolkit.models.load_model` read it directly), ``README.md`` (the model
+:func:`wmhub.models.load_model` read it directly), ``README.md`` (the model
 card), ``eval_results.json``, ``eval/*.png``, ``recipe.yaml``, ``metrics.jsonl``,
 ``summary.json`` and ``split.json``. A tag marks the pushed commit and never moves.
 """
@@ -14,11 +14,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.errors import WmhubError
-from toolkit.fileio import atomic_write_bytes
-from toolkit.hub.location import HubRepo, parse_location
-from toolkit.hub.stores import LocalHubStore, open_store
-from toolkit.models.card import render_model_card
+from wmhub.errors import WmhubError
+from wmhub.fileio import atomic_write_bytes
+from wmhub.hub.location import HubRepo, parse_location
+from wmhub.hub.stores import LocalHubStore, open_store
+from wmhub.models.card import render_model_card
 
 TAGS_DIR = ".wmhub-tags"
 
@@ -51,7 +51,7 @@ def run_files(run_dir: Path) -> dict[str, Path]:
 def push_run(run_dir: str | Path, dest: str, *, tag: str | None = None, private: bool = False,
              message: str | None = None) -> PushResult:
     """Push ``run_dir`` to ``dest`` (see the module docstring)."""
-    from toolkit.eval.runner import write_training_curve
+    from wmhub.eval.runner import write_training_curve
 
     run_dir = Path(run_dir)
     location = parse_location(dest)

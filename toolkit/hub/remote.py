@@ -2,7 +2,7 @@
 
 A source is a local directory, a Hub repo (``hf://datasets/<org>/<name>[@rev]``) or
 an fsspec URL of a dataset directory (``s3://bucket/prefix``, ``gs://...``; the
-backend package must be installed), handled by :mod:`toolkit.data.remote_fs`.
+backend package must be installed), handled by :mod:`wmhub.data.remote_fs`.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from toolkit.data.layout import EPISODES_CONFIG
-from toolkit.data.remote_fs import local_path, protocol_of, summarize_remote, verify_remote
-from toolkit.data.summary import DatasetSummary, summarize
-from toolkit.data.verify import Problem, verify_dataset
-from toolkit.errors import WmhubError
-from toolkit.hub.download import download
-from toolkit.hub.location import HubRepo, parse_location
-from toolkit.hub.stores import open_store, read_manifest
+from wmhub.data.layout import EPISODES_CONFIG
+from wmhub.data.remote_fs import local_path, protocol_of, summarize_remote, verify_remote
+from wmhub.data.summary import DatasetSummary, summarize
+from wmhub.data.verify import Problem, verify_dataset
+from wmhub.errors import WmhubError
+from wmhub.hub.download import download
+from wmhub.hub.location import HubRepo, parse_location
+from wmhub.hub.stores import open_store, read_manifest
 
 
 def _is_fsspec_url(source: str) -> bool:
@@ -45,7 +45,7 @@ def verify_source(source: str, full: bool = False) -> list[Problem]:
     files), and every file with ``full=True``, are downloaded and hashed. On an
     fsspec URL (``s3://...``) sizes come from the listing and every shard is
     downloaded, one at a time, and hashed: object stores keep no SHA-256
-    (:func:`toolkit.data.remote_fs.verify_remote`; ``full`` changes nothing).
+    (:func:`wmhub.data.remote_fs.verify_remote`; ``full`` changes nothing).
     """
     if _is_fsspec_url(source):
         return verify_remote(source)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 from urllib.parse import urlsplit
 
-from toolkit.errors import WmhubError
+from wmhub.errors import WmhubError
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from toolkit.errors import WmhubError
+from wmhub.errors import WmhubError
 
 REPO_URL = "https://github.com/wmhub/wmhub"
 
@@ -81,8 +81,8 @@ class LatentModel(nn.Module, PyTorchModelHubMixin, library_name="wmhub", repo_ur
 
     def _save_pretrained(self, save_directory) -> None:
         """Weights as ``model.safetensors``; ``config.json`` = constructor arguments + ``model_class``."""
-        from toolkit import __version__
-        from toolkit.fileio import atomic_write_json
+        from wmhub import __version__
+        from wmhub.fileio import atomic_write_json
 
         super()._save_pretrained(save_directory)  # type: ignore[misc]
         config = {**(self._hub_mixin_config or {}), "model_class": type(self).__name__, "wmhub_version": __version__}

@@ -39,7 +39,7 @@ LIMITATIONS = {
         "of one, not its k-latent history. With layer-normalised targets the loss ignores each latent's mean and "
         "scale across dimensions, which suits layer-normed encoder features but not low-dimensional state "
         "latents. The encoder is not trained, so collapse is not a risk here; an end-to-end encoder would need "
-        "`toolkit.eval.collapse` checks."),
+        "`wmhub.eval.collapse` checks."),
     "jepa_world_model.md": (
         "Trained offline on scripted rollouts: predictions outside that state and action distribution are not "
         "checked. Its metrics are measured in its own embedding space, which it also learned: read them with the "
@@ -51,7 +51,7 @@ LIMITATIONS = {
 
 
 def _template(name: str) -> str:
-    return resources.files("toolkit.model_cards").joinpath(name).read_text(encoding="utf-8")
+    return resources.files("wmhub.model_cards").joinpath(name).read_text(encoding="utf-8")
 
 
 def _fmt(stat: dict[str, float] | float, digits: int = 4) -> str:
@@ -124,7 +124,7 @@ def _bin_label(lo: float, hi: float | None) -> str:
 
 def _planning_section(name: str, suite: dict[str, Any]) -> list[str]:
     """A planning suite's headline metrics, settings and cost, as Markdown lines."""
-    from toolkit.eval.runner import headline_metrics
+    from wmhub.eval.runner import headline_metrics
 
     planner = suite["planner"]
     settings = ", ".join(f"{k} {v}" for k, v in planner.items() if k != "kind")
@@ -174,7 +174,7 @@ def eval_results_for_index(results: dict[str, Any], dataset_id: str, revision: s
                                   metric_value=round(e["cosine"]["mean"], 6), **common))
             out.append(EvalResult(metric_type="relative_l2", metric_name=f"relative L2@{k}",
                                   metric_value=round(e["relative_l2"]["mean"], 6), **common))
-    from toolkit.eval.runner import headline_metrics
+    from wmhub.eval.runner import headline_metrics
 
     for name, suite in results["suites"].items():
         if name == "latent":
@@ -196,7 +196,7 @@ def render_model_card(run_dir: str | Path, repo_ref: str) -> ModelCard:
         "validation": {"loss_name": summary["loss"], "loss": summary["val_loss"], "baseline": summary["baseline"],
                        "baseline_loss": summary["val_baseline_loss"], "episodes": summary["dataset"]["val_episodes"]},
         "suites": {}}
-    from toolkit.train.recipe import parse_recipe
+    from wmhub.training.recipe import parse_recipe
 
     recipe = parse_recipe(recipe_yaml, str(run_dir / "recipe.yaml"))
     template = TEMPLATE_OF_CLASS[summary["model_class"]]

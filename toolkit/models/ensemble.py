@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from toolkit.errors import WmhubError
-from toolkit.models.base import LatentModel
-from toolkit.models.dynamics import DynamicsModel, MLPDynamics, ResBlockDynamics
+from wmhub.errors import WmhubError
+from wmhub.models.base import LatentModel
+from wmhub.models.dynamics import DynamicsModel, MLPDynamics, ResBlockDynamics
 
 MEMBER_KINDS: dict[str, type[DynamicsModel]] = {"mlp_dynamics": MLPDynamics, "resblock_dynamics": ResBlockDynamics}
 

@@ -1,12 +1,12 @@
 """End-to-end JEPA world model: an observation encoder trained jointly with a causal predictor.
 
-``JEPAWorldModel`` = encoder E(o) → e (``embed_dim``) + a :class:`~toolkit.models.world_model.WorldModel`
+``JEPAWorldModel`` = encoder E(o) → e (``embed_dim``) + a :class:`~wmhub.models.world_model.WorldModel`
 predictor over e (the same causal transformer as the frozen-encoder regime,
 with identity normalisation: SIGReg already keeps e near N(0, I)). Trained by
-the ``jepa`` objective (:mod:`toolkit.train.objectives`): the world-model loss
+the ``jepa`` objective (:mod:`wmhub.training.objectives`): the world-model loss
 between predicted and encoded embeddings (gradients reach both sides, no stop-
 gradient or EMA target, as LeWorldModel) plus ``sigreg_weight`` · SIGReg of the
-embeddings (:mod:`toolkit.train.sigreg`), the anti-collapse term.
+embeddings (:mod:`wmhub.training.sigreg`), the anti-collapse term.
 
 Why SIGReg rather than an EMA target with variance–covariance terms: one
 hyperparameter instead of an EMA schedule plus two weights, no second encoder
@@ -43,9 +43,9 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from toolkit.errors import WmhubError
-from toolkit.models.base import LatentModel
-from toolkit.models.world_model import Conditioning, WorldModel
+from wmhub.errors import WmhubError
+from wmhub.models.base import LatentModel
+from wmhub.models.world_model import Conditioning, WorldModel
 
 EncoderKind = Literal["mlp", "cnn", "keypoints"]
 PIXEL_ENCODERS = ("cnn", "keypoints")

@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from toolkit.errors import WmhubError
-from toolkit.models.base import LatentModel
-from toolkit.models.bc import BCPolicy
-from toolkit.models.dynamics import MLPDynamics, ResBlockDynamics
-from toolkit.models.jepa import JEPAWorldModel
-from toolkit.models.ensemble import Ensemble
-from toolkit.models.reward import RewardModel
-from toolkit.models.world_model import WorldModel
+from wmhub.errors import WmhubError
+from wmhub.models.base import LatentModel
+from wmhub.models.bc import BCPolicy
+from wmhub.models.dynamics import MLPDynamics, ResBlockDynamics
+from wmhub.models.jepa import JEPAWorldModel
+from wmhub.models.ensemble import Ensemble
+from wmhub.models.reward import RewardModel
+from wmhub.models.world_model import WorldModel
 
 MODEL_KINDS: dict[str, type[LatentModel]] = {
     "mlp_dynamics": MLPDynamics,
@@ -42,7 +42,7 @@ def load_model(source: str | Path, *, map_location: str = "cpu") -> LatentModel:
     """
     from huggingface_hub import hf_hub_download
 
-    from toolkit.hub.location import HubRepo, parse_location
+    from wmhub.hub.location import HubRepo, parse_location
 
     text = str(source)
     location = parse_location(text) if text.startswith("hf://") else Path(text)

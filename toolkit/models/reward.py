@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from toolkit.models.base import LatentModel, mlp
+from wmhub.models.base import LatentModel, mlp
 
 
 class RewardModel(LatentModel):

@@ -28,7 +28,7 @@ later latent or action (the V-JEPA 2-AC predictor, on a frozen encoder's latents
 
 * output head width → D predicting **Δz in normalised units**: ẑ_{t+1} = z_t + Δ.
   The head is zero-initialised, so an untrained model is exactly the copy-last
-  baseline, and the dynamics models of :mod:`toolkit.models.dynamics` share the
+  baseline, and the dynamics models of :mod:`wmhub.models.dynamics` share the
   same parametrisation.
 
 ``frame_skip`` k > 1 makes one model step span k environment steps (LeWorldModel
@@ -39,7 +39,7 @@ same number of model steps.
 
 Rollouts are autoregressive: predictions are appended to the context, which
 keeps the last k tokens (positions 0..k−1 again). :meth:`WorldModel.rollout`
-accepts a single start latent ``[B, D]`` (what :class:`~toolkit.eval.planners.DynamicsRollout`
+accepts a single start latent ``[B, D]`` (what :class:`~wmhub.eval.planners.DynamicsRollout`
 and the latent suite give a plain dynamics model) or k real past latents
 ``[B, k, D]`` with the k−1 actions between them. :meth:`step_normalized` is the
 history-free one-step prediction (context of one), so the model also runs
@@ -55,8 +55,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from toolkit.errors import WmhubError
-from toolkit.models.dynamics import DynamicsModel
+from wmhub.errors import WmhubError
+from wmhub.models.dynamics import DynamicsModel
 
 Conditioning = Literal["adaln", "add"]
 
@@ -208,7 +208,7 @@ class WorldModel(DynamicsModel):
 class WorldModelRollout:
     """A planners' ``RolloutModel`` for a :class:`WorldModel` that feeds its predictions back as history.
 
-    (:class:`~toolkit.eval.planners.DynamicsRollout` steps any dynamics model
+    (:class:`~wmhub.eval.planners.DynamicsRollout` steps any dynamics model
     with :meth:`WorldModel.step_normalized`, i.e. a context of one at every
     step; this wrapper rolls out autoregressively with up to k tokens.)
 

@@ -16,8 +16,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from toolkit.render.gl_backend import select_render_backend
-from toolkit.workers import die_with_parent
+from wmhub.render.gl_backend import select_render_backend
+from wmhub.workers import die_with_parent
 
 _RENDERER = None
 
@@ -25,7 +25,7 @@ _RENDERER = None
 def _render_job(size: int, qpos: np.ndarray, qvel: np.ndarray, target: np.ndarray) -> np.ndarray:
     global _RENDERER
     if _RENDERER is None or _RENDERER.size != size:
-        from toolkit.render.reacher_frames import ReacherFrameRenderer
+        from wmhub.render.reacher_frames import ReacherFrameRenderer
 
         _RENDERER = ReacherFrameRenderer(size=size)
     return _RENDERER.render(qpos, qvel, target)
@@ -33,7 +33,7 @@ def _render_job(size: int, qpos: np.ndarray, qvel: np.ndarray, target: np.ndarra
 
 def episode_states(steps, step_features) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(qpos, qvel, target_pos) of each episode of a step-shard table, in row order."""
-    from toolkit.data.schema import column_numpy
+    from wmhub.data.schema import column_numpy
 
     index = column_numpy(steps, step_features["episode_index"])
     columns = [column_numpy(steps, step_features[n]) for n in ("qpos", "qvel", "target_pos")]
@@ -47,7 +47,7 @@ def render_episodes(states: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]],
     """Yield ``uint8 [T+1, size, size, 3]`` frames for each (qpos, qvel, target_pos) episode, in order."""
     select_render_backend()  # decide once, children inherit MUJOCO_GL
     if workers <= 0:
-        from toolkit.render.reacher_frames import ReacherFrameRenderer
+        from wmhub.render.reacher_frames import ReacherFrameRenderer
 
         renderer = ReacherFrameRenderer(size=size)
         try:

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 
-from toolkit.errors import WmhubError
+from wmhub.errors import WmhubError
 
 _PROBE = ("import numpy, mujoco;"
           "m = mujoco.MjModel.from_xml_string('<mujoco><worldbody><geom size=\"1\"/></worldbody></mujoco>');"

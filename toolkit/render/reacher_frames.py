@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolkit.render.gl_backend import select_render_backend
+from wmhub.render.gl_backend import select_render_backend
 
 
 class ReacherFrameRenderer:
@@ -17,7 +17,7 @@ class ReacherFrameRenderer:
 
     def __init__(self, size: int = 256, camera: int | str = 0) -> None:
         select_render_backend()
-        from toolkit.envs.reacher import make_env
+        from wmhub.envs.reacher import make_env
 
         self.size = size
         self.camera = camera

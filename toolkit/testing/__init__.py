@@ -1,8 +1,8 @@
 """Test helpers: a local Hugging Face Hub-compatible server for offline tests.
 
-See :mod:`toolkit.testing.hub_server`.
+See :mod:`wmhub.testing.hub_server`.
 """
 
-from toolkit.testing.hub_server import HubError, HubServer, HubStore, patch_endpoint, running_hub
+from wmhub.testing.hub_server import HubError, HubServer, HubStore, patch_endpoint, running_hub
 
 __all__ = ["HubError", "HubServer", "HubStore", "patch_endpoint", "running_hub"]

@@ -19,11 +19,11 @@ All losses are computed in normalised latent units (the model's own
   predictions fed back; its first step is the last teacher-forced prediction).
   Baseline: copy-last under the same loss (z_t for every teacher-forced target,
   the last context latent for every rollout target).
-* jepa (end to end, :class:`~toolkit.models.jepa.JEPAWorldModel`): the world_model
+* jepa (end to end, :class:`~wmhub.models.jepa.JEPAWorldModel`): the world_model
   loss (MSE by default, no layer norm) between the predictor's outputs and the
   encoder's embeddings of the window's observations, gradients into both, plus
   ``sigreg_weight`` · SIGReg of the embeddings of each window's first step (the
-  anti-collapse term, :mod:`toolkit.train.sigreg`; windows start at random steps,
+  anti-collapse term, :mod:`wmhub.training.sigreg`; windows start at random steps,
   so these are an i.i.d. sample, and SIGReg's cost — the largest of a small
   model's step — falls by the window length compared with using every step;
   ``sigreg_scope="episode"`` takes it over each episode's windows on their own).
@@ -38,8 +38,8 @@ from typing import Iterable, Literal
 import torch
 import torch.nn.functional as F
 
-from toolkit.models.base import LatentModel
-from toolkit.train.sigreg import sigreg, sigreg_per_group
+from wmhub.models.base import LatentModel
+from wmhub.training.sigreg import sigreg, sigreg_per_group
 
 EVAL_SIGREG_SEED = 0  # fixed SIGReg directions for validation
 
@@ -117,7 +117,7 @@ class Objective:
 
     def jepa_terms(self, model, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``prediction``, ``sigreg``, ``copy_last`` and ``loss`` (= prediction + weight · sigreg) of a
-        :class:`~toolkit.models.jepa.JEPAWorldModel` on a window batch of raw observations."""
+        :class:`~wmhub.models.jepa.JEPAWorldModel` on a window batch of raw observations."""
         e = model.encode(batch["latents"])
         generator = None if model.training else torch.Generator().manual_seed(EVAL_SIGREG_SEED)
         if self.sigreg_scope == "episode":  # each episode's windows on their own

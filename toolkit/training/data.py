@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from toolkit.data.layout import STEPS_CONFIG
-from toolkit.data.reader import WmDataset
-from toolkit.data.schema import column_numpy
-from toolkit.data.windows import WindowDataset
-from toolkit.errors import WmhubError
+from wmhub.data.layout import STEPS_CONFIG
+from wmhub.data.reader import WmDataset
+from wmhub.data.schema import column_numpy
+from wmhub.data.windows import WindowDataset
+from wmhub.errors import WmhubError
 
 SPLIT_SALT = 0x5B1 # keeps the split's random stream apart from every other use of the seed
 

@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from toolkit.errors import WmhubError
+from wmhub.errors import WmhubError
 
 PositiveInt = Annotated[int, Field(ge=1)]
 
@@ -90,7 +90,7 @@ class BCSpec(_Strict):
 
 
 class WorldModelSpec(_Strict):
-    """Causal transformer predictor over a context of k latents (see :mod:`toolkit.models.world_model`)."""
+    """Causal transformer predictor over a context of k latents (see :mod:`wmhub.models.world_model`)."""
 
     kind: Literal["world_model"]
     width: PositiveInt = 256
@@ -113,7 +113,7 @@ class WorldModelSpec(_Strict):
 
 
 class JEPAWorldModelSpec(WorldModelSpec):
-    """Encoder trained end to end with the causal predictor (see :mod:`toolkit.models.jepa`)."""
+    """Encoder trained end to end with the causal predictor (see :mod:`wmhub.models.jepa`)."""
 
     kind: Literal["jepa_world_model"]  # type: ignore[assignment]
     encoder: Literal["mlp", "cnn", "keypoints"] = Field(
@@ -227,7 +227,7 @@ class Recipe(_Strict):
             raise ValueError(f"training.horizon > 1 is a dynamics rollout loss; a {objective} model needs horizon 1")
         latent = self.eval.get("latent")
         if self.frame_skip > 1 and latent is not None:
-            from toolkit.eval.latent import DEFAULT_HORIZONS
+            from wmhub.eval.latent import DEFAULT_HORIZONS
 
             fs, horizons = self.frame_skip, latent.get("horizons", list(DEFAULT_HORIZONS))
             if not isinstance(horizons, list) or any(not isinstance(h, int) or h < 1 or h % fs for h in horizons):
@@ -283,7 +283,7 @@ class Recipe(_Strict):
 # ------------------------------------------------------------------ loading
 def builtin_recipes() -> list[str]:
     """Names of the recipes shipped with wmhub (``recipes/*.yaml``)."""
-    return sorted(p.name.removesuffix(".yaml") for p in resources.files("toolkit.recipes").iterdir()
+    return sorted(p.name.removesuffix(".yaml") for p in resources.files("wmhub.recipes").iterdir()
                   if p.name.endswith(".yaml"))
 
 
@@ -294,7 +294,7 @@ def find_recipe(name_or_path: str | Path) -> tuple[str, str]:
         return str(path), path.read_text(encoding="utf-8")
     name = str(name_or_path).removesuffix(".yaml")
     if "/" not in name and name in builtin_recipes():
-        resource = resources.files("toolkit.recipes").joinpath(f"{name}.yaml")
+        resource = resources.files("wmhub.recipes").joinpath(f"{name}.yaml")
         return f"recipes/{name}.yaml", resource.read_text(encoding="utf-8")
     raise WmhubError(f"recipe {str(name_or_path)!r} is neither a file nor a built-in recipe; built-in: "
                      f"{', '.join(builtin_recipes())}")

@@ -13,11 +13,11 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 
-from toolkit.data.layout import EPISODES_CONFIG, STEPS_CONFIG, shard_path
-from toolkit.data.manifest import ShardInfo
-from toolkit.data.schema import table_from_numpy
-from toolkit.data.shard_io import read_parquet, shard_info, write_parquet_atomic
-from toolkit.envs.base import EpisodeData, EpisodeRunner, RolloutSpec
+from wmhub.data.layout import EPISODES_CONFIG, STEPS_CONFIG, shard_path
+from wmhub.data.manifest import ShardInfo
+from wmhub.data.schema import table_from_numpy
+from wmhub.data.shard_io import read_parquet, shard_info, write_parquet_atomic
+from wmhub.envs.base import EpisodeData, EpisodeRunner, RolloutSpec
 
 _RUNNERS: dict[tuple[str, str], EpisodeRunner] = {}
 

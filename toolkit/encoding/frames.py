@@ -4,7 +4,7 @@ For pixel-based world models. Frames are rendered from the stored physics
 state by the same worker pool as encoding; shards align with the step shards
 and are registered in the manifest with SHA-256 like every shard (format
 ``webdataset``; they are not a ``datasets`` config). See
-:mod:`toolkit.data.frame_shards` for the layout and why PNG.
+:mod:`wmhub.data.frame_shards` for the layout and why PNG.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from toolkit.data.frame_shards import PNG_COMPRESS_LEVEL, FrameShardWriter, tar_contents
-from toolkit.data.manifest import ConfigInfo, FeatureInfo
-from toolkit.data.schema import Feature, column_numpy
-from toolkit.encode.derived_job import DerivedResult, open_destination, read_manifest_at, run_derived
-from toolkit.errors import WmhubError
-from toolkit.progress import Progress
-from toolkit.render.frame_pool import episode_states, render_episodes
+from wmhub.data.frame_shards import PNG_COMPRESS_LEVEL, FrameShardWriter, tar_contents
+from wmhub.data.manifest import ConfigInfo, FeatureInfo
+from wmhub.data.schema import Feature, column_numpy
+from wmhub.encoding.derived_job import DerivedResult, open_destination, read_manifest_at, run_derived
+from wmhub.errors import WmhubError
+from wmhub.progress import Progress
+from wmhub.render.frame_pool import episode_states, render_episodes
 
 
 class FramesConfig:
-    """The ``frames-<S>`` config (a :class:`~toolkit.encode.derived_job.DerivedConfig`)."""
+    """The ``frames-<S>`` config (a :class:`~wmhub.encoding.derived_job.DerivedConfig`)."""
 
     kind = "frames"
     extension = "tar"
@@ -95,7 +95,7 @@ def save_frames(root: str | os.PathLike[str], size: int = 64, *, workers: int = 
     """Render and store the frames of every step of the dataset in ``root`` as config ``frames-<size>``.
 
     ``root`` is a local directory or an fsspec URL; ``executor``, ``ray_address``, ``actors`` and
-    ``storage_options`` are those of :func:`toolkit.encode.encode_dataset` (Ray actors render on CPUs).
+    ``storage_options`` are those of :func:`wmhub.encoding.encode_dataset` (Ray actors render on CPUs).
     """
     if size <= 0:
         raise WmhubError(f"--frame-size must be positive, got {size}")

@@ -1,11 +1,11 @@
 """Encode every step shard of a dataset into an aligned ``embeddings-<slug>`` config.
 
 Frames are rendered by worker processes ahead of the encoder
-(:mod:`toolkit.render.frame_pool`) and encoded in consecutive batches of
+(:mod:`wmhub.render.frame_pool`) and encoded in consecutive batches of
 ``batch_size`` rows, so the stored bytes depend on neither the number of
 workers nor their timing. Sharding, resume, the manifest update and the
 executors (this process, or a pool of Ray actors that each load the encoder
-once: :mod:`toolkit.encode.ray_runner`) are :mod:`toolkit.encode.derived_job`'s.
+once: :mod:`wmhub.encoding.ray_runner`) are :mod:`wmhub.encoding.derived_job`'s.
 """
 
 from __future__ import annotations
@@ -18,17 +18,17 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from toolkit.data.layout import STEPS_CONFIG
-from toolkit.data.manifest import ConfigInfo, FeatureInfo
-from toolkit.data.schema import Feature, column_numpy, table_from_numpy
-from toolkit.data.shard_io import read_parquet, write_parquet_atomic
-from toolkit.data.stats import FeatureStats
-from toolkit.encode.derived_job import DerivedResult, open_destination, read_manifest_at, run_derived
-from toolkit.encode.windows import window_indices
-from toolkit.encoders import Encoder, parse_encoder_spec
-from toolkit.errors import WmhubError
-from toolkit.progress import Progress
-from toolkit.render.frame_pool import episode_states, render_episodes
+from wmhub.data.layout import STEPS_CONFIG
+from wmhub.data.manifest import ConfigInfo, FeatureInfo
+from wmhub.data.schema import Feature, column_numpy, table_from_numpy
+from wmhub.data.shard_io import read_parquet, write_parquet_atomic
+from wmhub.data.stats import FeatureStats
+from wmhub.encoding.derived_job import DerivedResult, open_destination, read_manifest_at, run_derived
+from wmhub.encoding.windows import window_indices
+from wmhub.encoders import Encoder, parse_encoder_spec
+from wmhub.errors import WmhubError
+from wmhub.progress import Progress
+from wmhub.render.frame_pool import episode_states, render_episodes
 
 
 EncodeResult = DerivedResult
@@ -124,7 +124,7 @@ class EmbeddingConfig:
 class EncodeSettings:
     """Everything needed to build an :class:`EmbeddingConfig` (its encoder loaded) on any worker:
     plain data, sent to each Ray actor, which builds it once (a
-    :class:`~toolkit.encode.derived_job.DerivedFactory`)."""
+    :class:`~wmhub.encoding.derived_job.DerivedFactory`)."""
 
     spec: str
     env: str
@@ -176,7 +176,7 @@ def encode_dataset(root: str | os.PathLike[str], spec: str, *, device: str = "au
         spec: ``vjepa2[:ID_OR_PATH]``, ``hf-image:ID_OR_PATH``, ``random[:DIM]`` or ``state``.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``. With ``executor="ray"``: ``auto``
             gives each actor a GPU when the cluster has GPUs, ``cuda`` requires them, ``cpu`` never
-            uses them (:mod:`toolkit.encode.ray_runner`).
+            uses them (:mod:`wmhub.encoding.ray_runner`).
         dtype: compute dtype (``fp32``, ``bf16``, ``fp16``); storage is the encoder's (float16 for images).
         batch_size: windows per forward pass.
         frame_size: render size (default: the encoder's input size).

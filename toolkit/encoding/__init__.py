@@ -1,5 +1,5 @@
 """``wmhub encode``: add an encoder's per-step embeddings to a dataset as a new config."""
 
-from toolkit.encode.job import EncodeResult, encode_dataset
+from wmhub.encoding.job import EncodeResult, encode_dataset
 
 __all__ = ["EncodeResult", "encode_dataset"]

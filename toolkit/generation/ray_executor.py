@@ -1,10 +1,10 @@
 """``--executor ray``: one Ray task per shard, on a Ray cluster.
 
 Each shard range is one CPU task (``num_cpus=1``) running
-:func:`toolkit.generate.job.run_task`, which writes the shard files straight to
+:func:`wmhub.generation.job.run_task`, which writes the shard files straight to
 the destination (a path every node sees, or an ``s3://`` / ``gs://`` URL) and
 returns their manifest entries. Planning, resume and the finalize step (card,
-then manifest) stay in :mod:`toolkit.generate.job`, on the driver, so the bytes
+then manifest) stay in :mod:`wmhub.generation.job`, on the driver, so the bytes
 are those of the local executor.
 
 * Failures: a task whose worker dies (OOM kill, node loss, ``os._exit``) is
@@ -18,25 +18,25 @@ are those of the local executor.
 * Ray is optional (``pip install 'wmhub[ray]'``) and imported only when used.
   The plumbing shared with ``wmhub encode --executor ray`` (connecting, the
   progress actor, the crash test hook ``WMHUB_TEST_CRASH_DIR``: each task's first
-  attempt kills its worker after one episode) is :mod:`toolkit.ray_support`'s.
+  attempt kills its worker after one episode) is :mod:`wmhub.ray_support`'s.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from toolkit.data.layout import STEPS_CONFIG
-from toolkit.data.manifest import ShardInfo
-from toolkit.errors import WmhubError
-from toolkit.progress import Progress
-from toolkit.ray_support import (CRASH_HOOK_ENV, DEFAULT_MAX_RETRIES, ProgressRelay, WorkerProgress,  # noqa: F401
+from wmhub.data.layout import STEPS_CONFIG
+from wmhub.data.manifest import ShardInfo
+from wmhub.errors import WmhubError
+from wmhub.progress import Progress
+from wmhub.ray_support import (CRASH_HOOK_ENV, DEFAULT_MAX_RETRIES, ProgressRelay, WorkerProgress,  # noqa: F401
                                  connected, crash_dir_from_env, drain, import_ray)
 
 
 def _shard_task(env: str, config_json: str, destination: str, start: int, end: int,
                 storage_options: dict[str, Any] | None, counter, crash_dir: str | None) -> list[dict]:
     """The body of one Ray task (runs on a worker)."""
-    from toolkit.generate.job import run_task
+    from wmhub.generation.job import run_task
 
     reporter = WorkerProgress(counter, f"{start}-{end}", crash_dir)
     return run_task(env, config_json, destination, start, end, on_episode=lambda steps: reporter.update(1, steps),

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import WmhubError
-from toolkit.hub.push_model import read_pushed
+from wmhub.errors import WmhubError
+from wmhub.hub.push_model import read_pushed
 
 SKIPPED_KEYS = ("time", "per_s", "plot", "curve", "device", "samples_per_s")
 
@@ -64,9 +64,9 @@ def flatten_metrics(results: dict[str, Any], prefix: str = "") -> dict[str, floa
 def reproduce(source: str, *, tolerance: float = 0.02, out: str | Path | None = None,
               overrides: list[str] | tuple[str, ...] = (), show_progress: bool = True) -> ReproduceResult:
     """Retrain and re-evaluate the checkpoint pushed at ``source``; compare with its claims."""
-    from toolkit.eval.runner import evaluate_run
-    from toolkit.train.recipe import parse_recipe
-    from toolkit.train.trainer import train
+    from wmhub.eval.runner import evaluate_run
+    from wmhub.training.recipe import parse_recipe
+    from wmhub.training.trainer import train
 
     if tolerance < 0:
         raise WmhubError(f"--tolerance must be >= 0, got {tolerance}")

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import click
 
-from toolkit.data.manifest import MANIFEST_NAME, Manifest
-from toolkit.errors import WmhubError
-from toolkit.hub.location import HubRepo, parse_location
-from toolkit.train.recipe import DatasetSpec
+from wmhub.data.manifest import MANIFEST_NAME, Manifest
+from wmhub.errors import WmhubError
+from wmhub.hub.location import HubRepo, parse_location
+from wmhub.training.recipe import DatasetSpec
 
 _RUN_ONLY_OPTIONS = {"--workers": 1, "--render-workers": 1, "--encoder-threads": 1, "--resume": 0, "--quiet": 0}
 
@@ -72,7 +72,7 @@ def _has_config(root: Path, config: str) -> bool:
 
 def run_generate_commands(commands: list[str], out: Path) -> None:
     """Run the recipe's ``wmhub generate|encode`` commands with OUT = ``out``."""
-    from toolkit.cli import main
+    from wmhub.cli import main
 
     for command in commands:
         args = [str(out) if word == "OUT" else word for word in shlex.split(command)][1:]
@@ -113,7 +113,7 @@ def obtain_dataset(spec: DatasetSpec, source: str = "the recipe", show_progress:
 
 
 def _obtain_from_hub(repo: HubRepo, spec: DatasetSpec, source: str, show_progress: bool) -> ObtainedDataset:
-    from toolkit.hub.download import download
+    from wmhub.hub.download import download
 
     target = data_cache_dir() / repo.repo_id / (repo.revision or "main")
     try:

@@ -24,23 +24,23 @@ from typing import Any, Iterator
 
 import torch
 
-from toolkit import __version__
-from toolkit.data.layout import STEPS_CONFIG
-from toolkit.data.reader import WmDataset
-from toolkit.devices import resolve_device
-from toolkit.errors import WmhubError
-from toolkit.fileio import atomic_write_json, atomic_write_text, sha256_file
-from toolkit.models.base import LatentModel
-from toolkit.models.jepa import PIXEL_ENCODERS
-from toolkit.models.registry import MODEL_KINDS
-from toolkit.progress import Progress
-from toolkit.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
-from toolkit.train.data import (EpisodeSplit, SampleSpec, StreamedWindows, count_samples, epoch_generator,
+from wmhub import __version__
+from wmhub.data.layout import STEPS_CONFIG
+from wmhub.data.reader import WmDataset
+from wmhub.devices import resolve_device
+from wmhub.errors import WmhubError
+from wmhub.fileio import atomic_write_json, atomic_write_text, sha256_file
+from wmhub.models.base import LatentModel
+from wmhub.models.jepa import PIXEL_ENCODERS
+from wmhub.models.registry import MODEL_KINDS
+from wmhub.progress import Progress
+from wmhub.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from wmhub.training.data import (EpisodeSplit, SampleSpec, StreamedWindows, count_samples, epoch_generator,
                                 estimate_bytes, grouped_permutation, restrict, shards_for, split_episodes)
-from toolkit.train.dataset_source import ObtainedDataset, obtain_dataset
-from toolkit.train.metrics_log import MetricsLog
-from toolkit.train.objectives import Objective, evaluate
-from toolkit.train.recipe import Recipe, parse_recipe
+from wmhub.training.dataset_source import ObtainedDataset, obtain_dataset
+from wmhub.training.metrics_log import MetricsLog
+from wmhub.training.objectives import Objective, evaluate
+from wmhub.training.recipe import Recipe, parse_recipe
 
 EVAL_BATCH = 4096
 
@@ -170,7 +170,7 @@ def _latent_description(dataset: WmDataset, spec: SampleSpec) -> dict[str, Any]:
 def _normalisation(dataset: WmDataset, spec: SampleSpec) -> tuple[torch.Tensor, torch.Tensor]:
     info = dataset.config_info(spec.config)
     if info.format == "webdataset":  # uint8 frames: fixed pixel statistics
-        from toolkit.models.jepa import PIXEL_MEAN, PIXEL_STD
+        from wmhub.models.jepa import PIXEL_MEAN, PIXEL_STD
 
         dim = math.prod(info.features[0].shape)
         return torch.full((dim,), PIXEL_MEAN), torch.full((dim,), PIXEL_STD)

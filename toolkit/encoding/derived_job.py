@@ -8,23 +8,23 @@ manifest already lists for the config (after a dataset grows, running the
 job again fills in only the new shards).
 
 The dataset is a local directory or an fsspec URL (``s3://bucket/prefix``); the
-driver reaches it through the destinations of :mod:`toolkit.generate.job` (OS
+driver reaches it through the destinations of :mod:`wmhub.generation.job` (OS
 lock or remote lease, job file, card then manifest last). Each shard is one unit
 of work, :func:`build_derived_shard`, run by a *runner*:
 
 * :class:`LocalDerivedRunner` -- this process, one shard after the other (the
   encoder is loaded once; rendering overlaps in worker processes);
-* :class:`toolkit.encode.ray_runner.RayDerivedRunner` -- a pool of Ray actors, each
+* :class:`wmhub.encoding.ray_runner.RayDerivedRunner` -- a pool of Ray actors, each
   building the config (loading the encoder) once and taking shards from a queue.
 
 The bytes of a shard depend only on the step shard and the config, so both
 runners write the same files.
 
-Why not generate's :class:`~toolkit.generate.job.Executor`: its tasks are
+Why not generate's :class:`~wmhub.generation.job.Executor`: its tasks are
 stateless rollouts described by a ``TaskSet`` (environment, config, ranges), while
 a derived shard needs a loaded model, which should live in a long-lived worker
 (an actor) rather than be reloaded per task. The Ray plumbing both share is in
-:mod:`toolkit.ray_support`.
+:mod:`wmhub.ray_support`.
 """
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from toolkit.data.layout import STEPS_CONFIG, shard_path
-from toolkit.data.manifest import ConfigInfo, Manifest, ShardInfo
-from toolkit.data.remote_fs import RemoteDir, is_remote, local_path
-from toolkit.data.shard_io import read_parquet
-from toolkit.envs.base import get_spec
-from toolkit.errors import InterruptedJobError, WmhubError
-from toolkit.fileio import resolve_inside, sha256_file
-from toolkit.progress import Progress
+from wmhub.data.layout import STEPS_CONFIG, shard_path
+from wmhub.data.manifest import ConfigInfo, Manifest, ShardInfo
+from wmhub.data.remote_fs import RemoteDir, is_remote, local_path
+from wmhub.data.shard_io import read_parquet
+from wmhub.envs.base import get_spec
+from wmhub.errors import InterruptedJobError, WmhubError
+from wmhub.fileio import resolve_inside, sha256_file
+from wmhub.progress import Progress
 
 
 class DerivedConfig(Protocol):
@@ -167,7 +167,7 @@ def build_derived_shard(derived: DerivedConfig, location: str, work: ShardWork, 
     A local ``location`` is read and written in place (the config writes a temporary name, then
     renames). A remote one: the step shard is downloaded to a worker-local scratch directory, the
     derived shard is written there and uploaded under its final key (an atomic PUT; see
-    :mod:`toolkit.data.remote_fs`), so the bytes are the same. With ``resume``, a complete shard
+    :mod:`wmhub.data.remote_fs`), so the bytes are the same. With ``resume``, a complete shard
     that an interrupted run left is described and kept instead of rebuilt.
     """
     rows_total = work.step_shard.num_rows
@@ -225,8 +225,8 @@ class LocalDerivedRunner:
 def open_destination(location: str | Path, storage_options: dict[str, Any] | None = None):
     """The dataset at ``location`` (a path or an fsspec URL) as a generate destination (lock or lease,
     job file, manifest, card-then-manifest finalize)."""
-    from toolkit.data.remote_fs import protocol_of
-    from toolkit.generate.job import destination_for
+    from wmhub.data.remote_fs import protocol_of
+    from wmhub.generation.job import destination_for
 
     if protocol_of(location) == "hf":
         raise WmhubError(f"{location} is a Hub repo, not a dataset directory: `wmhub download` it, encode the "
@@ -305,7 +305,7 @@ def run_derived(location: str | Path, factory: DerivedFactory, *, device: str = 
 
     ``local``: the config is built here (its model on ``device``) and shards run in this process.
     ``ray``: a pool of actors on the Ray cluster at ``ray_address`` (see
-    :mod:`toolkit.encode.ray_runner` for how ``device`` maps to GPUs and ``actors`` to the pool).
+    :mod:`wmhub.encoding.ray_runner` for how ``device`` maps to GPUs and ``actors`` to the pool).
     """
     if executor == "local":
         if ray_address or actors:
@@ -314,7 +314,7 @@ def run_derived(location: str | Path, factory: DerivedFactory, *, device: str = 
         return run_derived_job(location, runner, resume=resume, show_progress=show_progress, unit=unit,
                                rate_unit=rate_unit, storage_options=storage_options)
     if executor == "ray":
-        from toolkit.encode.ray_runner import RayDerivedRunner
+        from wmhub.encoding.ray_runner import RayDerivedRunner
 
         with RayDerivedRunner(factory, address=ray_address, actors=actors, device=device) as runner:
             return run_derived_job(location, runner, resume=resume, show_progress=show_progress, unit=unit,

@@ -1,5 +1,5 @@
 """Deterministic, resumable, sharded generation of rollout datasets."""
 
-from toolkit.generate.job import GenerateResult, generate
+from wmhub.generation.job import GenerateResult, generate
 
 __all__ = ["GenerateResult", "generate"]

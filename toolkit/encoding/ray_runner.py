@@ -1,7 +1,7 @@
 """``wmhub encode --executor ray``: a pool of Ray actors, each loading the encoder once.
 
 Each actor builds the derived config from a picklable recipe (a
-:class:`~toolkit.encode.derived_job.DerivedFactory`: the encoder spec and its
+:class:`~wmhub.encoding.derived_job.DerivedFactory`: the encoder spec and its
 options), so the model loads **once per actor**, and with ``num_gpus=1`` per
 actor, once per GPU. The driver keeps a queue of shards (one step shard -> one
 derived shard) and hands the next one to whichever actor finishes; an actor
@@ -9,7 +9,7 @@ reads its step shard, encodes it and writes the derived shard straight to the
 dataset (a temporary name then a rename on a path every node sees; a PUT of the
 final key on ``s3://``), then returns the manifest entry. Planning, resume and
 the single finalize step (card, then manifest) stay on the driver
-(:func:`~toolkit.encode.derived_job.run_derived_job`), so the bytes are the local
+(:func:`~wmhub.encoding.derived_job.run_derived_job`), so the bytes are the local
 executor's for the same device type.
 
 Devices (``--device``) and the pool:
@@ -40,7 +40,7 @@ bytes. An exception raised by the work itself (missing weights, a storage error)
 is not retried: the job stops with it, the job file stays, and ``--resume``
 encodes only the missing shards. Progress and the crash test hook
 (``WMHUB_TEST_CRASH_DIR``: each shard's first attempt kills its actor after the
-first batch) are :mod:`toolkit.ray_support`'s.
+first batch) are :mod:`wmhub.ray_support`'s.
 """
 
 from __future__ import annotations
@@ -51,11 +51,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from toolkit.data.manifest import ShardInfo
-from toolkit.encode.derived_job import DerivedFactory, DerivedMeta, DerivedTasks, ShardWork, build_derived_shard
-from toolkit.errors import WmhubError
-from toolkit.progress import Progress
-from toolkit.ray_support import (DEFAULT_MAX_RETRIES, ProgressRelay, WorkerProgress, connected, crash_dir_from_env,
+from wmhub.data.manifest import ShardInfo
+from wmhub.encoding.derived_job import DerivedFactory, DerivedMeta, DerivedTasks, ShardWork, build_derived_shard
+from wmhub.errors import WmhubError
+from wmhub.progress import Progress
+from wmhub.ray_support import (DEFAULT_MAX_RETRIES, ProgressRelay, WorkerProgress, connected, crash_dir_from_env,
                                  drain, import_ray)
 
 _DEVICES = ("auto", "cpu", "cuda")
@@ -135,7 +135,7 @@ class _ShardWorker:
     def build(self, location: str, work: ShardWork, resume: bool, storage_options: dict[str, Any] | None,
               identity: dict, counter, crash_dir: str | None) -> tuple[dict, bool]:
         """Build one shard of the dataset at ``location``; returns its manifest entry (JSON data) and
-        whether it was reused (see :func:`~toolkit.encode.derived_job.build_derived_shard`)."""
+        whether it was reused (see :func:`~wmhub.encoding.derived_job.build_derived_shard`)."""
         derived = self._load()
         if derived.identity != identity:
             raise WmhubError(f"the encoder loaded on {socket.gethostname()} (pid {os.getpid()}) differs from the "

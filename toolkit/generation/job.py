@@ -14,8 +14,8 @@ the result is byte-identical to an uninterrupted run, for any worker count.
 
 Planning, resume and finalize live here, once. Running the tasks is an
 :class:`Executor`'s: ``local`` (this process, or a pool of spawned processes) or
-``ray`` (one Ray task per shard, :mod:`toolkit.generate.ray_executor`). OUT is a
-local path or an fsspec URL (``s3://bucket/prefix``, :mod:`toolkit.data.remote_fs`);
+``ray`` (one Ray task per shard, :mod:`wmhub.generation.ray_executor`). OUT is a
+local path or an fsspec URL (``s3://bucket/prefix``, :mod:`wmhub.data.remote_fs`);
 tasks write their shards straight to it either way.
 """
 
@@ -35,20 +35,20 @@ from typing import Any, Callable, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from toolkit import __version__
-from toolkit.data.card import render_dataset_card, write_dataset_card
-from toolkit.data.layout import (CARD_NAME, EPISODES_CONFIG, JOB_NAME, LOCK_NAME, STEPS_CONFIG, is_temporary,
+from wmhub import __version__
+from wmhub.data.card import render_dataset_card, write_dataset_card
+from wmhub.data.layout import (CARD_NAME, EPISODES_CONFIG, JOB_NAME, LOCK_NAME, STEPS_CONFIG, is_temporary,
                                  remove_stale_temporaries, shard_path)
-from toolkit.data.locking import dataset_lock
-from toolkit.data.manifest import (MANIFEST_NAME, ConfigInfo, FeatureInfo, GeneratorInfo, Manifest,
+from wmhub.data.locking import dataset_lock
+from wmhub.data.manifest import (MANIFEST_NAME, ConfigInfo, FeatureInfo, GeneratorInfo, Manifest,
                                    ShardInfo, extend_provenance)
-from toolkit.data.remote_fs import RemoteDir, is_remote, local_path, remote_lease
-from toolkit.envs.base import RolloutSpec, get_spec
-from toolkit.errors import DatasetMismatchError, InterruptedJobError, WmhubError
-from toolkit.fileio import atomic_write_json, dumps_json
-from toolkit.generate.shard_task import describe_existing, run_shard_task, shard_complete
-from toolkit.progress import Progress
-from toolkit.workers import die_with_parent
+from wmhub.data.remote_fs import RemoteDir, is_remote, local_path, remote_lease
+from wmhub.envs.base import RolloutSpec, get_spec
+from wmhub.errors import DatasetMismatchError, InterruptedJobError, WmhubError
+from wmhub.fileio import atomic_write_json, dumps_json
+from wmhub.generation.shard_task import describe_existing, run_shard_task, shard_complete
+from wmhub.progress import Progress
+from wmhub.workers import die_with_parent
 
 # Target episodes per shard: 500 reacher episodes x 201 rows give ~200 MB of
 # float16 V-JEPA 2 (1024-d) embeddings, the dataset's main payload; the state
@@ -373,7 +373,7 @@ def make_executor(executor: str | Executor, workers: int = 1, ray_address: str |
             raise WmhubError("--ray-address needs --executor ray")
         return LocalExecutor(workers)
     if executor == "ray":
-        from toolkit.generate.ray_executor import RayExecutor
+        from wmhub.generation.ray_executor import RayExecutor
 
         return RayExecutor(address=ray_address)
     raise WmhubError(f"unknown --executor {executor!r}; choose local or ray")

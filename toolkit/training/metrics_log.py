@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import WmhubError
-from toolkit.fileio import atomic_write_text
+from wmhub.errors import WmhubError
+from wmhub.fileio import atomic_write_text
 
 METRICS_NAME = "metrics.jsonl"
 

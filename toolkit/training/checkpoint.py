@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from toolkit.errors import WmhubError
-from toolkit.fileio import dumps_json, fsync_dir
+from wmhub.errors import WmhubError
+from wmhub.fileio import dumps_json, fsync_dir
 
 CHECKPOINTS_DIR = "checkpoints"
 _PREFIX = "step-"

@@ -1,0 +1,1 @@
+"""Runs: the typed run directory (`Run`), its results, and what is done with a finished run (push, reproduce)."""
