@@ -18,14 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 from wmhub.data import open_dataset  # noqa: E402
+from wmhub.encoders import parse_encoder_spec  # noqa: E402
 from wmhub.encoding import encode_dataset  # noqa: E402
 from wmhub.encoding.windows import window_indices  # noqa: E402
-from wmhub.encoders import parse_encoder_spec  # noqa: E402
 from wmhub.generation import generate  # noqa: E402
 from wmhub.render.reacher_frames import ReacherFrameRenderer  # noqa: E402
 

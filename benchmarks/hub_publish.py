@@ -26,6 +26,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -77,7 +78,8 @@ def main() -> None:
         generate("reacher", src, args.episodes, options=options, workers=2, show_progress=False)
         with contextlib.ExitStack() as stack:
             if args.server:
-                from wmhub.testing.hub_server import HubServer, patch_endpoint
+                sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test server
+                from support.hub_server import HubServer, patch_endpoint
 
                 server = stack.enter_context(HubServer(tmp / "server"))
                 stack.enter_context(patch_endpoint(server.url, hf_home=tmp / "hf-home"))

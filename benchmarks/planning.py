@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from wmhub.eval.planning import SUITES  # noqa: E402
-from wmhub.eval.runner import run_planning_suite, headline_metrics, load_run, run_dataset_root  # noqa: E402
+from wmhub.eval.runner import headline_metrics, load_run, run_dataset_root, run_planning_suite  # noqa: E402
 from wmhub.models.registry import load_model  # noqa: E402
 
 

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SMALL, SMALL_OPTIONS
 from wmhub.data import open_dataset
 from wmhub.data.stats import FeatureStats
 from wmhub.envs.reacher import ReacherConfig, ReacherRunner
+
+from support.datasets import SMALL, SMALL_OPTIONS
 
 T = SMALL_OPTIONS["episode_length"]
 N = SMALL["episodes"]

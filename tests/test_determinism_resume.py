@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SMALL, SMALL_OPTIONS, kill_then_resume, make_small, tree_bytes
 from wmhub.errors import InterruptedJobError
+
+from support.datasets import SMALL, SMALL_OPTIONS, kill_then_resume, make_small, tree_bytes
 
 
 def test_workers_do_not_change_bytes(small_dataset, tmp_path):

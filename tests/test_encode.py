@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tree_bytes
 from wmhub.data import open_dataset
 from wmhub.data.verify import verify_dataset
 from wmhub.encoding import encode_dataset
 from wmhub.encoding.windows import window_indices
 from wmhub.errors import WmhubError
+
+from support.datasets import tree_bytes
 
 FRAME = 32
 
@@ -164,7 +165,7 @@ def test_encode_sigkill_then_resume(encoded, small_dataset, tiny_vjepa2, tmp_pat
 
 
 def test_state_encoder_and_growing_keeps_embeddings(small_dataset, tmp_path):
-    from conftest import make_small
+    from support.datasets import make_small
 
     out = make_small(tmp_path / "grow", episodes=8)
     encode_dataset(out, "state", show_progress=False)

@@ -21,8 +21,9 @@ from wmhub.hub.push_model import push_run
 from wmhub.models import MLPDynamics
 from wmhub.models.registry import load_model
 from wmhub.runs.reproduce import flatten_metrics, reproduce
-from wmhub.testing.hub_server import HubServer, patch_endpoint
 from wmhub.training import load_recipe, train
+
+from support.hub_server import HubServer, patch_endpoint
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import SMALL_OPTIONS, make_small, tree_bytes
 from wmhub.cli import main
 from wmhub.data import open_dataset
 from wmhub.data.verify import verify_dataset
 from wmhub.generation import generate
+
+from support.datasets import SMALL_OPTIONS, make_small, tree_bytes
 
 
 def _success_rate(tmp_path, policy: str, episodes: int = 60) -> float:

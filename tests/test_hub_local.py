@@ -7,13 +7,14 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from conftest import make_small, tree_bytes
 from wmhub.cli import main
 from wmhub.data import open_dataset
 from wmhub.data.verify import verify_dataset
 from wmhub.errors import WmhubError
 from wmhub.hub.download import download
 from wmhub.hub.publish import publish
+
+from support.datasets import make_small, tree_bytes
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Publish / append / tag / download / verify through the real huggingface_hub and datasets
-clients, against the Hub-compatible server of wmhub.testing on 127.0.0.1."""
+clients, against the Hub-compatible server of tests/support on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from conftest import make_small
 from wmhub.cli import main
 from wmhub.data import open_dataset
 from wmhub.data.verify import verify_dataset
 from wmhub.errors import WmhubError
 from wmhub.hub.download import download
 from wmhub.hub.publish import publish
-from wmhub.testing.hub_server import HubServer, patch_endpoint
+
+from support.datasets import make_small
+from support.hub_server import HubServer, patch_endpoint
 
 REPO = "hf://datasets/wm-lab/reacher"
 
@@ -32,9 +33,9 @@ def hub(tmp_path, monkeypatch):
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch):
     """Backoff of 0.05, 0.1, 0.2 s instead of 1, 2, 4 s (a client setting, not a mock)."""
-    import wmhub.hub.transfer
+    import wmhub.storage.transfer
 
-    monkeypatch.setattr(wmhub.hub.transfer, "RETRY_FIRST_DELAY_S", 0.05)
+    monkeypatch.setattr(wmhub.storage.transfer, "RETRY_FIRST_DELAY_S", 0.05)
 
 
 def shard_gets(hub) -> list[str]:
@@ -167,7 +168,7 @@ def test_network_errors_are_retried_then_reported(tmp_path):
 
     from huggingface_hub import HfApi
 
-    from wmhub.hub.stores import with_retries
+    from wmhub.storage.stores import with_retries
 
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))

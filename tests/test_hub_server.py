@@ -1,11 +1,11 @@
-"""The local Hub server (wmhub.testing.hub_server) against the real huggingface_hub / datasets clients."""
+"""The local Hub server (tests/support/hub_server.py) against the real huggingface_hub / datasets clients."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -24,7 +24,7 @@ from huggingface_hub.errors import (  # noqa: E402
 )
 from huggingface_hub.hf_api import RepoFile, RepoFolder  # noqa: E402
 
-from wmhub.testing.hub_server import HubServer, patch_endpoint  # noqa: E402
+from support.hub_server import HubServer, patch_endpoint  # noqa: E402
 
 # huggingface_hub's LFS upload passes a file object as `data=`, which httpx2 deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")

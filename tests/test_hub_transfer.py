@@ -11,9 +11,10 @@ import pytest
 from wmhub.data.layout import remove_stale_temporaries
 from wmhub.data.verify import verify_dataset
 from wmhub.fileio import partial_name
-from wmhub.hub.stores import ChecksumMismatch, LocalHubStore
-from wmhub.hub.transfer import download_to_file
-from wmhub.testing.hub_server import HubServer, patch_endpoint
+from wmhub.storage.stores import ChecksumMismatch, LocalHubStore
+from wmhub.storage.transfer import download_to_file
+
+from support.hub_server import HubServer, patch_endpoint
 
 
 @pytest.fixture

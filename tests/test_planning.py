@@ -18,10 +18,16 @@ import torch
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 from wmhub.errors import WmhubError  # noqa: E402
-from wmhub.eval.planners import (CEMConfig, DynamicsRollout, MPPIConfig, Rollout, make_planner,  # noqa: E402
-                                   planning_flops_per_action)
-from wmhub.eval.planning import (STATE_FEATURES, observation_latent, run_goal_success,  # noqa: E402
-                                   run_reacher_return, run_seed_protocol, set_reacher_state, wrapped_angle_error)
+from wmhub.eval.planners import CEMConfig, DynamicsRollout, MPPIConfig, Rollout, make_planner, planning_flops_per_action  # noqa: E402
+from wmhub.eval.planning import (  # noqa: E402
+    STATE_FEATURES,
+    observation_latent,
+    run_goal_success,
+    run_reacher_return,
+    run_seed_protocol,
+    set_reacher_state,
+    wrapped_angle_error,
+)
 from wmhub.models import Ensemble, MLPDynamics, RewardModel  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

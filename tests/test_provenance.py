@@ -6,10 +6,11 @@ import json
 
 from click.testing import CliRunner
 
-from conftest import make_small
 from wmhub.cli import main
 from wmhub.data.manifest import Manifest
 from wmhub.data.verify import verify_dataset
+
+from support.datasets import make_small
 
 
 def _ranges(out) -> list[tuple[int, int, str]]:

@@ -7,7 +7,6 @@ A change that alters these bytes must say so and why (README, "Determinism"), an
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
 

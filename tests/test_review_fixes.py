@@ -14,11 +14,12 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
-from conftest import make_small, tree_bytes
 from wmhub.cli import main
 from wmhub.data.schema import Feature, column_numpy
 from wmhub.data.verify import verify_dataset
 from wmhub.errors import WmhubError
+
+from support.datasets import make_small, tree_bytes
 
 
 def test_top_level_temporaries_are_cleaned_and_reported(small_dataset, small_copy, tmp_path):

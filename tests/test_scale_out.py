@@ -13,11 +13,12 @@ import sys
 import time
 
 import pytest
-
-from conftest import SMALL, SMALL_OPTIONS, tree_bytes
 from test_encode import tiny_vjepa2  # noqa: F401  (fixture: a tiny V-JEPA 2 saved with save_pretrained)
+
 from wmhub.errors import InterruptedJobError, WmhubError
 from wmhub.generation import generate
+
+from support.datasets import SMALL, SMALL_OPTIONS, tree_bytes
 
 
 def _generate(out, **kwargs):

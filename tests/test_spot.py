@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import kill_then_resume, tree_bytes
 from wmhub.errors import WmhubError
 from wmhub.generation import generate
+
+from support.datasets import kill_then_resume, tree_bytes
 
 pytestmark = pytest.mark.skipif(not os.environ.get("MENAGERIE_ROOT") and
                                 not (Path.home() / ".cache" / "mujoco_menagerie").exists(),
@@ -218,7 +219,7 @@ def test_manifest_command_and_card(spot_dataset):
 
 
 def test_hours_option_and_errors(tmp_path):
-    from wmhub.cli import spot_hours_to_episodes
+    from wmhub.cli.generate import spot_hours_to_episodes
 
     assert spot_hours_to_episodes(0.5, 1000) == 90
     assert spot_hours_to_episodes(50, 1000) == 9000
@@ -263,12 +264,11 @@ def test_mlp_policy_is_loaded_lazily(spot_model, tmp_path):
 
 def test_mlp_policy_sha256_is_recorded_and_checked(tmp_path):
     pytest.importorskip("torch")
+    import torch
     from pydantic import ValidationError
 
     from wmhub.envs.spot import SpotConfig, SpotRunner, policy_sha256
     from wmhub.envs.spot_mlp_policy import MLPPolicyConfig, SpotMLPPolicy, save_policy
-
-    import torch
 
     torch.manual_seed(0)
     policy_dir = tmp_path / "policy"

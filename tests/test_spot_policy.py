@@ -20,7 +20,7 @@ import torch
 from click.testing import CliRunner
 from safetensors.numpy import load_file, save_file
 
-from wmhub.cli_policy import policy as policy_cli
+from wmhub.cli.policy import policy as policy_cli
 from wmhub.envs.brax_convert import convert_brax_checkpoint
 from wmhub.envs.spot_mlp_policy import (
     MLPPolicyConfig,

@@ -15,7 +15,8 @@ The reference of every verb is ``docs/api.md``; the source folder of this packag
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 from typing import TYPE_CHECKING, Any
 
 try:

@@ -27,9 +27,10 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from wmhub.errors import WmhubError
 from wmhub.progress import Progress

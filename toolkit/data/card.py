@@ -14,7 +14,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from wmhub.data.layout import CARD_NAME, DATA_DIR, STEPS_CONFIG
+from wmhub.data.layout import CARD_NAME, STEPS_CONFIG
 from wmhub.data.manifest import Manifest
 from wmhub.data.summary import summarize
 from wmhub.fileio import atomic_write_text

@@ -101,7 +101,7 @@ class Manifest(BaseModel):
 
     # ----------------------------------------------------------------- io
     @classmethod
-    def read(cls, root: str | Path) -> "Manifest":
+    def read(cls, root: str | Path) -> Manifest:
         """Read and validate ``root/manifest.json``."""
         path = Path(root) / MANIFEST_NAME
         if not path.is_file():
@@ -114,7 +114,7 @@ class Manifest(BaseModel):
         return cls.from_json_obj(raw, source=str(path))
 
     @classmethod
-    def from_json_obj(cls, raw: Any, source: str = MANIFEST_NAME) -> "Manifest":
+    def from_json_obj(cls, raw: Any, source: str = MANIFEST_NAME) -> Manifest:
         """Validate a parsed manifest, checking the format version first."""
         if not isinstance(raw, dict) or "format_version" not in raw:
             raise UnsupportedFormatError(f"{source} has no format_version: not a wmhub manifest")
@@ -139,12 +139,12 @@ class Manifest(BaseModel):
         atomic_write_json(Path(root) / MANIFEST_NAME, self.to_json_obj())
 
     # ------------------------------------------------------------ queries
-    def same_dataset_as(self, other: "Manifest") -> bool:
+    def same_dataset_as(self, other: Manifest) -> bool:
         """True when both describe the same data (same env and content config; the episode
         count and shard size may differ, as when a dataset grows)."""
         layout = ("episodes", "episodes_per_shard")
 
-        def content(m: "Manifest") -> dict[str, Any]:
+        def content(m: Manifest) -> dict[str, Any]:
             return {k: v for k, v in m.generator.config.items() if k not in layout}
 
         return self.generator.env == other.generator.env and content(self) == content(other)

@@ -9,9 +9,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -59,7 +59,7 @@ class TensorData:
     def latent_dim(self) -> int:
         return int(self.latents.shape[1])
 
-    def to(self, device: torch.device | str) -> "TensorData":
+    def to(self, device: torch.device | str) -> TensorData:
         """A copy with every tensor on ``device``."""
         return TensorData(**{name: ({k: v.to(device) for k, v in value.items()} if isinstance(value, dict)
                                     else value.to(device)) for name, value in self.__dict__.items()})
@@ -68,7 +68,7 @@ class TensorData:
     def action_dim(self) -> int:
         return int(self.actions.shape[1])
 
-    def select_episodes(self, episodes: Iterable[int]) -> "TensorData":
+    def select_episodes(self, episodes: Iterable[int]) -> TensorData:
         """A copy holding only the rows of ``episodes``, in their stored order."""
         wanted = torch.as_tensor(sorted(set(episodes)), dtype=torch.int64, device=self.episode_index.device)
         keep = torch.isin(self.episode_index, wanted)
@@ -249,7 +249,7 @@ class WmDataset:
                           episode_index=steps.episode_index, episode_starts=steps.episode_starts,
                           columns=steps.columns)
 
-    def windows(self, horizon: int, config: str = STEPS_CONFIG, stride: int = 1) -> "WindowDataset":
+    def windows(self, horizon: int, config: str = STEPS_CONFIG, stride: int = 1) -> WindowDataset:
         """A torch Dataset of H-step windows that never cross an episode boundary."""
         from wmhub.data.windows import WindowDataset
 

@@ -42,9 +42,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from wmhub.data.layout import LOCK_NAME, TMP_MARKER, is_temporary
 from wmhub.errors import WmhubError

@@ -9,7 +9,7 @@ order) and a min / max of the extremes.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -27,7 +27,7 @@ class FeatureStats(BaseModel):
     max: list[float]
 
     @classmethod
-    def from_array(cls, values: np.ndarray) -> "FeatureStats":
+    def from_array(cls, values: np.ndarray) -> FeatureStats:
         """Statistics of ``values`` shaped ``[rows]`` or ``[rows, dim]`` (NaN rows skipped)."""
         arr = np.asarray(values, dtype=np.float64)
         if arr.ndim == 1:
@@ -45,7 +45,7 @@ class FeatureStats(BaseModel):
         )
 
     @classmethod
-    def merge(cls, parts: Iterable["FeatureStats"]) -> "FeatureStats":
+    def merge(cls, parts: Iterable[FeatureStats]) -> FeatureStats:
         """Exact merge of several shards' statistics."""
         items = list(parts)
         if not items:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
-
-import json
 
 from wmhub.data.layout import DATA_DIR, EPISODES_CONFIG, JOB_NAME, STEPS_CONFIG, is_temporary, stale_temporaries
 from wmhub.data.manifest import MANIFEST_NAME, Manifest, ShardInfo

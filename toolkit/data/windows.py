@@ -44,14 +44,14 @@ class WindowDataset(Dataset):
         self._offsets = torch.arange(horizon + 1) * frame_skip
         self._block = torch.arange(frame_skip)
 
-    def to(self, device: torch.device | str) -> "WindowDataset":
+    def to(self, device: torch.device | str) -> WindowDataset:
         """Move the data and the window index to ``device`` (batches are then gathered there)."""
         self.data = self.data.to(device)
         self.rows, self.step_index, self._offsets, self._block = (
             t.to(device) for t in (self.rows, self.step_index, self._offsets, self._block))
         return self
 
-    def select(self, keep: torch.Tensor) -> "WindowDataset":
+    def select(self, keep: torch.Tensor) -> WindowDataset:
         """Keep only the windows where the boolean mask ``keep`` (one entry per window) is true."""
         self.rows, self.step_index = self.rows[keep], self.step_index[keep]
         return self

@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 
 from wmhub.devices import resolve_device  # noqa: F401  (re-exported)
-from wmhub.errors import WmhubError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 

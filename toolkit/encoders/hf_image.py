@@ -17,8 +17,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from wmhub.encoders.base import (DTYPES, Encoder, frames_to_tensor, processor_stats, resolve_device,
-                                   state_dict_sha256, weight_files_sha256)
+from wmhub.encoders.base import (
+    DTYPES,
+    Encoder,
+    frames_to_tensor,
+    processor_stats,
+    resolve_device,
+    state_dict_sha256,
+    weight_files_sha256,
+)
 from wmhub.errors import WmhubError
 
 POOLINGS = ("cls", "mean")

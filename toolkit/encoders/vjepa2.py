@@ -23,8 +23,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from wmhub.encoders.base import (DTYPES, IMAGENET_MEAN, IMAGENET_STD, Encoder, frames_to_tensor, processor_stats,
-                                   resolve_device, state_dict_sha256, weight_files_sha256)
+from wmhub.encoders.base import (
+    DTYPES,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Encoder,
+    frames_to_tensor,
+    processor_stats,
+    resolve_device,
+    state_dict_sha256,
+    weight_files_sha256,
+)
 from wmhub.errors import WmhubError
 
 DEFAULT_MODEL = "facebook/vjepa2-vitl-fpc64-256"

@@ -96,7 +96,7 @@ class DerivedMeta:
     info: ConfigInfo
 
     @classmethod
-    def of(cls, derived: DerivedConfig) -> "DerivedMeta":
+    def of(cls, derived: DerivedConfig) -> DerivedMeta:
         """The metadata of a built config."""
         return cls(derived.kind, derived.name, derived.extension, derived.identity, derived.config_info())
 

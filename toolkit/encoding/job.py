@@ -23,13 +23,12 @@ from wmhub.data.manifest import ConfigInfo, FeatureInfo
 from wmhub.data.schema import Feature, column_numpy, table_from_numpy
 from wmhub.data.shard_io import read_parquet, write_parquet_atomic
 from wmhub.data.stats import FeatureStats
+from wmhub.encoders import Encoder, parse_encoder_spec
 from wmhub.encoding.derived_job import DerivedResult, open_destination, read_manifest_at, run_derived
 from wmhub.encoding.windows import window_indices
-from wmhub.encoders import Encoder, parse_encoder_spec
 from wmhub.errors import WmhubError
 from wmhub.progress import Progress
 from wmhub.render.frame_pool import episode_states, render_episodes
-
 
 EncodeResult = DerivedResult
 

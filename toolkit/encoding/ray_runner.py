@@ -55,8 +55,15 @@ from wmhub.data.manifest import ShardInfo
 from wmhub.encoding.derived_job import DerivedFactory, DerivedMeta, DerivedTasks, ShardWork, build_derived_shard
 from wmhub.errors import WmhubError
 from wmhub.progress import Progress
-from wmhub.ray_support import (DEFAULT_MAX_RETRIES, ProgressRelay, WorkerProgress, connected, crash_dir_from_env,
-                                 drain, import_ray)
+from wmhub.ray_support import (
+    DEFAULT_MAX_RETRIES,
+    ProgressRelay,
+    WorkerProgress,
+    connected,
+    crash_dir_from_env,
+    drain,
+    import_ray,
+)
 
 _DEVICES = ("auto", "cpu", "cuda")
 
@@ -176,7 +183,7 @@ class RayDerivedRunner:
         self.meta: DerivedMeta | None = None
         self.plan: ActorPlan | None = None
 
-    def __enter__(self) -> "RayDerivedRunner":
+    def __enter__(self) -> RayDerivedRunner:
         self._connection = connected(self.address)
         self.ray = self._connection.__enter__()
         try:

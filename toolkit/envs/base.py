@@ -10,8 +10,9 @@ manifest, card), so every environment gets the same guarantees.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 from pydantic import BaseModel

@@ -59,8 +59,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from wmhub.errors import WmhubError
 from wmhub.envs.spot_mlp_policy import MLPPolicyConfig, policy_from_arrays, save_policy
+from wmhub.errors import WmhubError
 
 InputFormat = Literal["auto", "msgpack", "npz"]
 

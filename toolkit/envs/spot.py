@@ -34,8 +34,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -106,7 +106,7 @@ class SpotConfig(BaseModel):
         raise ValueError(f"unknown policy {value!r}; use trot, random or mlp:PATH")
 
     @model_validator(mode="after")
-    def _check_sha256(self) -> "SpotConfig":
+    def _check_sha256(self) -> SpotConfig:
         if self.policy_sha256:
             if not self.policy.startswith("mlp:"):
                 raise ValueError("policy_sha256 applies to --policy mlp:PATH only")

@@ -63,7 +63,7 @@ class MLPPolicyConfig(BaseModel):
     source: str = ""  # free-text provenance, e.g. the checkpoint a converter read
 
     @model_validator(mode="after")
-    def _positive_hidden(self) -> "MLPPolicyConfig":
+    def _positive_hidden(self) -> MLPPolicyConfig:
         if any(size <= 0 for size in self.hidden_sizes):
             raise ValueError(f"hidden_sizes must be positive, got {self.hidden_sizes}")
         return self

@@ -186,7 +186,6 @@ def build_spot_spec(model_dir: Path | None = None, *, visual: bool = False):
 
 def build_spot_model(model_dir: Path | None = None, *, visual: bool = False):
     """Compile the Playground feet-only Spot joystick model; returns ``(MjModel, SpotModelInfo)``."""
-    import mujoco
 
     spec = build_spot_spec(model_dir, visual=visual)
     try:

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Literal, Protocol, Union, runtime_checkable
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -68,7 +69,7 @@ class CEMConfig(BaseModel):
     disagreement_weight: float = Field(0.0, ge=0.0, description="λ in cost += λ · mean ensemble std")
 
     @model_validator(mode="after")
-    def _check(self) -> "CEMConfig":
+    def _check(self) -> CEMConfig:
         if self.elites > self.samples:
             raise ValueError(f"elites ({self.elites}) must not exceed samples ({self.samples})")
         if self.keep_elites > self.elites:
@@ -99,7 +100,7 @@ class MPPIConfig(BaseModel):
 
 
 # tagged by ``kind``, so a validation error names the chosen planner's field, not the other planner's
-PlannerConfig = Annotated[Union[CEMConfig, MPPIConfig], Field(discriminator="kind")]
+PlannerConfig = Annotated[CEMConfig | MPPIConfig, Field(discriminator="kind")]
 
 
 # --------------------------------------------------------------------------- rollouts

@@ -25,17 +25,27 @@ that is the binomial s.e. up to the factor ``sqrt(n / (n − 1))``); they are
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from wmhub.devices import resolve_device
 from wmhub.errors import WmhubError
-from wmhub.eval.planners import (CEMConfig, CostFn, Planner, PlannerConfig, Rollout, RolloutModel,
-                                   as_rollout_model, make_planner, measure_matmul_flops,
-                                   planning_flops_per_action)
+from wmhub.eval.planners import (
+    CEMConfig,
+    CostFn,
+    Planner,
+    PlannerConfig,
+    Rollout,
+    RolloutModel,
+    as_rollout_model,
+    make_planner,
+    measure_matmul_flops,
+    planning_flops_per_action,
+)
 from wmhub.eval.stats import mean_se
 from wmhub.models.dynamics import DynamicsModel
 from wmhub.models.jepa import PIXEL_ENCODERS, JEPAWorldModel

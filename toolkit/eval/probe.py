@@ -21,7 +21,8 @@ is skipped: 12k-d ridge on a few thousand rows means little).
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch

@@ -28,26 +28,42 @@ import queue as queue_mod
 import shlex
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version as pkg_version
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from wmhub import __version__
 from wmhub.data.card import render_dataset_card, write_dataset_card
-from wmhub.data.layout import (CARD_NAME, EPISODES_CONFIG, JOB_NAME, LOCK_NAME, STEPS_CONFIG, is_temporary,
-                                 remove_stale_temporaries, shard_path)
+from wmhub.data.layout import (
+    CARD_NAME,
+    EPISODES_CONFIG,
+    JOB_NAME,
+    LOCK_NAME,
+    STEPS_CONFIG,
+    is_temporary,
+    remove_stale_temporaries,
+    shard_path,
+)
 from wmhub.data.locking import dataset_lock
-from wmhub.data.manifest import (MANIFEST_NAME, ConfigInfo, FeatureInfo, GeneratorInfo, Manifest,
-                                   ShardInfo, extend_provenance)
+from wmhub.data.manifest import (
+    MANIFEST_NAME,
+    ConfigInfo,
+    FeatureInfo,
+    GeneratorInfo,
+    Manifest,
+    ShardInfo,
+    extend_provenance,
+)
 from wmhub.data.remote_fs import RemoteDir, is_remote, local_path, remote_lease
 from wmhub.envs.base import RolloutSpec, get_spec
 from wmhub.errors import DatasetMismatchError, InterruptedJobError, WmhubError
 from wmhub.fileio import atomic_write_json, dumps_json
 from wmhub.generation.shard_task import describe_existing, run_shard_task, shard_complete
 from wmhub.progress import Progress
+from wmhub.version import __version__
 from wmhub.workers import die_with_parent
 
 # Target episodes per shard: 500 reacher episodes x 201 rows give ~200 MB of

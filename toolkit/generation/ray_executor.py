@@ -29,8 +29,16 @@ from wmhub.data.layout import STEPS_CONFIG
 from wmhub.data.manifest import ShardInfo
 from wmhub.errors import WmhubError
 from wmhub.progress import Progress
-from wmhub.ray_support import (CRASH_HOOK_ENV, DEFAULT_MAX_RETRIES, ProgressRelay, WorkerProgress,  # noqa: F401
-                                 connected, crash_dir_from_env, drain, import_ray)
+from wmhub.ray_support import (  # noqa: F401
+    CRASH_HOOK_ENV,
+    DEFAULT_MAX_RETRIES,
+    ProgressRelay,
+    WorkerProgress,
+    connected,
+    crash_dir_from_env,
+    drain,
+    import_ray,
+)
 
 
 def _shard_task(env: str, config_json: str, destination: str, start: int, end: int,

@@ -7,8 +7,8 @@ can run in any order, on any worker, and give identical bytes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pyarrow as pa

@@ -6,7 +6,7 @@ more (bypassing caches and partial files), then the download fails naming it.
 Shards already in OUT with the right checksum are kept; a shard cut off
 mid-transfer stays as ``.<name>.wmhub-partial`` and the next run continues it
 with an HTTP Range request; Hub shards land in wmhub's content-addressed cache
-(:mod:`wmhub.hub.cache`), so a second identical download transfers nothing.
+(:mod:`wmhub.storage.cache`), so a second identical download transfers nothing.
 The revision is resolved to a commit first, so every file comes from the same
 version even if the repo moves during the download.
 """
@@ -24,10 +24,9 @@ from wmhub.data.locking import dataset_lock
 from wmhub.data.manifest import Manifest, ShardInfo
 from wmhub.errors import WmhubError
 from wmhub.fileio import atomic_write_text, resolve_inside, sha256_file
-from wmhub.hub.location import HubRepo, parse_location
-from wmhub.hub.stores import ChecksumMismatch, Fetched, Store, open_store, read_manifest
 from wmhub.progress import Progress
-
+from wmhub.storage.location import HubRepo, parse_location
+from wmhub.storage.stores import ChecksumMismatch, Fetched, Store, open_store, read_manifest
 
 WORKERS_ENV = "WMHUB_DOWNLOAD_WORKERS"
 DEFAULT_WORKERS = 4

@@ -25,8 +25,9 @@ from wmhub.data.verify import verify_dataset
 from wmhub.envs.base import get_spec
 from wmhub.errors import WmhubError
 from wmhub.fileio import dumps_json, resolve_inside
-from wmhub.hub.location import HubRepo, parse_location
-from wmhub.hub.stores import Store, open_store, read_manifest
+from wmhub.storage.location import HubRepo, parse_location
+from wmhub.storage.stores import Store, open_store, read_manifest
+
 
 @dataclass
 class PublishResult:

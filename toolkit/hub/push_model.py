@@ -16,9 +16,9 @@ from pathlib import Path
 
 from wmhub.errors import WmhubError
 from wmhub.fileio import atomic_write_bytes
-from wmhub.hub.location import HubRepo, parse_location
-from wmhub.hub.stores import LocalHubStore, open_store
 from wmhub.models.card import render_model_card
+from wmhub.storage.location import HubRepo, parse_location
+from wmhub.storage.stores import LocalHubStore, open_store
 
 TAGS_DIR = ".wmhub-tags"
 

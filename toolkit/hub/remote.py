@@ -16,8 +16,8 @@ from wmhub.data.summary import DatasetSummary, summarize
 from wmhub.data.verify import Problem, verify_dataset
 from wmhub.errors import WmhubError
 from wmhub.hub.download import download
-from wmhub.hub.location import HubRepo, parse_location
-from wmhub.hub.stores import open_store, read_manifest
+from wmhub.storage.location import HubRepo, parse_location
+from wmhub.storage.stores import open_store, read_manifest
 
 
 def _is_fsspec_url(source: str) -> bool:

@@ -81,8 +81,8 @@ class LatentModel(nn.Module, PyTorchModelHubMixin, library_name="wmhub", repo_ur
 
     def _save_pretrained(self, save_directory) -> None:
         """Weights as ``model.safetensors``; ``config.json`` = constructor arguments + ``model_class``."""
-        from wmhub import __version__
         from wmhub.fileio import atomic_write_json
+        from wmhub.version import __version__
 
         super()._save_pretrained(save_directory)  # type: ignore[misc]
         config = {**(self._hub_mixin_config or {}), "model_class": type(self).__name__, "wmhub_version": __version__}

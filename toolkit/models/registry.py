@@ -13,8 +13,8 @@ from wmhub.errors import WmhubError
 from wmhub.models.base import LatentModel
 from wmhub.models.bc import BCPolicy
 from wmhub.models.dynamics import MLPDynamics, ResBlockDynamics
-from wmhub.models.jepa import JEPAWorldModel
 from wmhub.models.ensemble import Ensemble
+from wmhub.models.jepa import JEPAWorldModel
 from wmhub.models.reward import RewardModel
 from wmhub.models.world_model import WorldModel
 
@@ -42,7 +42,7 @@ def load_model(source: str | Path, *, map_location: str = "cpu") -> LatentModel:
     """
     from huggingface_hub import hf_hub_download
 
-    from wmhub.hub.location import HubRepo, parse_location
+    from wmhub.storage.location import HubRepo, parse_location
 
     text = str(source)
     location = parse_location(text) if text.startswith("hf://") else Path(text)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 from collections import deque
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 

@@ -22,7 +22,7 @@ import click
 
 from wmhub.data.manifest import MANIFEST_NAME, Manifest
 from wmhub.errors import WmhubError
-from wmhub.hub.location import HubRepo, parse_location
+from wmhub.storage.location import HubRepo, parse_location
 from wmhub.training.recipe import DatasetSpec
 
 _RUN_ONLY_OPTIONS = {"--workers": 1, "--render-workers": 1, "--encoder-threads": 1, "--resume": 0, "--quiet": 0}

@@ -33,7 +33,8 @@ All losses are computed in normalised latent units (the model's own
 
 from __future__ import annotations
 
-from typing import Iterable, Literal
+from collections.abc import Iterable
+from typing import Literal
 
 import torch
 import torch.nn.functional as F

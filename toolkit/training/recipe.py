@@ -21,7 +21,7 @@ from __future__ import annotations
 import shlex
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
@@ -47,7 +47,7 @@ class DatasetSpec(_Strict):
         "wmhub commands that recreate the dataset at OUT when it is absent (generation is deterministic)"))
 
     @model_validator(mode="after")
-    def _commands_are_wmhub(self) -> "DatasetSpec":
+    def _commands_are_wmhub(self) -> DatasetSpec:
         for command in self.generate:
             words = shlex.split(command)
             if len(words) < 2 or words[0] != "wmhub" or words[1] not in ("generate", "encode") or "OUT" not in words:
@@ -69,7 +69,7 @@ class ResBlockDynamicsSpec(_Strict):
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
 
 
-MemberSpec = Annotated[Union[MLPDynamicsSpec, ResBlockDynamicsSpec], Field(discriminator="kind")]
+MemberSpec = Annotated[MLPDynamicsSpec | ResBlockDynamicsSpec, Field(discriminator="kind")]
 
 
 class EnsembleSpec(_Strict):
@@ -106,7 +106,7 @@ class WorldModelSpec(_Strict):
         "of them, concatenated (action blocks); training.horizon and the planner's horizon count model steps"))
 
     @model_validator(mode="after")
-    def _heads_divide_width(self) -> "WorldModelSpec":
+    def _heads_divide_width(self) -> WorldModelSpec:
         if self.width % self.heads:
             raise ValueError(f"model.width ({self.width}) must be divisible by model.heads ({self.heads})")
         return self
@@ -126,8 +126,7 @@ class JEPAWorldModelSpec(WorldModelSpec):
     keypoints: PositiveInt = Field(32, description="keypoints: feature maps, each giving one (x, y) point")
 
 
-ModelSpec = Annotated[Union[MLPDynamicsSpec, ResBlockDynamicsSpec, EnsembleSpec, RewardSpec, BCSpec, WorldModelSpec,
-                            JEPAWorldModelSpec], Field(discriminator="kind")]
+ModelSpec = Annotated[MLPDynamicsSpec | ResBlockDynamicsSpec | EnsembleSpec | RewardSpec | BCSpec | WorldModelSpec | JEPAWorldModelSpec, Field(discriminator="kind")]
 
 OBJECTIVE_OF_KIND = {"mlp_dynamics": "dynamics", "resblock_dynamics": "dynamics", "ensemble": "dynamics",
                      "reward": "reward", "bc": "bc", "world_model": "world_model", "jepa_world_model": "jepa"}
@@ -209,7 +208,7 @@ class Recipe(_Strict):
         return self._source
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Recipe":
+    def _consistent(self) -> Recipe:
         objective = self.objective
         if self.training.loss is not None and self.training.loss not in LOSSES[objective]:
             raise ValueError(f"training.loss {self.training.loss!r} does not fit a {objective} model; "

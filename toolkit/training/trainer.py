@@ -18,13 +18,13 @@ import math
 import os
 import platform
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
-from wmhub import __version__
 from wmhub.data.layout import STEPS_CONFIG
 from wmhub.data.reader import WmDataset
 from wmhub.devices import resolve_device
@@ -35,12 +35,23 @@ from wmhub.models.jepa import PIXEL_ENCODERS
 from wmhub.models.registry import MODEL_KINDS
 from wmhub.progress import Progress
 from wmhub.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
-from wmhub.training.data import (EpisodeSplit, SampleSpec, StreamedWindows, count_samples, epoch_generator,
-                                estimate_bytes, grouped_permutation, restrict, shards_for, split_episodes)
+from wmhub.training.data import (
+    EpisodeSplit,
+    SampleSpec,
+    StreamedWindows,
+    count_samples,
+    epoch_generator,
+    estimate_bytes,
+    grouped_permutation,
+    restrict,
+    shards_for,
+    split_episodes,
+)
 from wmhub.training.dataset_source import ObtainedDataset, obtain_dataset
 from wmhub.training.metrics_log import MetricsLog
 from wmhub.training.objectives import Objective, evaluate
 from wmhub.training.recipe import Recipe, parse_recipe
+from wmhub.version import __version__
 
 EVAL_BATCH = 4096
 

@@ -36,7 +36,7 @@ class BlobCache:
         self.root = Path(root)
 
     @classmethod
-    def default(cls) -> "BlobCache | None":
+    def default(cls) -> BlobCache | None:
         """The cache named by ``$WMHUB_CACHE`` or beside the HF hub cache; None when disabled."""
         configured = os.environ.get(CACHE_ENV)
         if configured is not None:

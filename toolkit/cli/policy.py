@@ -1,6 +1,6 @@
 """``wmhub policy``: tools for the policies that drive data generation.
 
-Registered in :mod:`wmhub.cli` with ``main.add_command(policy)``. Heavy
+Registered in :mod:`wmhub.cli`. Heavy
 imports (torch, msgpack) happen inside the commands.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from wmhub.cli_group import ErrorReportingGroup
+from wmhub.cli.group import ErrorReportingGroup
 
 
 @click.group(name="policy", cls=ErrorReportingGroup)

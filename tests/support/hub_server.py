@@ -53,11 +53,12 @@ import shutil
 import tempfile
 import threading
 import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator, Mapping, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 __all__ = [
@@ -232,15 +233,15 @@ class FileEntry:
         return {"sha256": self.sha256, "size": self.size, "lfs": self.lfs, "gitOid": self.git_oid}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "FileEntry":
+    def from_json(cls, data: Mapping[str, Any]) -> FileEntry:
         return cls(sha256=data["sha256"], size=int(data["size"]), lfs=bool(data["lfs"]), git_oid=data["gitOid"])
 
     @classmethod
-    def regular(cls, content: bytes) -> "FileEntry":
+    def regular(cls, content: bytes) -> FileEntry:
         return cls(hashlib.sha256(content).hexdigest(), len(content), False, git_blob_oid(content))
 
     @classmethod
-    def large(cls, sha256: str, size: int) -> "FileEntry":
+    def large(cls, sha256: str, size: int) -> FileEntry:
         return cls(sha256, size, True, git_blob_oid(lfs_pointer(sha256, size)))
 
 
@@ -264,7 +265,7 @@ class Commit:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Commit":
+    def from_json(cls, data: Mapping[str, Any]) -> Commit:
         return cls(
             id=data["id"], parents=tuple(data["parents"]), title=data["title"], message=data["message"],
             date=data["date"], author=data["author"],
@@ -657,7 +658,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    hub: "HubServer"
+    hub: HubServer
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -692,7 +693,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     @property
-    def hub(self) -> "HubServer":
+    def hub(self) -> HubServer:
         return self.server.hub
 
     @property
@@ -1439,7 +1440,7 @@ class HubServer:
             self._thread.join(timeout=10)
         self._thread = None
 
-    def __enter__(self) -> "HubServer":
+    def __enter__(self) -> HubServer:
         self.start()
         return self
 

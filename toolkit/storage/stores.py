@@ -6,8 +6,8 @@ manifest snapshots in ``.wmhub-tags/<tag>/``, which stay valid because shards
 are never rewritten or deleted. :class:`HfHubStore` talks to the Hugging Face
 Hub, or any Hub-compatible server at ``HF_ENDPOINT``, through ``huggingface_hub``
 (token from the standard chain: ``HF_TOKEN``, ``hf auth login``); it downloads shards
-with wmhub's own transport (:mod:`wmhub.hub.transfer`) and cache
-(:mod:`wmhub.hub.cache`).
+with wmhub's own transport (:mod:`wmhub.storage.transfer`) and cache
+(:mod:`wmhub.storage.cache`).
 
 Both stores hash a file while they write it (``fetch`` returns the digest), and with
 ``expected_sha256`` a file appears under its final name only once its bytes match.
@@ -18,19 +18,27 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from wmhub.data.layout import CARD_NAME
 from wmhub.data.locking import dataset_lock
 from wmhub.data.manifest import MANIFEST_NAME, Manifest
 from wmhub.errors import WmhubError
-from wmhub.fileio import (atomic_write_bytes, fsync_dir, hashing_copy, partial_name, resolve_inside, sha256_file,
-                            tmp_name)
-from wmhub.hub.cache import BlobCache
-from wmhub.hub.location import HubRepo
-from wmhub.hub.transfer import download_to_file, fetch_small, with_retries
+from wmhub.fileio import (
+    atomic_write_bytes,
+    fsync_dir,
+    hashing_copy,
+    partial_name,
+    resolve_inside,
+    sha256_file,
+    tmp_name,
+)
+from wmhub.storage.cache import BlobCache
+from wmhub.storage.location import HubRepo
+from wmhub.storage.transfer import download_to_file, fetch_small, with_retries
 
 __all__ = ["ChecksumMismatch", "Fetched", "HfHubStore", "LocalHubStore", "RemoteFile", "Store", "open_store",
            "read_manifest", "with_retries"]
@@ -277,8 +285,8 @@ class HfHubStore:
 
     def fetch(self, path: str, revision: str, dest: Path, *, expected_sha256: str | None = None,
               expected_size: int | None = None, force: bool = False) -> Fetched:
-        """Shards come through :mod:`wmhub.hub.transfer` (one streamed GET, hashed while written, resumed
-        from ``.<name>.wmhub-partial``) and the content-addressed :mod:`wmhub.hub.cache`.
+        """Shards come through :mod:`wmhub.storage.transfer` (one streamed GET, hashed while written, resumed
+        from ``.<name>.wmhub-partial``) and the content-addressed :mod:`wmhub.storage.cache`.
 
         ``revision`` must be a resolved commit, so every file comes from the same version.
         """
@@ -344,5 +352,5 @@ class HfHubStore:
 
 
 def open_store(location) -> Store:
-    """The store for a parsed location (:func:`wmhub.hub.location.parse_location`)."""
+    """The store for a parsed location (:func:`wmhub.storage.location.parse_location`)."""
     return HfHubStore(location) if isinstance(location, HubRepo) else LocalHubStore(location)

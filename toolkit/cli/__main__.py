@@ -1,0 +1,5 @@
+"""``python -m wmhub.cli``: the ``wmhub`` command."""
+
+from wmhub.cli import main
+
+main()

@@ -1,0 +1,137 @@
+"""``wmhub verify``, ``info``, ``publish``, ``download`` and ``export``: datasets wherever they live."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+
+import click
+
+from wmhub.cli.options import upload_options
+
+
+# ------------------------------------------------------------ verify / info
+@click.command(name="verify")
+@click.argument("source")
+@click.option("--full", is_flag=True, help="Hub sources: download and hash every shard, not only metadata "
+              "(fsspec URLs are always hashed).")
+def verify(source, full):
+    """Recompute sizes, SHA-256, row counts and episode coverage of every shard.
+
+    SOURCE is a dataset directory, hf://datasets/<org>/<name>[@rev] (checked
+    from file metadata without a full download, unless --full) or an fsspec
+    URL such as s3://bucket/prefix (sizes from the listing, then each shard
+    streamed through a scratch file and hashed: object stores keep no
+    SHA-256). Exits 0 when all is well, 1 with one line per problem otherwise.
+
+    \b
+    Example:
+      wmhub verify data/reacher-100k
+      wmhub verify hf://datasets/my-lab/reacher-1m@v1.0
+      wmhub verify s3://my-bucket/datasets/reacher-1m
+    """
+    from wmhub.hub.remote import verify_source
+
+    problems = verify_source(source, full=full)
+    if problems:
+        for problem in problems:
+            click.echo(f"BAD {problem}")
+        click.echo(f"{len(problems)} problem(s) in {source}", err=True)
+        sys.exit(1)
+    click.echo(f"OK {source}: all shards match manifest.json")
+
+
+@click.command(name="info")
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def info(source, as_json):
+    """Summarise a dataset: episodes, steps, shards, success rate, returns, feature stats.
+
+    SOURCE is a directory, hf://datasets/<org>/<name>[@rev] or an fsspec URL
+    such as s3://bucket/prefix (only the manifest and the small episodes
+    table are downloaded).
+
+    \b
+    Example:
+      wmhub info data/reacher-100k --json
+      wmhub info s3://my-bucket/datasets/reacher-1m
+    """
+    from wmhub.data.summary import format_summary
+    from wmhub.hub.remote import summarize_source
+
+    summary = summarize_source(source)
+    click.echo(json.dumps(asdict(summary), indent=2) if as_json else format_summary(summary))
+
+
+# --------------------------------------------------------- publish/download
+@click.command(name="publish")
+@click.argument("dataset", type=click.Path(file_okay=False, exists=True))
+@click.argument("dest")
+@upload_options
+def publish(dataset, dest, tag, private, message):
+    """Publish a dataset to hf://datasets/<org>/<name> or a local hub directory.
+
+    Uploads only the shards the destination lacks (by path and SHA-256), plus
+    the regenerated card and manifest, in one commit. Re-running is a no-op.
+
+    \b
+    Example:
+      wmhub publish data/reacher-1m hf://datasets/my-lab/reacher-1m --tag v1.0
+      wmhub publish data/reacher-1m /shared/hub/reacher-1m
+    """
+    from wmhub.hub.publish import publish as run
+
+    result = run(dataset, dest, tag=tag, private=private, message=message)
+    if result.noop:
+        click.echo(f"{result.destination} is up to date ({result.skipped} shards)"
+                   + (f"; tag {result.tag}" if result.tag else ""))
+    else:
+        click.echo(f"published {len(result.uploaded)} new shard(s) ({result.bytes_uploaded / 1e6:.2f} MB), "
+                   f"skipped {result.skipped} already there, to {result.destination}"
+                   + (f"; tagged {result.tag}" if result.tag else ""))
+
+
+@click.command(name="download")
+@click.argument("source")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--revision", default=None, help="Branch, tag or commit (default: latest).")
+@click.option("--config", "configs", multiple=True, help="Only this config (repeatable).")
+@click.option("--shards", default=None, help="Shard indices within each config, e.g. 0-3,7.")
+@click.option("--episodes", default=None, help="Only shards overlapping these episodes, e.g. 0-999.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def download(source, out, revision, configs, shards, episodes, quiet):
+    """Download a dataset (or a selection of its shards), verifying every SHA-256.
+
+    \b
+    Example:
+      wmhub download hf://datasets/my-lab/reacher-1m data/reacher-1m --revision v1.0
+      wmhub download hf://datasets/my-lab/reacher-1m data/first-1k --episodes 0-999 --config steps
+    """
+    from wmhub.hub.download import download as run
+
+    result = run(source, out, revision=revision, configs=list(configs) or None, shards=shards,
+                 episodes=episodes, show_progress=not quiet)
+    click.echo(f"{len(result.fetched)} shard(s) placed ({result.bytes_fetched / 1e6:.2f} MB; "
+               f"{result.bytes_transferred / 1e6:.2f} MB transferred, {len(result.from_cache)} from the wmhub cache), "
+               f"{len(result.cached)} already in OUT, from {result.source} at {result.revision[:12]} into {out}")
+
+
+# ------------------------------------------------------------------ export
+@click.command(name="export")
+@click.argument("source", type=click.Path(file_okay=False))
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["triples"]), default="triples", show_default=True,
+              help="Output layout.")
+@click.option("--config", default="steps", show_default=True, help="Config whose latent features form z.")
+def export(source, out, fmt, config):
+    """Export a dataset to another layout (triples: one (z_t, a_t, z_t1) row per transition).
+
+    \b
+    Example:
+      wmhub export data/reacher-100k out/triples --format triples
+    """
+    from wmhub.data.export import export_triples
+
+    rows = export_triples(source, out, config=config)
+    click.echo(f"wrote {rows} transitions to {out}")

@@ -1,0 +1,171 @@
+"""``wmhub train``, ``eval``, ``push``, ``reproduce`` and ``quickstart``: checkpoints and their runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from wmhub.cli.options import upload_options
+from wmhub.errors import WmhubError
+
+
+# ------------------------------------------------------------------ train
+@click.command(name="train")
+@click.argument("recipe", required=False)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe key (value parsed as YAML), e.g. --set training.lr=3e-4. Repeatable.")
+@click.option("--out", "run_dir", type=click.Path(file_okay=False), default=None,
+              help="Run directory (default: runs/<recipe name>).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
+@click.option("--list", "list_recipes", is_flag=True, help="List the built-in recipes and exit.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
+    """Train a checkpoint from a recipe (a YAML file or a built-in recipe name).
+
+    Writes RUN/model (safetensors + config.json), the resolved recipe.yaml,
+    metrics.jsonl, split.json and summary.json. A missing dataset is created by
+    the recipe's generate commands (or downloaded, for hf:// sources).
+
+    \b
+    Example:
+      wmhub train tiny_reacher_dynamics_state
+      wmhub train recipes/reacher_dynamics_mlp_1m_state.yaml --set training.epochs=20 --out runs/mlp-20ep
+      wmhub train reacher_dynamics_mlp_1m_state --resume
+    """
+    from wmhub.training.recipe import builtin_recipes, load_recipe
+    from wmhub.training.trainer import train as run_training
+
+    if list_recipes:
+        for name in builtin_recipes():
+            click.echo(name)
+        return
+    if recipe is None:
+        raise WmhubError("name a recipe file or a built-in recipe (see `wmhub train --list`)")
+    loaded = load_recipe(recipe, overrides)
+    result = run_training(loaded, run_dir, resume=resume, show_progress=not quiet)
+    s = result.summary
+    click.echo(f"trained {s['model_class']} ({s['num_parameters']:,} parameters) for {s['steps']} steps "
+               f"in {s['wall_time_s']:.1f} s on {s['device']}: validation {s['loss']} {s['val_loss']:.5g} "
+               f"vs {s['baseline']} baseline {s['val_baseline_loss']:.5g}; model in {result.model_dir}")
+
+
+@click.command(name="eval")
+@click.argument("run_dir", metavar="RUN_DIR_OR_SOURCE")
+@click.option("--suite", "suites", multiple=True,
+              help="latent | probe | goal-success | reacher-easy-return | seed-protocol (default: the recipe's eval section).")
+@click.option("--episodes", type=int, default=None,
+              help="Episodes of every planning suite (overrides the recipe; for quick checks).")
+@click.option("--reward-model", default=None,
+              help="reacher-easy-return: plan with this reward run / model dir / hf:// source instead of the recipe's.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="For a pushed SOURCE: the local run directory to evaluate in (default runs/<name>).")
+def eval_command(run_dir, suites, episodes, reward_model, device, quiet, out):
+    """Evaluate a trained run; writes RUN/eval/eval_results.json and plots.
+
+    RUN_DIR_OR_SOURCE is a `wmhub train` run directory, or a checkpoint pushed
+    with `wmhub push` (hf://org/name[@rev] or a local hub directory), which is
+    first copied into --out as a run directory. Suite options come from the
+    recipe's `eval` section; results of suites not run this time are kept.
+
+    \b
+    Example:
+      wmhub eval runs/tiny_reacher_dynamics_state
+      wmhub eval runs/reacher_dynamics_mlp_1m_state --suite goal-success --episodes 10
+      wmhub eval runs/reacher_dynamics_mlp_1m_state --suite reacher-easy-return \\
+          --reward-model runs/reacher_reward_1m_state
+    """
+    from wmhub.eval.runner import EVAL_DIR, RESULTS_NAME, evaluate_run, headline_metrics, materialize_run
+
+    if not (Path(run_dir) / "recipe.yaml").is_file():  # a pushed checkpoint, not a run directory
+        name = run_dir.rstrip("/").rsplit("/", 1)[-1].split("@", 1)[0]
+        run_dir = str(materialize_run(run_dir, out or Path("runs") / name))
+        click.echo(f"evaluating {run_dir} (copied from the pushed checkpoint)")
+
+    overrides = {}
+    if episodes is not None:
+        overrides["episodes"] = episodes
+    if reward_model is not None:
+        if suites and "reacher-easy-return" not in suites:
+            raise click.UsageError("--reward-model applies to --suite reacher-easy-return only")
+        overrides["reward_model"] = reward_model
+    results = evaluate_run(run_dir, list(suites) or None, device=device, overrides=overrides,
+                           show_progress=not quiet)
+    v = results["validation"]
+    click.echo(f"validation {v['loss_name']} {v['loss']:.5g} vs {v['baseline']} {v['baseline_loss']:.5g}")
+    for name, suite in results["suites"].items():
+        click.echo(f"{name}: " + ", ".join(f"{k} {val:.4g}" for k, val in headline_metrics(name, suite).items()))
+    click.echo(f"wrote {Path(run_dir) / EVAL_DIR / RESULTS_NAME}")
+
+
+@click.command(name="push")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.argument("dest")
+@upload_options
+def push(run_dir, dest, tag, private, message):
+    """Push a trained run (checkpoint, card, eval results, plots, recipe, log) in one commit.
+
+    DEST is hf://<org>/<name> (a model repo) or a local hub directory.
+
+    \b
+    Example:
+      wmhub push runs/tiny_reacher_dynamics_state hub/tiny-dynamics --tag v1.0
+      wmhub push runs/reacher_dynamics_mlp_1m_state hf://my-org/reacher-dynamics-mlp-1m-state
+    """
+    from wmhub.hub.push_model import push_run
+
+    result = push_run(run_dir, dest, tag=tag, private=private, message=message)
+    click.echo(f"pushed {len(result.files)} files to {result.destination} (revision {result.revision})"
+               + (f", tagged {result.tag}" if result.tag else ""))
+
+
+@click.command(name="reproduce")
+@click.argument("source")
+@click.option("--tolerance", type=float, default=0.02, show_default=True,
+              help="Largest relative difference allowed for each metric (absolute when the claim is 0).")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory for the retraining.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe key, e.g. --set dataset.source=data/tiny (the data must stay the same).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def reproduce(source, tolerance, out, overrides, quiet):
+    """Retrain and re-evaluate a pushed checkpoint; exit 1 if any metric is outside the tolerance.
+
+    \b
+    Example:
+      wmhub reproduce hub/tiny-dynamics
+      wmhub reproduce hf://my-org/reacher-dynamics-mlp-1m-state --tolerance 0.05
+    """
+    from wmhub.runs.reproduce import reproduce as run_reproduce
+
+    result = run_reproduce(source, tolerance=tolerance, out=out, overrides=overrides, show_progress=not quiet)
+    width = max((len(m.name) for m in result.metrics), default=10)
+    click.echo(f"{'metric':<{width}}  {'claimed':>12}  {'reproduced':>12}  ok")
+    for m in result.metrics:
+        got = "missing" if m.reproduced is None else f"{m.reproduced:12.6g}"
+        click.echo(f"{m.name:<{width}}  {m.claimed:12.6g}  {got:>12}  {'yes' if m.ok(tolerance) else 'NO'}")
+    if result.failed:
+        click.echo(f"{len(result.failed)} of {len(result.metrics)} metrics outside ±{tolerance:g}; "
+                   f"retrained run in {result.run_dir}", err=True)
+        sys.exit(1)
+    click.echo(f"all {len(result.metrics)} metrics reproduced within ±{tolerance:g} (run in {result.run_dir})")
+
+
+# -------------------------------------------------------------- quickstart
+@click.command(name="quickstart")
+@click.option("--workdir", type=click.Path(file_okay=False), default="wmhub-quickstart", show_default=True,
+              help="Where the quickstart writes its dataset, local hub and runs.")
+def quickstart(workdir):
+    """Generate → publish → download + verify → train → evaluate → push, on CPU in a few minutes.
+
+    Uses the tiny state-latent recipes and a local hub directory (WORKDIR/hub).
+
+    \b
+    Example:
+      wmhub quickstart --workdir /tmp/wmhub-demo
+    """
+    from wmhub.quickstart import run_quickstart
+
+    run_quickstart(Path(workdir))
