@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export MUJOCO_GL ?= egl
 export HF_HUB_DISABLE_XET := 1
 
-.PHONY: install test test-fast quickstart bench lock clean
+.PHONY: install lint test test-fast quickstart bench lock clean
 
 install: $(VENV)/.installed
 
@@ -18,7 +18,12 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-test: install
+# ruff (style, imports, bugbear) and the import-layer contract in pyproject.toml (no upward import, no cycle)
+lint: install
+	$(BIN)/ruff check toolkit tests benchmarks docs setup.py
+	$(BIN)/lint-imports
+
+test: install lint
 	$(BIN)/python -m pytest -q --durations=15
 
 test-fast: install

@@ -56,7 +56,7 @@ def main() -> None:
         cost_fn = planning.goal_latent_cost(goal, model.normalize)
         z0 = torch.as_tensor(z)
 
-        def cost_of(actions: torch.Tensor) -> torch.Tensor:
+        def cost_of(actions: torch.Tensor, cost_fn=cost_fn, z0=z0) -> torch.Tensor:
             blocks = actions.reshape(actions.shape[0], offset // fs, -1)
             return cost_fn(Rollout(z0, model.rollout(z0, blocks)[0], blocks))
 

@@ -43,7 +43,7 @@ def main() -> None:
                 returns = table.column("return").to_numpy()
                 n = len(success)
 
-                def fmt(x):
+                def fmt(x, n=n):
                     return f"{x.mean():.1%} ± {np.sqrt(x.mean() * (1 - x.mean()) / n):.1%}"
 
                 print(f"| {policy} | {epsilon} | {n} | {fmt(success)} | {fmt(reached)} | {returns.mean():.1f} |")

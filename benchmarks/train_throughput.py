@@ -83,7 +83,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for path in ("memory", "stream"):
             overrides = [*args.overrides, f"training.max_steps={args.steps}", f"training.data_path={path}",
-                         f"training.checkpoint_every={args.steps * 10}", f"training.num_workers={int(path == 'stream')}"]
+                         f"training.checkpoint_every={args.steps * 10}",
+                         f"training.num_workers={int(path == 'stream')}"]
             summary = train(load_recipe(args.recipe, overrides), Path(tmp) / path, show_progress=False).summary
             results[path] = {"samples_per_s": summary["samples_per_s"],
                              "ratio_to_compute_only": summary["samples_per_s"] / limit,

@@ -27,7 +27,10 @@ class Progress:
         # updates of jobs whose later steps are slow (seen as a training bar stuck at 0/300)
 
     def update(self, units: int, secondary: int, extra: str = "") -> None:
-        """Advance by ``units`` (e.g. episodes) and ``secondary`` (e.g. transitions); ``extra`` is shown after the rate."""
+        """Advance by ``units`` (e.g. episodes) and ``secondary`` (e.g. transitions).
+
+        ``extra`` is shown after the rate.
+        """
         self.secondary += secondary
         self.bar.update(units)
         elapsed = max(time.perf_counter() - self.start, 1e-9)

@@ -17,7 +17,8 @@ matching the distribution.
 Decision (documented in README's design notes): wmhub reports the statistic
 *per sample* (LeJEPA's test statistic is N · EP); the recipe weight
 ``training.sigreg_weight`` is then independent of the batch size. Values: 0 for
-an exact N(0, I) sample in the limit, ≈ 0.40 for a collapsed batch (all z = 0; :func:`collapsed_value`), ≈ 1/N for an N-sample from N(0, I).
+an exact N(0, I) sample in the limit, ≈ 0.40 for a collapsed batch (all z = 0;
+:func:`collapsed_value`), ≈ 1/N for an N-sample from N(0, I).
 """
 
 from __future__ import annotations
