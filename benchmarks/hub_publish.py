@@ -36,8 +36,7 @@ os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 
 from wmhub.data import open_dataset  # noqa: E402
 from wmhub.generation import generate  # noqa: E402
-from wmhub.hub.download import download  # noqa: E402
-from wmhub.hub.publish import publish  # noqa: E402
+from wmhub.hub.verbs import download, publish  # noqa: E402
 
 
 def sha256sum_rate(paths: list[Path]) -> float:

@@ -22,8 +22,8 @@ import torch
 from wmhub.envs.reacher import make_env
 from wmhub.eval import planning
 from wmhub.eval.planners import CEMConfig, Rollout
-from wmhub.eval.runner import load_run, run_dataset_root
 from wmhub.models.registry import load_model
+from wmhub.runs.run import Run
 
 
 def main() -> None:
@@ -33,7 +33,8 @@ def main() -> None:
     parser.add_argument("--planner", default="{}", help="JSON fields replacing the recipe's CEM settings")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    recipe, summary, _ = load_run(args.run)
+    run = Run.open(args.run, finished=True)
+    recipe = run.recipe
     options = recipe.eval["goal-success"]
     config = CEMConfig(**{**options.get("planner", {}), **json.loads(args.planner)})
     offset = int(options.get("goal_offset", 25))
@@ -43,14 +44,14 @@ def main() -> None:
     model, planner = planning._prepare(jepa, config, 0, "cpu")
     fs = planning.frame_skip_of(model)
     source = planning.latent_source(jepa, model, None)
-    data = planning._load_episodes(run_dataset_root(recipe, summary), args.episodes)
+    data = planning._load_episodes(run.dataset_root(), args.episodes)
     env = make_env(0)
     grid = torch.linspace(-1, 1, 9)
     constants = torch.stack(torch.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 1, 2)
     for ep in args.episodes:
         rec, t = data[ep], starts[ep]["start_step"]
         goal = planning._goal_tensor(source.recorded(rec, t + offset), model)
-        planning.set_reacher_state(env, rec["qpos"][t], rec["qvel"][t], rec["target_pos"][t])
+        planning.REACHER.set_state(env, rec["qpos"][t], rec["qvel"][t], rec["target_pos"][t])
         z = source.live(env)
         model.observe(z, None)
         cost_fn = planning.goal_latent_cost(goal, model.normalize)

@@ -26,8 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from wmhub.eval.planning import SUITES  # noqa: E402
-from wmhub.eval.runner import headline_metrics, load_run, run_dataset_root, run_planning_suite  # noqa: E402
+from wmhub.eval.planning_suites import run_planning_suite  # noqa: E402
+from wmhub.eval.suites import headline_metrics, suite  # noqa: E402
 from wmhub.models.registry import load_model  # noqa: E402
+from wmhub.runs.run import Run  # noqa: E402
 
 
 def planner_options(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -78,18 +80,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     from wmhub.devices import resolve_device
-    from wmhub.eval.runner import suite_options
 
-    recipe, summary, split = load_run(args.run)
+    run = Run.open(args.run, finished=True)
     model = load_model(args.run / "model")
-    root = run_dataset_root(recipe, summary)
+    root = run.dataset_root()
     given = {"episodes": args.episodes, "planner": planner_options(args), "budget": args.budget,
              "cost_features": args.cost_features, "episode_length": args.episode_length, "steps": args.steps,
              "seed": args.seed, "reward_model": args.reward_model}
     results = {}
     for name in args.suite or SUITES:
-        options = {k: v for k, v in given.items() if v is not None and k in suite_options(name)}
-        results[name] = run_planning_suite(name, options, model, root, split["val_episodes"],
+        options = {k: v for k, v in given.items() if v is not None and k in suite(name).option_names()}
+        results[name] = run_planning_suite(name, options, model, root, run.split.val_episodes,
                                             resolve_device(args.device), show_progress=True)
         if not args.per_episode:
             results[name].pop("per_episode", None)

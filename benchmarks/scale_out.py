@@ -138,7 +138,7 @@ def main() -> None:
 
     import ray
 
-    from wmhub.generation.ray_executor import RayExecutor
+    from wmhub.jobs.ray_tasks import RayTaskExecutor as RayExecutor
 
     print(f"load average before: {os.getloadavg()}", flush=True)
     start = time.perf_counter()

@@ -40,9 +40,9 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import torch  # noqa: E402
 
-from wmhub.eval.runner import evaluate_run  # noqa: E402
 from wmhub.fileio import atomic_write_json  # noqa: E402
 from wmhub.models import world_model_parameters  # noqa: E402
+from wmhub.runs.evaluate import evaluate  # noqa: E402
 from wmhub.training import load_recipe, train  # noqa: E402
 
 PILOT_EPISODES = 8  # episodes a pilot run reads (two held out)
@@ -126,29 +126,29 @@ def run_one(name: str, args: argparse.Namespace, steps: int, source: str, comman
     summary = train(recipe, run_dir, resume=resume, show_progress=not args.quiet).summary
     memory_file = run_dir / "benchmark_peak_memory.json"  # kept for a reused run, whose training is not re-run
     if not memory_file.is_file():
-        atomic_write_json(memory_file, {"train_peak_memory_gb": peak_memory_gb(summary["device"])})
+        atomic_write_json(memory_file, {"train_peak_memory_gb": peak_memory_gb(summary.device)})
     train_peak = json.loads(memory_file.read_text())["train_peak_memory_gb"]
     results_file = run_dir / "eval" / "eval_results.json"
     kept = json.loads(results_file.read_text())["suites"] if results_file.is_file() else {}
     if "latent" in kept:
         latent = kept["latent"]
     else:
-        latent = evaluate_run(run_dir, suites=["latent"], device=args.device,
-                              show_progress=not args.quiet)["suites"]["latent"]
+        latent = evaluate(run_dir, suites=["latent"], device=args.device,
+                          show_progress=not args.quiet).suites["latent"]
     horizons = latent["horizons"]
     return {
-        "recipe": recipe.name, "parameters": summary["num_parameters"], "steps": summary["steps"],
-        "windows": summary["steps"] * args.batch_size,
-        "parameter_windows": summary["num_parameters"] * summary["steps"] * args.batch_size,
-        "device": summary["device"], "train_time_s": summary["train_time_s"],
-        "samples_per_s": summary["samples_per_s"], "train_peak_memory_gb": train_peak,
-        "val_loss": summary["val_loss"], "val_baseline_loss": summary["val_baseline_loss"],
+        "recipe": recipe.name, "parameters": summary.num_parameters, "steps": summary.steps,
+        "windows": summary.steps * args.batch_size,
+        "parameter_windows": summary.num_parameters * summary.steps * args.batch_size,
+        "device": summary.device, "train_time_s": summary.train_time_s,
+        "samples_per_s": summary.samples_per_s, "train_peak_memory_gb": train_peak,
+        "val_loss": summary.val_loss, "val_baseline_loss": summary.val_baseline_loss,
         "eval_windows": latent["windows"], "eval_time_s": latent["wall_time_s"],
         "cosine": {h: e["cosine"]["mean"] for h, e in horizons.items()},
         "cosine_se": {h: e["cosine"]["se"] for h, e in horizons.items()},
         "copy_last_cosine": {h: e["copy_last_cosine"]["mean"] for h, e in horizons.items()},
         "relative_l2": {h: e["relative_l2"]["mean"] for h, e in horizons.items()},
-        "train_wall_s": summary["wall_time_s"],  # loading the data into memory, training, validation
+        "train_wall_s": summary.wall_time_s,  # loading the data into memory, training, validation
     }
 
 
@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     source = f"data/spot-{args.episodes}"
-    command = subset_command(load_recipe(args.recipes[0]).dataset.generate[0], args.episodes, args.workers)
+    command = subset_command(load_recipe(args.recipes[0]).dataset.commands()[0], args.episodes, args.workers)
     pilot: dict[str, float] = {}
     if args.fit_seconds is not None:
         rates = {name: pilot_rate(name, args, source, command) for name in args.recipes}

@@ -182,3 +182,15 @@ def test_latent_suite_names_episodes_missing_from_the_dataset(small_dataset):
 
     with pytest.raises(WmhubError, match="are not in .*config 'steps'"):
         latent_suite(MLPDynamics(6, 2, hidden_dim=8), open_dataset(small_dataset), [N + 5], horizons=[1])
+
+
+def test_column_numpy_on_sliced_tables():
+    import pyarrow as pa
+
+    from wmhub.data.schema import Feature, column_numpy
+
+    values = np.arange(12, dtype=np.float32).reshape(4, 3)
+    table = pa.table({"x": pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), 3)})
+    feature = Feature("x", "float32", (3,))
+    np.testing.assert_array_equal(column_numpy(table.slice(0, 2), feature), values[:2])
+    np.testing.assert_array_equal(column_numpy(table.slice(1, 2), feature), values[1:3])

@@ -21,23 +21,14 @@ from wmhub.encoding.windows import window_indices
 from wmhub.errors import WmhubError
 
 from support.datasets import tree_bytes
-
-FRAME = 32
-
+from support.encoders import TINY_VJEPA2_FRAME as FRAME
+from support.encoders import save_tiny_vjepa2
 
 
 @pytest.fixture(scope="session")
 def tiny_vjepa2(tmp_path_factory) -> Path:
     """A tiny random V-JEPA 2, saved with save_pretrained so loading uses the real from_pretrained path."""
-    from transformers import VJEPA2Config, VJEPA2Model
-
-    torch.manual_seed(0)
-    config = VJEPA2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2.0,
-                          crop_size=FRAME, frames_per_clip=8, pred_hidden_size=16, pred_num_hidden_layers=1,
-                          pred_num_attention_heads=2, pred_num_mask_tokens=2)
-    path = tmp_path_factory.mktemp("models") / "vjepa2-tiny"
-    VJEPA2Model(config).save_pretrained(path)
-    return path
+    return save_tiny_vjepa2(tmp_path_factory.mktemp("models") / "vjepa2-tiny")
 
 
 @pytest.fixture(scope="session")
@@ -111,8 +102,8 @@ def test_vjepa2_world_model_recipe_trains_on_frozen_embeddings(encoded, tmp_path
     give nothing to learn beyond copy-last (measured: validation 0.2916 against 0.2912 after 30 epochs).
     Learning is tested on state latents (tests/test_world_model.py).
     """
-    from wmhub.eval.runner import evaluate_run
     from wmhub.models import load_model
+    from wmhub.runs.evaluate import evaluate
     from wmhub.training import load_recipe, train
 
     monkeypatch.chdir(tmp_path)
@@ -123,10 +114,10 @@ def test_vjepa2_world_model_recipe_trains_on_frozen_embeddings(encoded, tmp_path
         "eval.latent.stride=2"])
     assert recipe.target_layer_norm and recipe.loss == "l1"
     result = train(recipe, tmp_path / "run", show_progress=False)
-    assert result.summary["baseline"] == "copy-last" and np.isfinite(result.summary["val_loss"])
+    assert result.summary.baseline == "copy-last" and np.isfinite(result.summary.val_loss)
     model = load_model(result.model_dir)
     assert model.latent["config"] == "embeddings-vjepa2-tiny" and model.latent_dim == 32  # the ViT's width
-    latent = evaluate_run(result.run_dir, suites=["latent"], device="cpu")["suites"]["latent"]
+    latent = evaluate(result.run_dir, suites=["latent"], device="cpu").suites["latent"]
     assert latent["config"] == "embeddings-vjepa2-tiny" and "collapse" not in latent  # frozen: nothing to collapse
     assert latent["context"] == 4 and set(latent["horizons"]) == {"1", "5", "10"}
 
@@ -234,7 +225,8 @@ def test_hf_image_backbone_per_frame(small_copy, tmp_path, pooling):
     renderer.close()
     model = Dinov2Model.from_pretrained(path).eval()
     x = torch.from_numpy(frame).permute(0, 3, 1, 2).float() / 255
-    x = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    x = (x - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
     with torch.no_grad():
         hidden = model(pixel_values=x).last_hidden_state[0]
     direct = (hidden[0] if pooling == "cls" else hidden[1:].mean(0)).numpy()

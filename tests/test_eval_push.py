@@ -13,13 +13,13 @@ from huggingface_hub import ModelCard
 
 from wmhub.cli import main
 from wmhub.data.reader import open_dataset
-from wmhub.errors import WmhubError
+from wmhub.errors import AlreadyExistsError, WmhubError
 from wmhub.eval.latent import latent_suite, prediction_metrics
-from wmhub.eval.runner import evaluate_run
 from wmhub.fileio import dumps_json
-from wmhub.hub.push_model import push_run
 from wmhub.models import MLPDynamics
 from wmhub.models.registry import load_model
+from wmhub.runs.evaluate import evaluate
+from wmhub.runs.push import push
 from wmhub.runs.reproduce import flatten_metrics, reproduce
 from wmhub.training import load_recipe, train
 
@@ -31,7 +31,7 @@ def evaluated_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("evalrun")
     recipe = load_recipe("tiny_reacher_dynamics_state", [f"dataset.source={root / 'tiny-reacher'}"])
     run = train(recipe, root / "run", show_progress=False).run_dir
-    evaluate_run(run)
+    evaluate(run)
     return run
 
 
@@ -86,9 +86,9 @@ def test_trained_model_beats_copy_last_and_writes_plots(evaluated_run):
 
 def test_suite_errors(evaluated_run, tmp_path):
     with pytest.raises(WmhubError, match="unknown suite"):
-        evaluate_run(evaluated_run, ["latnet"])
+        evaluate(evaluated_run, ["latnet"])
     with pytest.raises(WmhubError, match="not a finished training run"):
-        evaluate_run(tmp_path)
+        evaluate(tmp_path)
     model = load_model(evaluated_run / "model")
     dataset = open_dataset(json.loads((evaluated_run / "summary.json").read_text())["dataset"]["path"])
     with pytest.raises(WmhubError, match="no held-out window"):
@@ -97,7 +97,7 @@ def test_suite_errors(evaluated_run, tmp_path):
 
 def test_push_local_then_load_card_and_tag(evaluated_run, tmp_path):
     dest = tmp_path / "hub" / "tiny-dynamics"
-    result = push_run(evaluated_run, str(dest), tag="v1.0")
+    result = push(evaluated_run, str(dest), tag="v1.0")
     assert {"README.md", "config.json", "model.safetensors", "eval_results.json", "recipe.yaml", "metrics.jsonl",
             "eval/latent_drift.png", "eval/training_curve.png"} <= set(result.files)
     pushed = load_model(dest)
@@ -116,21 +116,24 @@ def test_push_local_then_load_card_and_tag(evaluated_run, tmp_path):
     assert "copy-last" in text and "```yaml\nname: tiny_reacher_dynamics_state" in text
     assert "HF_TOKEN" not in text
     # re-pushing the same run with the same tag is fine; a changed run cannot move the tag
-    push_run(evaluated_run, str(dest), tag="v1.0")
+    push(evaluated_run, str(dest), tag="v1.0")
     changed = tmp_path / "changed"
     shutil.copytree(evaluated_run, changed)
     summary = json.loads((changed / "summary.json").read_text())
     summary["steps"] += 1
     (changed / "summary.json").write_text(json.dumps(summary))
-    with pytest.raises(WmhubError, match="tags are never moved"):
-        push_run(changed, str(dest), tag="v1.0")
+    before = {p.relative_to(dest).as_posix(): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+    with pytest.raises(AlreadyExistsError, match="tags are never moved"):
+        push(changed, str(dest), tag="v1.0")
+    # refused before anything was committed: the destination is as it was
+    assert {p.relative_to(dest).as_posix(): p.read_bytes() for p in dest.rglob("*") if p.is_file()} == before
 
 
 def test_push_to_hub_server_and_from_pretrained(evaluated_run, tmp_path, monkeypatch):
     with HubServer(tmp_path / "server") as server, patch_endpoint(server.url, hf_home=tmp_path / "hf-home"):
         monkeypatch.setenv("HF_TOKEN", server.token)
         monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-        result = push_run(evaluated_run, "hf://wm-lab/tiny-dynamics", tag="v1.0")
+        result = push(evaluated_run, "hf://wm-lab/tiny-dynamics", tag="v1.0")
         assert len(result.revision) == 40
         commits = [r for r in server.request_log if "/commit/" in r[1]]
         assert len(commits) == 1, server.request_log
@@ -143,7 +146,7 @@ def test_push_to_hub_server_and_from_pretrained(evaluated_run, tmp_path, monkeyp
         card = ModelCard.load(hf_hub_download("wm-lab/tiny-dynamics", "README.md"))
         assert any(r.metric_name == "cosine@1" for r in card.data.eval_results)
         with pytest.raises(WmhubError, match="dataset repo"):
-            push_run(evaluated_run, "hf://datasets/wm-lab/tiny-dynamics")
+            push(evaluated_run, "hf://datasets/wm-lab/tiny-dynamics")
         # `wmhub eval` on the pushed checkpoint: copied into a run directory, evaluated here
         from click.testing import CliRunner
 
@@ -159,8 +162,18 @@ def test_push_to_hub_server_and_from_pretrained(evaluated_run, tmp_path, monkeyp
 
 
 def test_reproduce_passes_then_fails_on_an_altered_claim(evaluated_run, tmp_path):
+    import yaml
+
+    from wmhub.training.recipe import parse_recipe
+
     dest = tmp_path / "hub"
-    push_run(evaluated_run, str(dest))
+    push(evaluated_run, str(dest))
+    # as pushed before the data steps were typed: dataset.generate holds `wmhub generate ...` command strings
+    raw = yaml.safe_load((dest / "recipe.yaml").read_text())
+    raw["dataset"]["generate"] = parse_recipe((dest / "recipe.yaml").read_text()).dataset.commands()
+    raw["dataset"].pop("encode")
+    (dest / "recipe.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert isinstance(raw["dataset"]["generate"][0], str)
     result = reproduce(str(dest), out=tmp_path / "again", show_progress=False)
     names = {m.name for m in result.metrics}
     assert "validation.loss" in names and "suites.latent.horizons.30.cosine.mean" in names
@@ -194,3 +207,31 @@ def test_quickstart_end_to_end_and_rerun(tmp_path, capsys):
     before = (hub / "models" / "tiny_reacher_dynamics_state" / "README.md").read_bytes()
     run_quickstart(tmp_path / "qs")
     assert (hub / "models" / "tiny_reacher_dynamics_state" / "README.md").read_bytes() == before
+
+
+def test_reproduce_a_card_pushed_before_the_change(evaluated_run, tmp_path):
+    """A checkpoint pushed before summary.json / eval_results.json had a schema_version (and before the
+    recipe's data steps were typed) reproduces every claimed metric: files and metrics are unchanged.
+
+    The fixture was trained and evaluated on one torch thread; the planning suite's CEM picks other
+    actions when matrix products are summed in another order (goal-success 0.3 vs 0.4 on two
+    threads), so it is reproduced on one thread too.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _reproduce_pushed_before(evaluated_run, tmp_path)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _reproduce_pushed_before(evaluated_run, tmp_path):
+    hub = tmp_path / "pushed-before"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "pushed_before_schema", hub)
+    data = json.loads((evaluated_run / "summary.json").read_text())["dataset"]["path"]
+    result = reproduce(str(hub), out=tmp_path / "again", overrides=[f"dataset.source={data}"], show_progress=False)
+    names = {m.name for m in result.metrics}
+    assert "suites.goal-success.success_rate.mean" in names and "schema_version" not in names
+    assert not result.failed, [(m.name, m.claimed, m.reproduced) for m in result.failed]

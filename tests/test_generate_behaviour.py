@@ -122,3 +122,21 @@ def test_unknown_manifest_version_is_refused(small_copy):
         assert result.exit_code == 2
         assert result.output.count("\n") == 1 and "format_version 2" in result.output
     assert tree_bytes(small_copy) == before
+
+
+def test_zero_episodes_per_shard_is_refused(tmp_path):
+    result = CliRunner().invoke(main, ["generate", "reacher", str(tmp_path / "x"), "--episodes", "2",
+                                       "--episodes-per-shard", "0"])
+    assert result.exit_code == 2 and "--episodes-per-shard must be positive" in result.output
+
+
+def test_growing_needs_the_same_shard_size_and_a_whole_dataset(small_copy):
+    from wmhub.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="same value"):
+        make_small(small_copy, episodes=16, episodes_per_shard=7)
+    manifest = json.loads((small_copy / "manifest.json").read_text())
+    manifest["subset"] = {"episodes": "0-3"}
+    (small_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ConfigError, match="partial download"):
+        make_small(small_copy, episodes=16)

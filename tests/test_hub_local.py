@@ -11,8 +11,7 @@ from wmhub.cli import main
 from wmhub.data import open_dataset
 from wmhub.data.verify import verify_dataset
 from wmhub.errors import WmhubError
-from wmhub.hub.download import download
-from wmhub.hub.publish import publish
+from wmhub.hub.verbs import download, publish
 
 from support.datasets import make_small, tree_bytes
 

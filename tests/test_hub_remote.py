@@ -14,8 +14,7 @@ from wmhub.cli import main
 from wmhub.data import open_dataset
 from wmhub.data.verify import verify_dataset
 from wmhub.errors import WmhubError
-from wmhub.hub.download import download
-from wmhub.hub.publish import publish
+from wmhub.hub.verbs import download, publish
 
 from support.datasets import make_small
 from support.hub_server import HubServer, patch_endpoint

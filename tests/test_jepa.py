@@ -18,10 +18,10 @@ from wmhub.data.reader import open_dataset
 from wmhub.errors import WmhubError
 from wmhub.eval.collapse import collapse_stats
 from wmhub.eval.planning import run_reacher_return, run_seed_protocol
-from wmhub.eval.runner import evaluate_run
-from wmhub.models.card import render_model_card
 from wmhub.models.jepa import JEPAWorldModel
 from wmhub.models.registry import load_model
+from wmhub.runs.card import render_model_card
+from wmhub.runs.evaluate import evaluate
 from wmhub.training import load_recipe, parse_recipe, train
 from wmhub.training.objectives import Objective
 from wmhub.training.sigreg import collapsed_value, sigreg
@@ -177,7 +177,7 @@ def test_per_episode_sigreg_counts_a_static_part_as_collapse():
     torch.testing.assert_close(sigreg_per_group(moving, torch.zeros(64, dtype=torch.long), 64,
                                                 torch.Generator().manual_seed(1)),
                                sigreg(moving, 64, torch.Generator().manual_seed(1)))  # one group: plain SIGReg
-    (batch_moving, episode_moving), (batch_static, episode_static) = both(moving), both(static)
+    (batch_moving, episode_moving), (_batch_static, episode_static) = both(moving), both(static)
     half = torch.cat([moving[:, :8], static[:, 8:]], 1)  # half the dims fixed within each episode
     batch_half, episode_half = both(half)
     assert episode_moving < 0.1 and episode_static > collapsed_value()
@@ -267,18 +267,18 @@ def test_pixel_world_model_trains_evaluates_and_plans(pixel_dataset, tmp_path, e
     recipe = parse_recipe(PIXEL_RECIPE.format(root=pixel_dataset, encoder=encoder), "pixels.yaml", per_episode)
     result = train(recipe, tmp_path / "run", show_progress=False)
     summary = result.summary
-    assert summary["model_class"] == "JEPAWorldModel" and summary["objective"] == "jepa"
-    assert summary["val_sigreg"] > 0 and summary["val_prediction_loss"] > 0
-    assert summary["latent"]["config"] == "frames-16"
+    assert summary.model_class == "JEPAWorldModel" and summary.objective == "jepa"
+    assert summary.val_sigreg > 0 and summary.val_prediction_loss > 0
+    assert summary.latent["config"] == "frames-16"
 
-    results = evaluate_run(result.run_dir, device="cpu", show_progress=False)
-    latent = results["suites"]["latent"]
+    results = evaluate(result.run_dir, device="cpu", show_progress=False)
+    latent = results.suites["latent"]
     assert latent["space"] == "embedding" and latent["collapse"]["dims"] == 16
-    probe = results["suites"]["probe"]["r2"]
+    probe = results.suites["probe"]["r2"]
     assert set(probe) == {"embedding"} and set(probe["embedding"]) == {"qpos", "qvel"}
     assert len(probe["embedding"]["qpos"]["per_dim"]) == 4  # sin and cos of two joints
-    assert -1 <= results["suites"]["probe"]["distance_profile"]["spearman"] <= 1
-    goal = results["suites"]["goal-success"]
+    assert -1 <= results.suites["probe"]["distance_profile"]["spearman"] <= 1
+    goal = results.suites["goal-success"]
     assert goal["model"]["class"] == "JEPAWorldModel" and goal["cost_features"] == ["embedding"]
     assert goal["actions_planned"] == 2 * 3
     if encoder == "cnn":  # the search-gap diagnostic reads these starts and scores three plans for each
@@ -305,15 +305,15 @@ def test_state_jepa_recipe_beats_copy_last_without_collapse(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     recipe = load_recipe("tiny_reacher_jepa_state", ["training.epochs=2"])
     result = train(recipe, tmp_path / "run", show_progress=False)
-    assert result.summary["val_loss"] < result.summary["val_baseline_loss"]
-    results = evaluate_run(result.run_dir, suites=["latent", "probe"], device="cpu", show_progress=False)
-    latent = results["suites"]["latent"]
+    assert result.summary.val_loss < result.summary.val_baseline_loss
+    results = evaluate(result.run_dir, suites=["latent", "probe"], device="cpu", show_progress=False)
+    latent = results.suites["latent"]
     assert not latent["collapse"]["collapsed"]
     assert latent["collapse"]["within_episode_variance_share"] > 0.05  # the embedding moves inside episodes
     for horizon in ("5", "10", "30"):
         entry = latent["horizons"][horizon]
         assert entry["cosine"]["mean"] > entry["copy_last_cosine"]["mean"]
-    r2 = results["suites"]["probe"]["r2"]
+    r2 = results.suites["probe"]["r2"]
     assert r2["observation"]["qvel"]["mean"] > 0.99  # the probe itself works: state holds qvel exactly
     assert r2["embedding"]["qpos"]["mean"] > 0.3
     saved = json.loads((result.run_dir / "eval" / "eval_results.json").read_text())

@@ -17,16 +17,14 @@ import torch
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+from wmhub.envs.reacher import PLANNING as REACHER  # noqa: E402
 from wmhub.errors import WmhubError  # noqa: E402
 from wmhub.eval.planners import CEMConfig, DynamicsRollout, MPPIConfig, Rollout, make_planner, planning_flops_per_action  # noqa: E402
 from wmhub.eval.planning import (  # noqa: E402
     STATE_FEATURES,
-    observation_latent,
     run_goal_success,
     run_reacher_return,
     run_seed_protocol,
-    set_reacher_state,
-    wrapped_angle_error,
 )
 from wmhub.models import Ensemble, MLPDynamics, RewardModel  # noqa: E402
 
@@ -123,12 +121,10 @@ class PlanningRun:
 
 
 def load_run(run_dir: Path) -> PlanningRun:
-    from wmhub.eval.runner import load_run as load_training_run
-    from wmhub.eval.runner import run_dataset_root
-    from wmhub.models.registry import load_model
+    from wmhub.runs.run import Run
 
-    recipe, summary, split = load_training_run(run_dir)
-    return PlanningRun(load_model(run_dir / "model"), run_dataset_root(recipe, summary), split["val_episodes"])
+    run = Run.open(run_dir, finished=True)
+    return PlanningRun(run.load_model(), run.dataset_root(), run.split.val_episodes)
 
 
 @pytest.fixture(scope="module")
@@ -337,12 +333,12 @@ def test_state_latent_and_angle_wrapping(tiny_run):
     rec = _load_episodes(run.dataset_root, [ep])[ep]
     env = make_env(0)
     for t in (0, 40):
-        z = set_reacher_state(env, rec["qpos"][t], rec["qvel"][t], rec["target_pos"][t])
+        z = REACHER.set_state(env, rec["qpos"][t], rec["qvel"][t], rec["target_pos"][t])
         np.testing.assert_array_equal(z, rec["latent"][t])
-    assert observation_latent(env.task.get_observation(env.physics)).dtype == np.float32
-    np.testing.assert_allclose(wrapped_angle_error(np.array([2 * math.pi + 0.01, -0.02]), np.zeros(2)),
+    assert REACHER.observation_latent(env.task.get_observation(env.physics)).dtype == np.float32
+    np.testing.assert_allclose(REACHER.wrapped_angle_error(np.array([2 * math.pi + 0.01, -0.02]), np.zeros(2)),
                                [0.01, -0.02], atol=1e-12)
-    np.testing.assert_allclose(wrapped_angle_error(np.array([-math.pi + 0.01]), np.array([math.pi - 0.01])),
+    np.testing.assert_allclose(REACHER.wrapped_angle_error(np.array([-math.pi + 0.01]), np.array([math.pi - 0.01])),
                                [0.02], atol=1e-12)
 
 
@@ -412,10 +408,10 @@ def test_non_state_latent_is_a_clear_error(tiny_run):
         run_goal_success(model, run.dataset_root, run.val_episodes, episodes=1, budget=1, planner=TINY_CEM)
     with pytest.raises(WmhubError, match="this model's latent is"):
         run_reacher_return(model, episodes=1, episode_length=1, planner=TINY_CEM)
-    from wmhub.eval.runner import evaluate_run
+    from wmhub.runs.evaluate import evaluate
 
     with pytest.raises(WmhubError, match="unknown suite"):
-        evaluate_run(tiny_run, ["nope"])
+        evaluate(tiny_run, ["nope"])
 
 
 def test_benchmark_script_smoke(tiny_run):
@@ -436,7 +432,7 @@ def test_wmhub_eval_runs_planning_suites_and_the_card_reports_them(tiny_run):
     from huggingface_hub import ModelCard
 
     from wmhub.cli import main
-    from wmhub.models.card import render_model_card
+    from wmhub.runs.card import render_model_card
 
     result = CliRunner().invoke(main, ["eval", str(tiny_run), "--suite", "latent", "--quiet"])
     assert result.exit_code == 0, result.output
@@ -466,7 +462,7 @@ def _save(card, run_dir: Path) -> Path:
 
 
 def test_planning_options_are_checked_with_clear_errors(tiny_run):
-    from wmhub.eval.runner import run_planning_suite
+    from wmhub.eval.planning_suites import run_planning_suite
 
     run = load_run(tiny_run)
     cpu = torch.device("cpu")
@@ -475,7 +471,8 @@ def test_planning_options_are_checked_with_clear_errors(tiny_run):
     with pytest.raises(WmhubError, match="eval.seed-protocol.planner"):
         run_planning_suite("seed-protocol", {"planner": {"kind": "cem", "samples": 4, "elites": 9}}, run.model,
                            run.dataset_root, run.val_episodes, cpu, False)
-    with pytest.raises(WmhubError, match=r"greater than or equal to 0 \(at mppi.noise_beta\)"):  # the chosen planner's field
+    # the chosen planner's field
+    with pytest.raises(WmhubError, match=r"greater than or equal to 0 \(at mppi.noise_beta\)"):
         run_planning_suite("goal-success", {"planner": {"kind": "mppi", "noise_beta": -1}}, run.model,
                            run.dataset_root, run.val_episodes, cpu, False)
     with pytest.raises(WmhubError, match=r"keep_elites \(5\) must not exceed elites \(4\) \(at cem\)"):  # kind: cem

@@ -13,12 +13,12 @@ import sys
 import time
 
 import pytest
-from test_encode import tiny_vjepa2  # noqa: F401  (fixture: a tiny V-JEPA 2 saved with save_pretrained)
 
 from wmhub.errors import InterruptedJobError, WmhubError
 from wmhub.generation import generate
 
 from support.datasets import SMALL, SMALL_OPTIONS, tree_bytes
+from support.encoders import save_tiny_vjepa2
 
 
 def _generate(out, **kwargs):
@@ -159,26 +159,27 @@ def s3():
 
 
 def _read_back(url, options, tmp_path):
-    from wmhub.data.remote_fs import download_dataset
+    from wmhub.hub.verbs import download
 
-    return tree_bytes(download_dataset(url, tmp_path / "back", options))
+    download(url, tmp_path / "back", storage_options=options, show_progress=False)
+    return tree_bytes(tmp_path / "back")
 
 
 @pytest.mark.slow
 def test_s3_destination_is_byte_identical_and_verifies(s3, small_dataset, tmp_path):
-    from wmhub.data.remote_fs import verify_remote
+    from wmhub.hub.verbs import verify
 
     fs, options = s3
     url = "s3://wmhub-test/local-executor/reacher"
     result = _generate(url, storage_options=options)
     assert result.shards_written == 3
     assert _read_back(url, options, tmp_path) == tree_bytes(small_dataset)
-    assert verify_remote(url, options) == []
+    assert verify(url, storage_options=options).problems == []
     assert not fs.exists(f"{url}/.wmhub.lock") and not fs.exists(f"{url}/.wmhub-job.json")
     # a rerun with the same size is a no-op; a damaged shard is reported by verify
     assert _generate(url, storage_options=options).shards_written == 0
     fs.pipe_file(f"{url}/data/steps/episodes-00000004-00000008.parquet", b"broken")
-    assert any("episodes-00000004-00000008" in str(p) for p in verify_remote(url, options))
+    assert any("episodes-00000004-00000008" in str(p) for p in verify(url, storage_options=options).problems)
 
 
 @pytest.mark.slow
@@ -230,6 +231,12 @@ TINY_OPTIONS = {**SMALL_OPTIONS, "episode_length": 10}
 
 
 @pytest.fixture(scope="module")
+def tiny_vjepa2(tmp_path_factory):
+    """A tiny random V-JEPA 2, loaded by path in the Ray actors."""
+    return save_tiny_vjepa2(tmp_path_factory.mktemp("models") / "vjepa2-tiny")
+
+
+@pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
     """A read-only tiny dataset: 2 shards of 2 episodes x 11 rows."""
     out = tmp_path_factory.mktemp("tiny") / "reacher"
@@ -252,7 +259,7 @@ def _encoded_copy(source, dest, spec, **kwargs):
 def test_actor_plan_maps_devices_to_gpus():
     from wmhub.encoding.frames import FramesSettings
     from wmhub.encoding.job import EncodeSettings
-    from wmhub.encoding.ray_runner import plan_actors
+    from wmhub.jobs.ray_actors import plan_actors
 
     vjepa = EncodeSettings("vjepa2:/m", "reacher", {}, [], workers=1)
     state = EncodeSettings("state", "reacher", {}, [])
@@ -305,7 +312,7 @@ def test_encode_resume_on_ray_keeps_shards_and_retries_a_killed_actor(ray_cluste
                                                                      monkeypatch):
     import shutil
 
-    import wmhub.encoding.derived_job as derived_module
+    import wmhub.jobs.derived as derived_module
     from wmhub.encoding import encode_dataset
 
     reference = _encoded_copy(tiny_dataset, tmp_path / "local", "state")
@@ -371,3 +378,27 @@ def test_s3_verify_info_and_encode(s3, small_dataset, tmp_path, monkeypatch):
     fs.pipe_file(f"{url}/data/embeddings-state/episodes-00000004-00000008.parquet", b"broken")
     bad = runner.invoke(main, ["verify", url])
     assert bad.exit_code == 1 and "BAD data/embeddings-state/episodes-00000004-00000008.parquet" in bad.output
+
+
+@pytest.mark.slow
+def test_s3_publish_download_and_open(s3, small_dataset, tmp_path, monkeypatch):
+    """s3:// is an fsspec location for every dataset verb (never parsed as the local path 's3:/...')."""
+    import os
+
+    from wmhub.hub.verbs import download, info, open_dataset, publish
+
+    monkeypatch.setenv("WMHUB_CACHE", str(tmp_path / "cache"))
+    fs, options = s3
+    for name, value in {"AWS_ENDPOINT_URL": options["endpoint_url"], "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    url = "s3://wmhub-test/published/reacher"
+    result = publish(small_dataset, url)
+    assert len(result.uploaded) == 6 and publish(small_dataset, url).noop
+    assert not any(p.startswith("s3:") for p in os.listdir("."))  # nothing written to a local 's3:' folder
+    assert info(url, storage_options=options).num_episodes == SMALL["episodes"]
+    download(url, tmp_path / "back", show_progress=False)
+    back, here = tree_bytes(tmp_path / "back"), tree_bytes(small_dataset)
+    assert back.pop("README.md") != here.pop("README.md")  # the card published names where it lives
+    assert back == here
+    assert open_dataset(url, episodes="0-3").manifest.subset is not None

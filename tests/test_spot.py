@@ -219,7 +219,7 @@ def test_manifest_command_and_card(spot_dataset):
 
 
 def test_hours_option_and_errors(tmp_path):
-    from wmhub.cli.generate import spot_hours_to_episodes
+    from wmhub.envs.spot import spot_hours_to_episodes
 
     assert spot_hours_to_episodes(0.5, 1000) == 90
     assert spot_hours_to_episodes(50, 1000) == 9000

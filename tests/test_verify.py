@@ -88,3 +88,11 @@ def test_unknown_format_version(small_copy):
     result = _run(small_copy)
     assert result.exit_code == 1
     assert "format_version 99" in result.output
+
+
+def test_bad_manifest_paths_are_problems_not_tracebacks(small_copy):
+    manifest = json.loads((small_copy / "manifest.json").read_text())
+    manifest["shards"][0]["path"] = "data/steps/a\x00b"
+    (small_copy / "manifest.json").write_text(json.dumps(manifest))
+    result = _run(small_copy)
+    assert result.exit_code == 1 and "outside" in result.output

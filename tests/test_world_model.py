@@ -13,8 +13,8 @@ from wmhub.errors import WmhubError
 from wmhub.eval.collapse import collapse_stats
 from wmhub.eval.latent import latent_suite
 from wmhub.models import WorldModel, WorldModelRollout, world_model_parameters
-from wmhub.models.card import render_model_card
 from wmhub.models.registry import load_model
+from wmhub.runs.card import render_model_card
 from wmhub.training import load_recipe, parse_recipe, train
 from wmhub.training.objectives import Objective, world_model_terms
 
@@ -109,7 +109,7 @@ def test_learns_linear_dynamics_and_beats_copy_last_at_horizon_10():
     objective = Objective("world_model", "l1", layer_norm=False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3, weight_decay=1e-4)
     model.train()
-    for step in range(150):
+    for _step in range(150):
         idx = torch.randint(0, 4096, (64,))
         loss = objective(model, {"latents": latents[idx], "actions": actions[idx]})
         optimizer.zero_grad()
@@ -155,10 +155,10 @@ def test_tiny_recipe_trains_and_beats_copy_last_in_the_latent_suite(tmp_path_fac
     assert recipe.objective == "world_model" and recipe.window == 4 + 2 - 1
     result = train(recipe, root / "run", show_progress=False)
     s = result.summary
-    assert s["model_class"] == "WorldModel" and s["baseline"] == "copy-last" and s["horizon"] == 2
-    assert s["val_loss"] < 0.5 * s["val_baseline_loss"], s
+    assert s.model_class == "WorldModel" and s.baseline == "copy-last" and s.horizon == 2
+    assert s.val_loss < 0.5 * s.val_baseline_loss, s
     model = load_model(result.model_dir)
-    assert isinstance(model, WorldModel) and model.num_parameters == s["num_parameters"]
+    assert isinstance(model, WorldModel) and model.num_parameters == s.num_parameters
     dataset = open_dataset(root / "tiny-reacher")
     val = json.loads((root / "run" / "split.json").read_text())["val_episodes"]
     suite = latent_suite(model, dataset, val, horizons=[1, 10, 30], stride=10)
@@ -222,7 +222,7 @@ def test_size_benchmark_cuts_the_data_and_equalises_compute():
     spec = importlib.util.spec_from_file_location("world_model_sizes", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    command = load_recipe("spot_world_model_10m").dataset.generate[0]
+    command = load_recipe("spot_world_model_10m").dataset.commands()[0]
     cut = bench.subset_command(command, 200, 16)
     assert "--episodes 9000" in command and "--episodes 200 " in cut and "--workers 16" in cut
     assert cut.replace("--episodes 200 ", "--episodes 9000 ").replace("--workers 16", "--workers 2") == command
@@ -345,7 +345,7 @@ def test_a_frame_skip_model_trains_evaluates_and_plans_in_action_blocks(small_da
     recipe = parse_recipe(FRAME_SKIP_RECIPE.format(root=small_dataset), "frame_skip.yaml")
     assert recipe.frame_skip == 2
     result = train(recipe, tmp_path / "run", show_progress=False)
-    assert result.summary["frame_skip"] == 2 and result.summary["action_dim"] == 4
+    assert result.summary.frame_skip == 2 and result.summary.action_dim == 4
     model = load_model(result.model_dir)
     assert isinstance(model, WorldModel) and model.frame_skip == 2 and model.action_dim == 4
     dataset = open_dataset(small_dataset)
@@ -375,11 +375,12 @@ def test_a_frame_skip_model_trains_evaluates_and_plans_in_action_blocks(small_da
     assert every["wall_time_per_action_s"] == pytest.approx(every["wall_time_per_plan_s"])
     with pytest.raises(WmhubError, match="replan_every must be between 1 and 2"):
         run_goal_success(model, small_dataset, val, episodes=1, replan_every=3)
-    from wmhub.models.card import metrics_table
+    from wmhub.runs.card import metrics_table
+    from wmhub.runs.results import EvalResults, Validation
 
-    table = metrics_table({"validation": {"loss_name": "l1", "episodes": 3, "loss": 0.1, "baseline_loss": 0.2,
-                                          "baseline": "copy-last"},
-                           "suites": {"latent": suite, "goal-success": goal}})
+    validation = Validation(loss_name="l1", episodes=3, loss=0.1, baseline_loss=0.2, baseline="copy-last", samples=30)
+    table = metrics_table(EvalResults(recipe="tiny", model_class="WorldModel", num_parameters=1, device="cpu",
+                                      validation=validation, suites={"latent": suite, "goal-success": goal}))
     assert "blocks of 2 environment steps; horizons count environment steps" in table
     assert "action blocks of 2 environment steps" in table
 

@@ -29,7 +29,7 @@ _LAZY: dict[str, str] = {
     # data
     "generate": "wmhub.generation.job:generate",
     "encode": "wmhub.encoding.job:encode_dataset",
-    "open_dataset": "wmhub.data.reader:open_dataset",
+    "open_dataset": "wmhub.hub.verbs:open_dataset",
     "verify": "wmhub.hub.verbs:verify",
     "info": "wmhub.hub.verbs:info",
     "publish": "wmhub.hub.verbs:publish",
@@ -37,7 +37,7 @@ _LAZY: dict[str, str] = {
     # checkpoints
     "load_recipe": "wmhub.training.recipe:load_recipe",
     "train": "wmhub.training.trainer:train",
-    "evaluate": "wmhub.eval.runner:evaluate",
+    "evaluate": "wmhub.runs.evaluate:evaluate",
     "push": "wmhub.runs.push:push",
     "reproduce": "wmhub.runs.reproduce:reproduce",
     "load_model": "wmhub.models.registry:load_model",
@@ -49,13 +49,12 @@ _LAZY: dict[str, str] = {
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover - static analysers see the real objects
-    from wmhub.data.reader import open_dataset
     from wmhub.encoding.job import encode_dataset as encode
     from wmhub.errors import WmhubError
-    from wmhub.eval.runner import evaluate
     from wmhub.generation.job import generate
-    from wmhub.hub.verbs import download, info, publish, verify
+    from wmhub.hub.verbs import download, info, open_dataset, publish, verify
     from wmhub.models.registry import load_model
+    from wmhub.runs.evaluate import evaluate
     from wmhub.runs.push import push
     from wmhub.runs.reproduce import reproduce
     from wmhub.runs.run import Run

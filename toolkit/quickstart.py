@@ -17,30 +17,44 @@ published copy, finished runs).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import click
 
-from wmhub.errors import WmhubError
+from wmhub.data.manifest import MANIFEST_NAME
+from wmhub.data.verify import verify_dataset
+from wmhub.errors import ChecksumMismatchError
+from wmhub.hub.verbs import download, publish
+from wmhub.runs.evaluate import evaluate
+from wmhub.runs.push import push
+from wmhub.runs.results import EvalResults
+from wmhub.runs.run import Run
+from wmhub.training.dataset_source import build_dataset
+from wmhub.training.recipe import load_recipe
+from wmhub.training.summary import RunSummary
+from wmhub.training.trainer import train
 
 RECIPES = ("tiny_reacher_dynamics_state", "tiny_reacher_reward_state")
 
 
 def run_quickstart(workdir: Path) -> dict[str, object]:
-    """Run the quickstart pipeline in ``workdir``; returns the summary it prints."""
-    from datasets import load_dataset
+    """Run the quickstart pipeline in ``workdir`` (see the module docstring).
 
-    from wmhub.data.manifest import MANIFEST_NAME
-    from wmhub.data.verify import verify_dataset
-    from wmhub.eval.runner import evaluate_run
-    from wmhub.hub.download import download
-    from wmhub.hub.publish import publish
-    from wmhub.hub.push_model import push_run
-    from wmhub.training.dataset_source import run_generate_commands
-    from wmhub.training.recipe import load_recipe
-    from wmhub.training.trainer import train
+    Args:
+        workdir: where the dataset, the local hub and the runs go (re-used on a second call).
+
+    Returns:
+        ``{"elapsed_s": ..., "runs": [recipe names]}``; the table it prints is the summary.
+
+    Raises:
+        ChecksumMismatchError: the downloaded copy does not verify.
+
+    Example:
+        >>> from wmhub.quickstart import run_quickstart
+        >>> run_quickstart(Path("/tmp/wmhub-demo"))  # doctest: +SKIP
+    """
+    from datasets import load_dataset
 
     started = time.perf_counter()
     workdir = Path(workdir)
@@ -50,7 +64,7 @@ def run_quickstart(workdir: Path) -> dict[str, object]:
 
     click.echo(f"[1/7] generating the tiny reacher dataset in {generated}")
     if not (generated / MANIFEST_NAME).is_file():
-        run_generate_commands(recipes[0].dataset.generate, generated)
+        build_dataset(recipes[0].dataset, generated)
     click.echo(f"[2/7] publishing it to the local hub {hub / 'datasets' / 'tiny-reacher'}")
     published = publish(generated, str(hub / "datasets" / "tiny-reacher"), tag="v1.0")
     click.echo(f"      {len(published.uploaded)} shard(s) uploaded, {published.skipped} already there")
@@ -58,41 +72,39 @@ def run_quickstart(workdir: Path) -> dict[str, object]:
     got = download(str(hub / "datasets" / "tiny-reacher"), downloaded, revision="v1.0")
     problems = verify_dataset(downloaded)
     if problems:
-        raise WmhubError(f"verification of the downloaded copy failed: {problems[0]}")
+        raise ChecksumMismatchError(f"verification of the downloaded copy failed: {problems[0]}")
     steps = load_dataset(str(downloaded), split="train")
     click.echo(f"      {len(got.fetched)} fetched, {len(got.cached)} cached; load_dataset: {steps.num_rows} rows")
 
-    rows = []
-    for i, recipe in enumerate(recipes):
+    rows: list[tuple[str, RunSummary, EvalResults | None, Path]] = []
+    for recipe in recipes:
         run_dir = workdir / "runs" / recipe.name
         click.echo(f"[4/7] training {recipe.name} into {run_dir}")
         resume = (run_dir / "recipe.yaml").is_file()
         summary = train(recipe, run_dir, resume=resume).summary
-        results = None
-        results_path = run_dir / "eval" / "eval_results.json"
-        if results_path.is_file():  # a re-run keeps the measured results (and so the pushed tag stays valid)
-            results = json.loads(results_path.read_text(encoding="utf-8"))
-        elif recipe.eval:
+        run = Run.open(run_dir, finished=True)
+        results = run.eval_results  # a re-run keeps the measured results (and so the pushed tag stays valid)
+        if results is None and recipe.eval:
             click.echo(f"[5/7] evaluating {recipe.name}: suites {', '.join(recipe.eval)}")
-            results = evaluate_run(run_dir, show_progress=True)
+            results = evaluate(run, show_progress=True)
         dest = hub / "models" / recipe.name
         click.echo(f"[6/7] pushing {recipe.name} with its card to {dest}")
-        push_run(run_dir, str(dest), tag="v1.0")
+        push(run, str(dest), tag="v1.0")
         rows.append((recipe.name, summary, results, dest))
 
     click.echo("[7/7] summary\n")
     click.echo(f"{'model':<30} {'params':>8} {'val loss':>10} {'baseline':>10}  headline")
-    for name, summary, results, dest in rows:
+    for name, summary, results, _dest in rows:
         headline = ""
-        if results and "latent" in results["suites"]:
-            h = results["suites"]["latent"]["horizons"]
+        if results and "latent" in results.suites:
+            h = results.suites["latent"]["horizons"]
             headline = ", ".join(f"cos@{k} {e['cosine']['mean']:.3f} (copy-last {e['copy_last_cosine']['mean']:.3f})"
                                  for k, e in h.items() if k in ("1", "30"))
-        if results and "goal-success" in results["suites"]:
-            g = results["suites"]["goal-success"]
+        if results and "goal-success" in results.suites:
+            g = results.suites["goal-success"]
             headline += f"; goal-success {g['success_rate']['mean']:.0%} of {g['episodes']}"
-        click.echo(f"{name:<30} {summary['num_parameters']:>8,} {summary['val_loss']:>10.4g} "
-                   f"{summary['val_baseline_loss']:>10.4g}  {headline}")
+        click.echo(f"{name:<30} {summary.num_parameters:>8,} {summary.val_loss:>10.4g} "
+                   f"{summary.val_baseline_loss:>10.4g}  {headline}")
     click.echo(f"\ndataset: {generated} (published: {hub / 'datasets' / 'tiny-reacher'}, downloaded: {downloaded})")
     for name, _, _, dest in rows:
         click.echo(f"{name}: run {workdir / 'runs' / name}, pushed {dest} (card: {dest / 'README.md'})")

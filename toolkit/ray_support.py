@@ -1,9 +1,9 @@
 """Ray plumbing shared by wmhub's Ray executors.
 
-Two jobs run on Ray: ``wmhub generate`` (one stateless task per shard,
-:mod:`wmhub.generation.ray_executor`) and ``wmhub encode`` (a pool of actors, each
-loading the encoder once, :mod:`wmhub.encoding.ray_runner`). What they share lives
-here, once:
+Two executors run work units on Ray: one stateless task per unit
+(:mod:`wmhub.jobs.ray_tasks`, ``wmhub generate``) and a pool of actors, each
+loading the encoder once (:mod:`wmhub.jobs.ray_actors`, ``wmhub encode``). What
+they share lives here, once:
 
 * :func:`import_ray` -- Ray is an optional extra, imported only when asked for;
 * :func:`connected` -- join the cluster (or start a local one) and leave it again;
@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from wmhub.errors import WmhubError
+from wmhub.errors import ConfigError, MissingDependencyError
 from wmhub.progress import Progress
 
 CRASH_HOOK_ENV = "WMHUB_TEST_CRASH_DIR"
@@ -41,11 +41,21 @@ DEFAULT_MAX_RETRIES = 3
 
 
 def import_ray():
-    """``ray``, or a WmhubError naming the extra to install."""
+    """``ray``, imported on first use.
+
+    Returns:
+        The ``ray`` module.
+
+    Raises:
+        MissingDependencyError: Ray is not installed (the message names the extra).
+
+    Example:
+        >>> ray = import_ray()  # doctest: +SKIP
+    """
     try:
         import ray
     except ImportError as exc:
-        raise WmhubError("--executor ray needs Ray, an optional extra: pip install 'wmhub[ray]'") from exc
+        raise MissingDependencyError("--executor ray needs Ray, an optional extra: pip install 'wmhub[ray]'") from exc
     return ray
 
 
@@ -56,6 +66,17 @@ def connected(address: str | None) -> Iterator[Any]:
     Args:
         address: ``ray.init`` address (``auto``, ``HOST:6379``, ``ray://HOST:10001``); None: an already
             initialised Ray, else ``RAY_ADDRESS``, else a local instance for this job.
+
+    Yields:
+        The ``ray`` module, connected.
+
+    Raises:
+        MissingDependencyError: Ray is not installed.
+        ConfigError: no cluster could be reached (or started) at ``address``.
+
+    Example:
+        >>> with connected("auto") as ray:  # doctest: +SKIP
+        ...     print(ray.cluster_resources())
     """
     ray = import_ray()
     started = False
@@ -63,7 +84,7 @@ def connected(address: str | None) -> Iterator[Any]:
         try:
             ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise WmhubError(f"could not connect to the Ray cluster at {address or 'RAY_ADDRESS/local'}: "
+            raise ConfigError(f"could not connect to the Ray cluster at {address or 'RAY_ADDRESS/local'}: "
                              f"{exc}") from exc
         started = True
     try:

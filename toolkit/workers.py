@@ -15,6 +15,9 @@ def die_with_parent() -> None:
 
     Without it, pool workers of a SIGKILLed job live on, keep writing shards and
     could race a ``--resume`` that no longer sees the dead job's lock.
+
+    Example:
+        >>> pool = multiprocessing.get_context("spawn").Pool(2, initializer=die_with_parent)  # doctest: +SKIP
     """
     if not sys.platform.startswith("linux"):
         return

@@ -12,7 +12,8 @@ from wmhub.cli.group import ErrorReportingGroup
 from wmhub.version import __version__
 
 
-@click.group(cls=ErrorReportingGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=ErrorReportingGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="wmhub")
 def main() -> None:
     """wmhub: datasets and checkpoints for world-model research in robot learning.

@@ -31,13 +31,13 @@ def verify(source, full):
       wmhub verify hf://datasets/my-lab/reacher-1m@v1.0
       wmhub verify s3://my-bucket/datasets/reacher-1m
     """
-    from wmhub.hub.remote import verify_source
+    from wmhub.hub.verbs import verify as run
 
-    problems = verify_source(source, full=full)
-    if problems:
-        for problem in problems:
+    report = run(source, full=full)
+    if not report.ok:
+        for problem in report.problems:
             click.echo(f"BAD {problem}")
-        click.echo(f"{len(problems)} problem(s) in {source}", err=True)
+        click.echo(f"{len(report.problems)} problem(s) in {source}", err=True)
         sys.exit(1)
     click.echo(f"OK {source}: all shards match manifest.json")
 
@@ -58,9 +58,9 @@ def info(source, as_json):
       wmhub info s3://my-bucket/datasets/reacher-1m
     """
     from wmhub.data.summary import format_summary
-    from wmhub.hub.remote import summarize_source
+    from wmhub.hub.verbs import info as run
 
-    summary = summarize_source(source)
+    summary = run(source)
     click.echo(json.dumps(asdict(summary), indent=2) if as_json else format_summary(summary))
 
 
@@ -70,17 +70,20 @@ def info(source, as_json):
 @click.argument("dest")
 @upload_options
 def publish(dataset, dest, tag, private, message):
-    """Publish a dataset to hf://datasets/<org>/<name> or a local hub directory.
+    """Publish a dataset to hf://datasets/<org>/<name>, a local hub directory or an fsspec URL.
 
     Uploads only the shards the destination lacks (by path and SHA-256), plus
     the regenerated card and manifest, in one commit. Re-running is a no-op.
+    A tag that already marks another version is refused before anything is
+    committed.
 
     \b
     Example:
       wmhub publish data/reacher-1m hf://datasets/my-lab/reacher-1m --tag v1.0
       wmhub publish data/reacher-1m /shared/hub/reacher-1m
+      wmhub publish data/reacher-1m s3://my-bucket/datasets/reacher-1m
     """
-    from wmhub.hub.publish import publish as run
+    from wmhub.hub.verbs import publish as run
 
     result = run(dataset, dest, tag=tag, private=private, message=message)
     if result.noop:
@@ -103,12 +106,15 @@ def publish(dataset, dest, tag, private, message):
 def download(source, out, revision, configs, shards, episodes, quiet):
     """Download a dataset (or a selection of its shards), verifying every SHA-256.
 
+    SOURCE is hf://datasets/<org>/<name>[@rev], a local hub or dataset
+    directory, or an fsspec URL such as s3://bucket/prefix.
+
     \b
     Example:
       wmhub download hf://datasets/my-lab/reacher-1m data/reacher-1m --revision v1.0
       wmhub download hf://datasets/my-lab/reacher-1m data/first-1k --episodes 0-999 --config steps
     """
-    from wmhub.hub.download import download as run
+    from wmhub.hub.verbs import download as run
 
     result = run(source, out, revision=revision, configs=list(configs) or None, shards=shards,
                  episodes=episodes, show_progress=not quiet)

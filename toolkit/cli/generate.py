@@ -1,14 +1,21 @@
-"""``wmhub generate`` and ``wmhub encode``: make data and derive configs from it."""
+"""``wmhub generate`` and ``wmhub encode``: make data and derive configs from it.
+
+``wmhub generate <env>`` is one command per registered environment (:mod:`wmhub.envs.registry`), its
+options built from the environment's config model (:func:`env_command`): a new environment or option
+is declared once, in the environment's module.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
 
 import click
+from pydantic.fields import FieldInfo
 
 from wmhub.cli.group import ErrorReportingGroup
 from wmhub.cli.options import store_in_meta
-from wmhub.errors import WmhubError
+from wmhub.envs.registry import Environment, get_env, registered_envs
+from wmhub.errors import ConfigError
 
 
 # ------------------------------------------------------ encoding options
@@ -62,7 +69,7 @@ def _run_encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame
 
 def _has_interrupted_job(dataset: str) -> bool:
     """True when the dataset (a path or an fsspec URL) holds a job file."""
-    from wmhub.encoding.derived_job import open_destination
+    from wmhub.jobs.destination import open_destination
 
     return open_destination(dataset).read_job() is not None
 
@@ -78,17 +85,18 @@ def generate() -> None:
     """
 
 
-def _common_generate_options(func=None, *, episodes_required: bool = True):
+def _common_generate_options(func=None, *, episodes_required: bool = True, seed: click.Option | None = None):
     """The options every ``generate`` command shares; ``episodes_required=False`` for
-    commands that also accept another size option (``--hours``)."""
+    commands that also accept another size option (``--hours``). ``seed`` (an option built from the
+    environment's config) is listed after ``--episodes-per-shard``."""
     if func is None:
-        return lambda f: _common_generate_options(f, episodes_required=episodes_required)
+        return lambda f: _common_generate_options(f, episodes_required=episodes_required, seed=seed)
     options = [
         click.option("--episodes", type=int, required=episodes_required, default=None,
                      help="Total episodes the dataset must hold; more than OUT has appends new shards."),
         click.option("--episodes-per-shard", type=int, default=None,
                      help="Episodes per shard file (default 500; when growing, the dataset's own value)."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Dataset seed."),
+        *([seed] if seed is not None else []),
         click.option("--workers", type=int, default=1, show_default=True,
                      help="Parallel worker processes (output is identical for any count)."),
         click.option("--resume", is_flag=True, help="Continue an interrupted job in OUT."),
@@ -107,13 +115,26 @@ def _common_generate_options(func=None, *, episodes_required: bool = True):
     return func
 
 
-def _run_generate(env: str, out: str, episodes: int, episodes_per_shard: int | None, workers: int,
-                  resume: bool, quiet: bool, options: dict) -> None:
+def _field_option(name: str, field: FieldInfo):
+    """A click option for one pydantic field: ``--name-with-dashes``, its type (a Literal gives a choice,
+    a bool takes true/false), its default and its description as help."""
+    annotation = field.annotation
+    if get_origin(annotation) is Literal:
+        kind: Any = click.Choice([str(a) for a in get_args(annotation)])
+    else:
+        plain = [a for a in get_args(annotation) if a is not type(None)] or [annotation]
+        kind = {int: int, float: float, bool: click.BOOL, str: None}.get(plain[0])
+    default = field.get_default(call_default_factory=True)
+    return click.option(f"--{name.replace('_', '-')}", type=kind, default=default,
+                        show_default=default not in (None, ""), help=field.description)
+
+
+def _run_generate(request, out: str, workers: int, resume: bool, quiet: bool) -> None:
     from wmhub.generation import generate as run
 
     meta = click.get_current_context().meta
-    result = run(env, out, episodes, options=options,
-                 episodes_per_shard=episodes_per_shard,
+    result = run(request.env, out, request.episodes, options=request.options,
+                 episodes_per_shard=request.episodes_per_shard,
                  workers=workers, resume=resume, show_progress=not quiet,
                  executor=meta.get("wmhub.executor", "local"), ray_address=meta.get("wmhub.ray_address"))
     if result.shards_written == 0 and result.shards_reused == 0:
@@ -125,95 +146,54 @@ def _run_generate(env: str, out: str, episodes: int, episodes_per_shard: int | N
                f"{out} now holds {result.manifest.num_episodes} episodes")
 
 
-@generate.command("reacher")
-@click.argument("out", type=click.Path(file_okay=False))
-@_common_generate_options
-@click.option("--episode-length", type=int, default=200, show_default=True, help="Actions per episode (T).")
-@click.option("--policy", type=click.Choice(["p-controller", "jacobian", "random"]), default="p-controller",
-              show_default=True, help="Scripted policy (see docs/format.md).")
-@click.option("--epsilon", type=float, default=0.3, show_default=True,
-              help="Probability of replacing each action by a uniform random one.")
-@click.option("--encoder", "encoder_spec", default=None, help="Also encode the new steps (see `wmhub encode`).")
-@_encode_options
-@click.option("--render-workers", type=int, default=1, show_default=True,
-              help="With --encoder/--save-frames: render processes running ahead of the encoder.")
-def generate_reacher(out, episodes, episodes_per_shard, seed, workers, resume, quiet, episode_length, policy,
-                     epsilon, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames,
-                     encoder_threads, render_workers):
-    """dm_control reacher-easy rollouts with ε-greedy scripted policies.
+def env_command(env: Environment) -> click.Command:
+    """The ``wmhub generate <env>`` command, its options built from the environment's registration.
 
-    \b
-    Example (the seeds' 1M-transition dataset, state only):
-      wmhub generate reacher data/reacher-1m --episodes 5000 --policy p-controller --epsilon 0.3 --workers 2
+    Options: OUT, the shared ones (``--episodes``, ``--workers``, ...), the size options of
+    ``env.size_cls`` (e.g. ``--hours``), one per field of ``env.config_cls`` (name, type, default,
+    help, choices of a Literal), and the encode options when the environment is renderable.
 
-    \b
-    With V-JEPA 2 embeddings in the same command (rollouts first, then rendering
-    in --render-workers processes overlapped with batched encoding):
-      wmhub generate reacher data/reacher-100k --episodes 500 --encoder vjepa2:/models/vjepa2 --dtype bf16
+    Args:
+        env: the environment's registration.
+
+    Returns:
+        The click command (its help is ``env.cli_help``, with its example).
+
+    Example:
+        >>> from wmhub.envs.registry import get_env
+        >>> env_command(get_env("reacher")).name
+        'reacher'
     """
-    _run_generate("reacher", out, episodes, episodes_per_shard, workers, resume, quiet,
-                  {"episode_length": episode_length, "policy": policy, "epsilon": epsilon, "seed": seed})
-    if encoder_spec or save_frames:
-        _run_encode(out, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames, encoder_threads,
-                    render_workers, resume or _has_interrupted_job(out), quiet)
+    config_fields = env.config_cls.model_fields
+    size_fields = env.size_cls.model_fields
+
+    def callback(out, episodes, episodes_per_shard, workers, resume, quiet, **values):
+        options = {name: values.pop(name) for name in config_fields}
+        size = {name: values.pop(name) for name in size_fields}
+        request = env.resolve(out, episodes, episodes_per_shard, options, size)
+        _run_generate(request, out, workers, resume, quiet)
+        if env.renderable and (values["encoder_spec"] or values["save_frames"]):
+            _run_encode(out, resume=resume or _has_interrupted_job(out), quiet=quiet, **values)
+
+    seed = _field_option("seed", config_fields["seed"]) if "seed" in config_fields else None
+    func = callback
+    if env.renderable:
+        func = click.option("--render-workers", type=int, default=1, show_default=True,
+                            help="With --encoder/--save-frames: render processes running ahead of the encoder.")(func)
+        func = _encode_options(func)
+        func = click.option("--encoder", "encoder_spec", default=None,
+                            help="Also encode the new steps (see `wmhub encode`).")(func)
+    for name, field in reversed([(n, f) for n, f in config_fields.items() if n != "seed"]):
+        func = _field_option(name, field)(func)
+    for name, field in reversed(list(size_fields.items())):
+        func = _field_option(name, field)(func)
+    func = _common_generate_options(func, episodes_required=not size_fields, seed=seed)
+    func = click.argument("out", type=click.Path(file_okay=False))(func)
+    return click.command(env.name, help=env.cli_help)(func)
 
 
-# Spot shards are stepped as one lockstep batch: 100 episodes x 1001 rows keep a worker near 150 MB.
-SPOT_EPISODES_PER_SHARD = 100
-
-
-def spot_hours_to_episodes(hours: float, episode_length: int) -> int:
-    """Episodes for ``hours`` of Spot data: ceil(hours · 3600 / (episode_length · 0.02 s)).
-
-    Rounded up, so the nominal duration is at least ``hours``; episodes that end in a
-    fall are shorter, so the stored duration can be less (the card reports it).
-    """
-    import math
-
-    if hours <= 0:
-        raise WmhubError(f"--hours must be positive, got {hours}")
-    return max(1, math.ceil(round(hours * 3600 / (episode_length * 0.02), 9)))
-
-
-@generate.command("spot")
-@click.argument("out", type=click.Path(file_okay=False))
-@_common_generate_options(episodes_required=False)
-@click.option("--hours", type=float, default=None,
-              help="Size in hours instead of --episodes: ceil(H·3600 / 20 s) episodes at the default length.")
-@click.option("--episode-length", type=int, default=1000, show_default=True,
-              help="Control steps per episode (0.02 s each) unless the robot falls.")
-@click.option("--policy", default="trot", show_default=True, help="trot, random or mlp:PATH.")
-@click.option("--epsilon", type=float, default=0.0, show_default=True,
-              help="Probability of replacing each action by a uniform random one.")
-@click.option("--obs-noise", type=click.BOOL, default=True, show_default=True,
-              help="Playground's observation noise on `state` (false for clean observations).")
-@click.option("--policy-sha256", default="", show_default=False,
-              help="mlp:PATH only: the policy files' SHA-256 (config.json:HEX,model.safetensors:HEX), checked on "
-                   "load; computed from PATH when not given and recorded in the manifest.")
-def generate_spot(out, episodes, episodes_per_shard, seed, workers, resume, quiet, hours, episode_length, policy,
-                  epsilon, obs_noise, policy_sha256):
-    """Boston Dynamics Spot joystick rollouts (MuJoCo Playground's SpotJoystickFlatTerrain, plain MuJoCo).
-
-    The model comes from MuJoCo Menagerie (mujoco_menagerie; set MENAGERIE_ROOT for an offline copy).
-    The episodes of each shard are stepped in lockstep (default --episodes-per-shard 100).
-
-    \b
-    Example (0.5 hour of trotting data, 2 workers):
-      wmhub generate spot data/spot-0.5h --hours 0.5 --workers 2
-    """
-    if (episodes is None) == (hours is None):
-        raise WmhubError("give exactly one of --episodes N or --hours H")
-    if hours is not None:
-        episodes = spot_hours_to_episodes(hours, episode_length)
-    if episodes_per_shard is None and not (Path(out) / "manifest.json").exists():
-        episodes_per_shard = SPOT_EPISODES_PER_SHARD  # a new dataset; growing keeps the dataset's own value
-    if policy.startswith("mlp:") and len(policy) > 4 and not policy_sha256:
-        from wmhub.envs.spot import policy_sha256 as digest
-
-        policy_sha256 = digest(policy.removeprefix("mlp:"))
-    _run_generate("spot", out, episodes, episodes_per_shard, workers, resume, quiet,
-                  {"episode_length": episode_length, "policy": policy, "epsilon": epsilon, "seed": seed,
-                   "obs_noise": obs_noise, "policy_sha256": policy_sha256})
+for _name in registered_envs():
+    generate.add_command(env_command(get_env(_name)))
 
 
 # ------------------------------------------------------------------ encode
@@ -255,6 +235,6 @@ def encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size
       wmhub encode s3://my-bucket/reacher-1m --encoder vjepa2:/models/vjepa2 --executor ray --ray-address auto
     """
     if not encoder_spec and not save_frames:
-        raise WmhubError("nothing to do: pass --encoder SPEC and/or --save-frames")
+        raise ConfigError("nothing to do: pass --encoder SPEC and/or --save-frames")
     _run_encode(dataset, encoder_spec, pooling, device, dtype, batch_size, frame_size, save_frames, encoder_threads,
                 render_workers, resume, quiet)

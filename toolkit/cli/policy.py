@@ -36,8 +36,10 @@ def policy() -> None:
               help="Whether training used normalize_observations [default: from --brax-config, else on].")
 @click.option("--brax-config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="config.json of a Brax orbax checkpoint step, to read the network settings from.")
-@click.option("--expect-obs-dim", type=int, default=None, help="Fail unless the policy takes this many inputs (Spot: 81).")
-@click.option("--expect-action-dim", type=int, default=None, help="Fail unless the policy has this many actions (Spot: 12).")
+@click.option("--expect-obs-dim", type=int, default=None,
+              help="Fail unless the policy takes this many inputs (Spot: 81).")
+@click.option("--expect-action-dim", type=int, default=None,
+              help="Fail unless the policy has this many actions (Spot: 12).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 def convert_brax(src: Path, out: Path, fmt: str, activation: str | None, obs_key: str | None,
                  normalize: bool | None, brax_config: Path | None, expect_obs_dim: int | None,

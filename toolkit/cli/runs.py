@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from wmhub.cli.options import upload_options
-from wmhub.errors import WmhubError
+from wmhub.errors import ConfigError
 
 
 # ------------------------------------------------------------------ train
@@ -42,19 +42,20 @@ def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
             click.echo(name)
         return
     if recipe is None:
-        raise WmhubError("name a recipe file or a built-in recipe (see `wmhub train --list`)")
+        raise ConfigError("name a recipe file or a built-in recipe (see `wmhub train --list`)")
     loaded = load_recipe(recipe, overrides)
     result = run_training(loaded, run_dir, resume=resume, show_progress=not quiet)
     s = result.summary
-    click.echo(f"trained {s['model_class']} ({s['num_parameters']:,} parameters) for {s['steps']} steps "
-               f"in {s['wall_time_s']:.1f} s on {s['device']}: validation {s['loss']} {s['val_loss']:.5g} "
-               f"vs {s['baseline']} baseline {s['val_baseline_loss']:.5g}; model in {result.model_dir}")
+    click.echo(f"trained {s.model_class} ({s.num_parameters:,} parameters) for {s.steps} steps "
+               f"in {s.wall_time_s:.1f} s on {s.device}: validation {s.loss} {s.val_loss:.5g} "
+               f"vs {s.baseline} baseline {s.val_baseline_loss:.5g}; model in {result.model_dir}")
 
 
 @click.command(name="eval")
 @click.argument("run_dir", metavar="RUN_DIR_OR_SOURCE")
 @click.option("--suite", "suites", multiple=True,
-              help="latent | probe | goal-success | reacher-easy-return | seed-protocol (default: the recipe's eval section).")
+              help="latent | probe | goal-success | reacher-easy-return | seed-protocol "
+                   "(default: the recipe's eval section).")
 @click.option("--episodes", type=int, default=None,
               help="Episodes of every planning suite (overrides the recipe; for quick checks).")
 @click.option("--reward-model", default=None,
@@ -78,11 +79,11 @@ def eval_command(run_dir, suites, episodes, reward_model, device, quiet, out):
       wmhub eval runs/reacher_dynamics_mlp_1m_state --suite reacher-easy-return \\
           --reward-model runs/reacher_reward_1m_state
     """
-    from wmhub.eval.runner import EVAL_DIR, RESULTS_NAME, evaluate_run, headline_metrics, materialize_run
+    from wmhub.runs.evaluate import evaluate
+    from wmhub.runs.run import RECIPE_NAME, Run, default_run_name
 
-    if not (Path(run_dir) / "recipe.yaml").is_file():  # a pushed checkpoint, not a run directory
-        name = run_dir.rstrip("/").rsplit("/", 1)[-1].split("@", 1)[0]
-        run_dir = str(materialize_run(run_dir, out or Path("runs") / name))
+    if not (Path(run_dir) / RECIPE_NAME).is_file():  # a pushed checkpoint, not a run directory
+        run_dir = str(Run.pull(run_dir, out or Path("runs") / default_run_name(run_dir)).root)
         click.echo(f"evaluating {run_dir} (copied from the pushed checkpoint)")
 
     overrides = {}
@@ -92,13 +93,13 @@ def eval_command(run_dir, suites, episodes, reward_model, device, quiet, out):
         if suites and "reacher-easy-return" not in suites:
             raise click.UsageError("--reward-model applies to --suite reacher-easy-return only")
         overrides["reward_model"] = reward_model
-    results = evaluate_run(run_dir, list(suites) or None, device=device, overrides=overrides,
-                           show_progress=not quiet)
-    v = results["validation"]
-    click.echo(f"validation {v['loss_name']} {v['loss']:.5g} vs {v['baseline']} {v['baseline_loss']:.5g}")
-    for name, suite in results["suites"].items():
-        click.echo(f"{name}: " + ", ".join(f"{k} {val:.4g}" for k, val in headline_metrics(name, suite).items()))
-    click.echo(f"wrote {Path(run_dir) / EVAL_DIR / RESULTS_NAME}")
+    run = Run.open(run_dir, finished=True)
+    results = evaluate(run, list(suites) or None, device=device, overrides=overrides, show_progress=not quiet)
+    v = results.validation
+    click.echo(f"validation {v.loss_name} {v.loss:.5g} vs {v.baseline} {v.baseline_loss:.5g}")
+    for name in results.suites:
+        click.echo(f"{name}: " + ", ".join(f"{k} {val:.4g}" for k, val in results.headline(name).items()))
+    click.echo(f"wrote {run.eval_results_path}")
 
 
 @click.command(name="push")
@@ -115,7 +116,7 @@ def push(run_dir, dest, tag, private, message):
       wmhub push runs/tiny_reacher_dynamics_state hub/tiny-dynamics --tag v1.0
       wmhub push runs/reacher_dynamics_mlp_1m_state hf://my-org/reacher-dynamics-mlp-1m-state
     """
-    from wmhub.hub.push_model import push_run
+    from wmhub.runs.push import push as push_run
 
     result = push_run(run_dir, dest, tag=tag, private=private, message=message)
     click.echo(f"pushed {len(result.files)} files to {result.destination} (revision {result.revision})"

@@ -18,7 +18,7 @@ from wmhub.data.layout import CARD_NAME, STEPS_CONFIG
 from wmhub.data.reader import WmDataset
 from wmhub.data.schema import Feature, column_numpy, table_from_numpy
 from wmhub.data.shard_io import read_parquet, write_parquet_atomic
-from wmhub.errors import WmhubError
+from wmhub.errors import AlreadyExistsError, DatasetMismatchError
 from wmhub.fileio import atomic_write_text
 
 FORMATS = ("triples",)
@@ -40,7 +40,7 @@ def export_triples(src: str | Path, out: str | Path, config: str = STEPS_CONFIG)
     dataset = WmDataset(src)
     out = Path(out)
     if out.exists() and any(out.iterdir()):
-        raise WmhubError(f"export OUT {out} is not empty; choose a new directory")
+        raise AlreadyExistsError(f"export OUT {out} is not empty; choose a new directory")
     info = dataset.config_info(config)
     by_name = {f.name: f for f in dataset.features(config)}
     step_features = {f.name: f for f in dataset.features(STEPS_CONFIG)}
@@ -48,8 +48,8 @@ def export_triples(src: str | Path, out: str | Path, config: str = STEPS_CONFIG)
     latent_paths = dataset.shard_paths(config)
     step_paths = dataset.shard_paths(STEPS_CONFIG)
     if len(latent_paths) != len(step_paths):
-        raise WmhubError(f"config {config!r} has {len(latent_paths)} shards but 'steps' has {len(step_paths)}; "
-                         "they must be aligned (re-run the encode job)")
+        raise DatasetMismatchError(f"config {config!r} has {len(latent_paths)} shards but 'steps' has "
+                                   f"{len(step_paths)}; they must be aligned (re-run the encode job)")
     for latent_path, step_path in zip(latent_paths, step_paths):
         latent_table = read_parquet(latent_path)
         step_table = read_parquet(step_path, ["episode_index", "step_index", "action", "reward", "is_last"])

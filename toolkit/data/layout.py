@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from wmhub.fileio import PARTIAL_SUFFIX
+from wmhub.storage.files import CARD_NAME, LOCK_NAME, TMP_MARKER, is_partial_download, is_temporary
+
+__all__ = ["CARD_NAME", "DATA_DIR", "EPISODES_CONFIG", "JOB_NAME", "LOCK_NAME", "PARTIAL_DOWNLOAD_SUFFIX",
+           "STEPS_CONFIG", "TMP_MARKER", "is_partial_download", "is_temporary", "remove_stale_temporaries",
+           "shard_path", "stale_temporaries"]
 
 DATA_DIR = "data"
-CARD_NAME = "README.md"
 JOB_NAME = ".wmhub-job.json"
-LOCK_NAME = ".wmhub.lock"
 STEPS_CONFIG = "steps"
 EPISODES_CONFIG = "episodes"
-_SHARD_RE = re.compile(r"^episodes-(\d{8})-(\d{8})\.(parquet|tar)$")
-TMP_MARKER = ".tmp-"
 PARTIAL_DOWNLOAD_SUFFIX = PARTIAL_SUFFIX  # wmhub.fileio.partial_name: a download to resume
 
 
@@ -25,22 +25,6 @@ def shard_path(config: str, episode_start: int, episode_end: int, extension: str
     after existing ones and nothing is ever renamed.
     """
     return f"{DATA_DIR}/{config}/episodes-{episode_start:08d}-{episode_end:08d}.{extension}"
-
-
-def parse_shard_name(name: str) -> tuple[int, int] | None:
-    """(start, end) from a shard file name, or None if it is not one."""
-    match = _SHARD_RE.match(name)
-    return (int(match.group(1)), int(match.group(2))) if match else None
-
-
-def is_temporary(name: str) -> bool:
-    """True for the temporary files of an unfinished atomic write, and for partial downloads."""
-    return name.startswith(".") and (TMP_MARKER in name or is_partial_download(name))
-
-
-def is_partial_download(name: str) -> bool:
-    """True for the file an interrupted ``wmhub download`` keeps to resume inside a shard."""
-    return name.startswith(".") and name.endswith(PARTIAL_DOWNLOAD_SUFFIX)
 
 
 def stale_temporaries(root: Path) -> list[Path]:

@@ -15,11 +15,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from wmhub.data.stats import FeatureStats
-from wmhub.errors import UnsupportedFormatError, WmhubError
+from wmhub.errors import ConfigError, NotFoundError, UnsupportedFormatError
 from wmhub.fileio import atomic_write_json
+from wmhub.storage.files import INDEX_NAME
 
 FORMAT_VERSION = 1
-MANIFEST_NAME = "manifest.json"
+MANIFEST_NAME = INDEX_NAME
 SUPPORTED_FORMAT_VERSIONS = (1,)
 
 
@@ -102,16 +103,56 @@ class Manifest(BaseModel):
     # ----------------------------------------------------------------- io
     @classmethod
     def read(cls, root: str | Path) -> Manifest:
-        """Read and validate ``root/manifest.json``."""
+        """Read and validate ``root/manifest.json``.
+
+        Args:
+            root: a local dataset directory.
+
+        Returns:
+            The manifest.
+
+        Raises:
+            NotFoundError: ``root`` holds no manifest.
+            UnsupportedFormatError: the file is not a manifest this wmhub reads.
+
+        Example:
+            >>> Manifest.read("data/reacher-tiny").num_episodes  # doctest: +SKIP
+            4
+        """
         path = Path(root) / MANIFEST_NAME
         if not path.is_file():
-            raise WmhubError(f"{path} not found: {root} is not a wmhub dataset directory "
-                             "(create one with `wmhub generate`)")
+            raise NotFoundError(f"{path} not found: {root} is not a wmhub dataset directory "
+                                "(create one with `wmhub generate`)")
+        return cls.from_bytes(path.read_bytes(), source=str(path))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str = MANIFEST_NAME) -> Manifest:
+        """Parse and validate the bytes of a ``manifest.json``, wherever they were read from.
+
+        The one manifest reader: local directories, local hubs, Hub repos and fsspec URLs all hand
+        their bytes to it.
+
+        Args:
+            data: the file's bytes.
+            source: where they came from, for messages (``hf://datasets/org/name/manifest.json``).
+
+        Returns:
+            The manifest.
+
+        Raises:
+            UnsupportedFormatError: not JSON, not a wmhub manifest, or a format version this wmhub
+                does not read.
+            ConfigError: a field does not validate.
+
+        Example:
+            >>> Manifest.from_bytes(Path("data/reacher-tiny/manifest.json").read_bytes())  # doctest: +SKIP
+        """
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            raw = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise WmhubError(f"{path} is not valid JSON ({exc}); restore it or regenerate the dataset") from exc
-        return cls.from_json_obj(raw, source=str(path))
+            raise UnsupportedFormatError(f"{source} is not valid JSON ({exc}); restore it or regenerate the "
+                                         "dataset") from exc
+        return cls.from_json_obj(raw, source=source)
 
     @classmethod
     def from_json_obj(cls, raw: Any, source: str = MANIFEST_NAME) -> Manifest:
@@ -128,7 +169,7 @@ class Manifest(BaseModel):
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise WmhubError(f"{source} is invalid at {where}: {first['msg']}") from exc
+            raise ConfigError(f"{source} is invalid at {where}: {first['msg']}") from exc
 
     def to_json_obj(self) -> dict[str, Any]:
         """The manifest as plain JSON data (field order fixed, so bytes are stable)."""
@@ -155,7 +196,7 @@ class Manifest(BaseModel):
             if cfg.name == name:
                 return cfg
         names = ", ".join(c.name for c in self.configs)
-        raise WmhubError(f"config {name!r} not in this dataset; available: {names}")
+        raise NotFoundError(f"config {name!r} not in this dataset; available: {names}")
 
     def shards_of(self, config: str) -> list[ShardInfo]:
         """Shards of one config, ordered by episode range."""

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +20,12 @@ from wmhub.data.layout import STEPS_CONFIG
 from wmhub.data.manifest import ConfigInfo, Manifest
 from wmhub.data.schema import Feature, column_numpy
 from wmhub.data.shard_io import read_parquet
-from wmhub.errors import WmhubError
+from wmhub.data.tensors import TensorData, episode_starts
+from wmhub.data.windows import WindowDataset
+from wmhub.errors import ConfigError, NotFoundError, UnsupportedFormatError
 from wmhub.fileio import resolve_inside
+
+__all__ = ["TensorData", "WmDataset", "episode_starts", "open_dataset"]
 
 
 def _writable(array: np.ndarray) -> np.ndarray:
@@ -32,56 +35,6 @@ def _writable(array: np.ndarray) -> np.ndarray:
 
 def _feature(info) -> Feature:
     return Feature(info.name, info.dtype, tuple(info.shape), info.description, info.terminal_null)
-
-
-@dataclass
-class TensorData:
-    """A whole step config in memory.
-
-    Attributes:
-        latents: ``[rows, D]`` float32, the config's latent features concatenated.
-        actions: ``[rows, A]`` float32 (NaN on each episode's last row).
-        rewards: ``[rows]`` float32 (NaN on each episode's last row).
-        episode_index: ``[rows]`` int64.
-        episode_starts: ``[E + 1]`` int64 row offsets; episode e is rows
-            ``episode_starts[e]:episode_starts[e + 1]``.
-        columns: every requested column as a tensor.
-    """
-
-    latents: torch.Tensor
-    actions: torch.Tensor
-    rewards: torch.Tensor
-    episode_index: torch.Tensor
-    episode_starts: torch.Tensor
-    columns: dict[str, torch.Tensor]
-
-    @property
-    def latent_dim(self) -> int:
-        return int(self.latents.shape[1])
-
-    def to(self, device: torch.device | str) -> TensorData:
-        """A copy with every tensor on ``device``."""
-        return TensorData(**{name: ({k: v.to(device) for k, v in value.items()} if isinstance(value, dict)
-                                    else value.to(device)) for name, value in self.__dict__.items()})
-
-    @property
-    def action_dim(self) -> int:
-        return int(self.actions.shape[1])
-
-    def select_episodes(self, episodes: Iterable[int]) -> TensorData:
-        """A copy holding only the rows of ``episodes``, in their stored order."""
-        wanted = torch.as_tensor(sorted(set(episodes)), dtype=torch.int64, device=self.episode_index.device)
-        keep = torch.isin(self.episode_index, wanted)
-        index = self.episode_index[keep]
-        starts = torch.from_numpy(episode_starts(index.cpu().numpy())).to(index.device)
-        return TensorData(latents=self.latents[keep], actions=self.actions[keep], rewards=self.rewards[keep],
-                          episode_index=index, episode_starts=starts,
-                          columns={k: v[keep] for k, v in self.columns.items()})
-
-
-def episode_starts(index: np.ndarray) -> np.ndarray:
-    """Row offsets ``[E + 1]`` of each episode's first row and the row count (an episode's rows are contiguous)."""
-    return np.concatenate([[0], np.flatnonzero(np.diff(index)) + 1, [len(index)]]).astype(np.int64)
 
 
 class WmDataset:
@@ -118,7 +71,7 @@ class WmDataset:
         paths = [resolve_inside(self.root, s.path) for s in infos]
         for path in paths:
             if not path.is_file():
-                raise WmhubError(f"shard {path} listed in {self.root}/manifest.json is missing or not a file; "
+                raise NotFoundError(f"shard {path} listed in {self.root}/manifest.json is missing or not a file; "
                                  f"run `wmhub verify {self.root}`")
         return paths
 
@@ -128,7 +81,7 @@ class WmDataset:
         """A whole config (or the shards at positions ``shards``) as one Arrow table (memory-mapped)."""
         paths = self.shard_paths(config, shards)
         if not paths:
-            raise WmhubError(f"config {config!r} of {self.root} has no shards")
+            raise NotFoundError(f"config {config!r} of {self.root} has no shards")
         return pa.concat_tables([read_parquet(p, columns) for p in paths])
 
     def iter_episodes(self, config: str = STEPS_CONFIG) -> Iterator[dict[str, np.ndarray]]:
@@ -159,21 +112,21 @@ class WmDataset:
         """
         info = self.config_info(config)
         if info.granularity != "step":
-            raise WmhubError(f"config {config!r} has one row per episode; load a step config such as 'steps'")
+            raise ConfigError(f"config {config!r} has one row per episode; load a step config such as 'steps'")
         if info.format == "webdataset":
             return self._load_frames(config, extra_columns, shards)
         latent_names = latent_features or info.latent_features
         if not latent_names:
-            raise WmhubError(f"config {config!r} declares no latent features; pass latent_features=[...]")
+            raise ConfigError(f"config {config!r} declares no latent features; pass latent_features=[...]")
         by_name = {f.name: f for f in self.features(config)}
         steps_features = {f.name: f for f in self.features(STEPS_CONFIG)}
         missing = [n for n in latent_names if n not in by_name]
         if missing:
-            raise WmhubError(f"config {config!r} has no feature(s) {missing}; it has {sorted(by_name)}")
+            raise ConfigError(f"config {config!r} has no feature(s) {missing}; it has {sorted(by_name)}")
         extra = list(extra_columns or [])
         unknown = [n for n in extra if n not in by_name and n not in steps_features]
         if unknown:
-            raise WmhubError(f"config {config!r} has no column(s) {unknown}; it has {sorted(by_name)}"
+            raise ConfigError(f"config {config!r} has no column(s) {unknown}; it has {sorted(by_name)}"
                              + ("" if config == STEPS_CONFIG else f" (and steps has {sorted(steps_features)})"))
         from_steps = [n for n in extra if n not in by_name]
         np_dtype = torch.empty(0, dtype=latent_dtype).numpy().dtype
@@ -208,7 +161,7 @@ class WmDataset:
         """
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) and (np.any(np.diff(rows) <= 0) or rows[0] < 0):
-            raise WmhubError("load_rows needs sorted, unique, non-negative row positions")
+            raise ConfigError("load_rows needs sorted, unique, non-negative row positions")
         positions = list(range(len(self.manifest.shards_of(config)))) if shards is None else list(shards)
         parts: list[dict[str, torch.Tensor]] = []  # per shard: its kept rows of every tensor
         offset = 0
@@ -223,9 +176,9 @@ class WmDataset:
                               "rewards": part.rewards[keep], "episode_index": part.episode_index[keep],
                               **{f"column:{n}": v[keep] for n, v in part.columns.items()}})
         if len(rows) and rows[-1] >= offset:
-            raise WmhubError(f"row {int(rows[-1])} is past the {offset} rows of config {config!r} of {self.root}")
+            raise ConfigError(f"row {int(rows[-1])} is past the {offset} rows of config {config!r} of {self.root}")
         if not parts:
-            raise WmhubError(f"no rows selected from config {config!r} of {self.root}")
+            raise ConfigError(f"no rows selected from config {config!r} of {self.root}")
         joined = {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
         index = joined["episode_index"]
         return TensorData(latents=joined["latents"], actions=joined["actions"], rewards=joined["rewards"],
@@ -243,7 +196,7 @@ class WmDataset:
             frames += [f.reshape(len(f), -1) for _, f in iter_frame_episodes(path)]
         latents = np.concatenate(frames) if frames else np.zeros((0, 0), np.uint8)
         if len(latents) != len(steps.episode_index):
-            raise WmhubError(f"config {config!r} of {self.root} holds {len(latents)} frames for "
+            raise UnsupportedFormatError(f"config {config!r} of {self.root} holds {len(latents)} frames for "
                              f"{len(steps.episode_index)} step rows; run `wmhub verify {self.root}`")
         return TensorData(latents=torch.from_numpy(latents), actions=steps.actions, rewards=steps.rewards,
                           episode_index=steps.episode_index, episode_starts=steps.episode_starts,
@@ -251,11 +204,26 @@ class WmDataset:
 
     def windows(self, horizon: int, config: str = STEPS_CONFIG, stride: int = 1) -> WindowDataset:
         """A torch Dataset of H-step windows that never cross an episode boundary."""
-        from wmhub.data.windows import WindowDataset
-
         return WindowDataset(self.load_tensors(config), horizon=horizon, stride=stride)
 
 
 def open_dataset(root: str | Path) -> WmDataset:
-    """Open a local wmhub dataset directory."""
+    """Open a local wmhub dataset directory.
+
+    ``wmhub.open_dataset`` (:func:`wmhub.hub.verbs.open_dataset`) also opens Hub repos, local hubs
+    at a tag and fsspec URLs.
+
+    Args:
+        root: the directory.
+
+    Returns:
+        The :class:`WmDataset`.
+
+    Raises:
+        NotFoundError: ``root`` holds no manifest.
+
+    Example:
+        >>> open_dataset("data/reacher-tiny").num_episodes  # doctest: +SKIP
+        4
+    """
     return WmDataset(root)

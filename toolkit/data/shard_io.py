@@ -22,6 +22,13 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> None:
 
     The writer stores no timestamps or host names, so equal tables give equal
     bytes (for a given pyarrow version).
+
+    Args:
+        table: the shard's rows.
+        path: its final path (parents are created).
+
+    Example:
+        >>> write_parquet_atomic(table, Path("data/steps/episodes-00000000-00000004.parquet"))  # doctest: +SKIP
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_name(path)
@@ -34,13 +41,41 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> None:
 
 
 def read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """Read a shard (memory-mapped)."""
+    """Read a shard (memory-mapped).
+
+    Args:
+        path: the parquet file.
+        columns: only these columns (default: all).
+
+    Returns:
+        The table.
+
+    Example:
+        >>> read_parquet(Path("data/steps/episodes-00000000-00000004.parquet")).num_rows  # doctest: +SKIP
+        124
+    """
     return pq.read_table(path, columns=columns, memory_map=True)
 
 
 def shard_info(root: Path, rel_path: str, config: str, episode_start: int, episode_end: int,
                table: pa.Table, features: list[Feature]) -> ShardInfo:
-    """Describe a written shard: checksum, size, rows and mergeable statistics."""
+    """Describe a written shard: checksum, size, rows and mergeable statistics.
+
+    Args:
+        root: the dataset directory.
+        rel_path: the shard's path inside it.
+        config: the config it belongs to.
+        episode_start: its first episode.
+        episode_end: one past its last episode.
+        table: its rows (for the statistics).
+        features: the config's features (those with ``stats`` get statistics).
+
+    Returns:
+        The shard's manifest entry.
+
+    Example:
+        >>> info = shard_info(root, rel, "steps", 0, 4, table, spec.step_features)  # doctest: +SKIP
+    """
     full = root / rel_path
     stats = {f.name: FeatureStats.from_array(column_numpy(table, f))
              for f in features if f.stats}

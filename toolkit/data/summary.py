@@ -87,7 +87,8 @@ def format_summary(summary: DatasetSummary) -> str:
         f"env:          {summary.env}",
         f"episodes:     {summary.num_episodes:,}",
         f"transitions:  {summary.num_transitions:,}",
-        f"shards:       {summary.num_shards} ({summary.num_bytes / 1e6:.2f} MB) in configs {', '.join(summary.configs)}",
+        f"shards:       {summary.num_shards} ({summary.num_bytes / 1e6:.2f} MB) in configs "
+        f"{', '.join(summary.configs)}",
     ]
     if summary.success_rate is not None:
         lines.append(f"success:      {summary.success_rate:.1%} at the last step, "

@@ -36,7 +36,8 @@ def _check_tar(path: Path, shard: ShardInfo) -> str | None:
     if rows != shard.num_rows:
         return f"{rows} frames, manifest says {shard.num_rows}"
     if list(counts) != list(range(shard.episode_start, shard.episode_end)):
-        return f"holds samples for {len(counts)} episodes, expected [{shard.episode_start}, {shard.episode_end}) in order"
+        return (f"holds samples for {len(counts)} episodes, expected [{shard.episode_start}, {shard.episode_end}) "
+                "in order")
     return None
 
 

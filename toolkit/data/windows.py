@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
-from wmhub.data.reader import TensorData
-from wmhub.errors import WmhubError
+from wmhub.data.tensors import TensorData
+from wmhub.errors import ConfigError
 
 
 class WindowDataset(Dataset):
@@ -25,11 +25,11 @@ class WindowDataset(Dataset):
 
     def __init__(self, data: TensorData, horizon: int, stride: int = 1, frame_skip: int = 1) -> None:
         if horizon < 1:
-            raise WmhubError(f"horizon must be >= 1, got {horizon}")
+            raise ConfigError(f"horizon must be >= 1, got {horizon}")
         if stride < 1:
-            raise WmhubError(f"stride must be >= 1, got {stride}")
+            raise ConfigError(f"stride must be >= 1, got {stride}")
         if frame_skip < 1:
-            raise WmhubError(f"frame_skip must be >= 1, got {frame_skip}")
+            raise ConfigError(f"frame_skip must be >= 1, got {frame_skip}")
         self.data = data
         self.horizon, self.frame_skip = horizon, frame_skip
         starts, steps = [], []

@@ -20,14 +20,15 @@ import pyarrow as pa
 from wmhub.data.frame_shards import PNG_COMPRESS_LEVEL, FrameShardWriter, tar_contents
 from wmhub.data.manifest import ConfigInfo, FeatureInfo
 from wmhub.data.schema import Feature, column_numpy
-from wmhub.encoding.derived_job import DerivedResult, open_destination, read_manifest_at, run_derived
-from wmhub.errors import WmhubError
+from wmhub.errors import ConfigError
+from wmhub.jobs.derived import DerivedResult, run_derived
+from wmhub.jobs.destination import open_destination, read_existing_manifest
 from wmhub.progress import Progress
 from wmhub.render.frame_pool import episode_states, render_episodes
 
 
 class FramesConfig:
-    """The ``frames-<S>`` config (a :class:`~wmhub.encoding.derived_job.DerivedConfig`)."""
+    """The ``frames-<S>`` config (a :class:`~wmhub.jobs.derived.DerivedConfig`)."""
 
     kind = "frames"
     extension = "tar"
@@ -71,7 +72,8 @@ class FramesConfig:
 
 @dataclass(frozen=True)
 class FramesSettings:
-    """Builds a :class:`FramesConfig` on any worker (a :class:`DerivedFactory`; no model, CPU only)."""
+    """Builds a :class:`FramesConfig` on any worker (a :class:`~wmhub.jobs.derived.DerivedFactory`; no model,
+    CPU only)."""
 
     size: int
     workers: int
@@ -94,16 +96,38 @@ def save_frames(root: str | os.PathLike[str], size: int = 64, *, workers: int = 
                 actors: int | None = None, storage_options: dict[str, Any] | None = None) -> DerivedResult:
     """Render and store the frames of every step of the dataset in ``root`` as config ``frames-<size>``.
 
-    ``root`` is a local directory or an fsspec URL; ``executor``, ``ray_address``, ``actors`` and
-    ``storage_options`` are those of :func:`wmhub.encoding.encode_dataset` (Ray actors render on CPUs).
+    Args:
+        root: the dataset: a local directory or an fsspec URL.
+        size: frame height and width in pixels.
+        workers: render processes (0: render in this process); with Ray, per actor.
+        resume: continue an interrupted frames job.
+        show_progress: draw a progress bar on stderr.
+        executor: ``local`` or ``ray`` (as :func:`wmhub.encoding.encode_dataset`; actors render on CPUs).
+        ray_address: with ``executor="ray"``: the cluster.
+        actors: with ``executor="ray"``: the pool size.
+        storage_options: fsspec options for a remote ``root``.
+
+    Returns:
+        What the job did (config name, shards written and reused, frames, seconds).
+
+    Raises:
+        ConfigError: an invalid option, or a dataset of an environment that cannot be rendered.
+        NotFoundError: no dataset at ``root``.
+        InterruptedJobError: an interrupted job is there and ``resume`` is off (or it is another job).
+        DatasetMismatchError: ``frames-<size>`` exists, rendered differently.
+
+    Example:
+        >>> from wmhub.encoding.frames import save_frames
+        >>> save_frames("data/reacher-tiny", 64, show_progress=False).config  # doctest: +SKIP
+        'frames-64'
     """
     if size <= 0:
-        raise WmhubError(f"--frame-size must be positive, got {size}")
+        raise ConfigError(f"--frame-size must be positive, got {size}")
     if workers < 0:
-        raise WmhubError(f"--workers must be >= 0, got {workers}")
-    manifest = read_manifest_at(open_destination(root, storage_options))
+        raise ConfigError(f"--workers must be >= 0, got {workers}")
+    manifest = read_existing_manifest(open_destination(root, storage_options))
     if manifest.generator.env != "reacher":
-        raise WmhubError(f"rendering is implemented for reacher only, not {manifest.generator.env!r}")
+        raise ConfigError(f"rendering is implemented for reacher only, not {manifest.generator.env!r}")
     step_features = {f.name: Feature(f.name, f.dtype, tuple(f.shape))
                      for f in manifest.config("steps").features}
     return run_derived(root, FramesSettings(size, workers, step_features), device="cpu", executor=executor,

@@ -5,7 +5,7 @@ Frames are rendered by worker processes ahead of the encoder
 ``batch_size`` rows, so the stored bytes depend on neither the number of
 workers nor their timing. Sharding, resume, the manifest update and the
 executors (this process, or a pool of Ray actors that each load the encoder
-once: :mod:`wmhub.encoding.ray_runner`) are :mod:`wmhub.encoding.derived_job`'s.
+once: :mod:`wmhub.jobs.ray_actors`) are :mod:`wmhub.jobs.derived`'s.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from wmhub.data.schema import Feature, column_numpy, table_from_numpy
 from wmhub.data.shard_io import read_parquet, write_parquet_atomic
 from wmhub.data.stats import FeatureStats
 from wmhub.encoders import Encoder, parse_encoder_spec
-from wmhub.encoding.derived_job import DerivedResult, open_destination, read_manifest_at, run_derived
 from wmhub.encoding.windows import window_indices
-from wmhub.errors import WmhubError
+from wmhub.errors import ConfigError
+from wmhub.jobs.derived import DerivedResult, run_derived
+from wmhub.jobs.destination import open_destination, read_existing_manifest
 from wmhub.progress import Progress
 from wmhub.render.frame_pool import episode_states, render_episodes
 
@@ -81,7 +82,7 @@ def _encode_table(encoder: Encoder, steps: pa.Table, step_features: dict[str, Fe
 
 
 class EmbeddingConfig:
-    """The ``embeddings-<slug>`` config of one encoder (a :class:`DerivedConfig`)."""
+    """The ``embeddings-<slug>`` config of one encoder (a :class:`~wmhub.jobs.derived.DerivedConfig`)."""
 
     kind = "encode"
     extension = "parquet"
@@ -123,7 +124,7 @@ class EmbeddingConfig:
 class EncodeSettings:
     """Everything needed to build an :class:`EmbeddingConfig` (its encoder loaded) on any worker:
     plain data, sent to each Ray actor, which builds it once (a
-    :class:`~wmhub.encoding.derived_job.DerivedFactory`)."""
+    :class:`~wmhub.jobs.derived.DerivedFactory`)."""
 
     spec: str
     env: str
@@ -157,7 +158,7 @@ class EncodeSettings:
         encoder = parse_encoder_spec(self.spec, device=device, dtype=self.dtype, frame_size=self.frame_size,
                                      pooling=self.pooling, state_features=self.latent_names, state_dim=latent_dim)
         if encoder.window and self.env != "reacher":
-            raise WmhubError(f"rendering is implemented for reacher only, not {self.env!r}")
+            raise ConfigError(f"rendering is implemented for reacher only, not {self.env!r}")
         return EmbeddingConfig(encoder, self.spec, self.step_features, self.latent_names,
                                self.frame_size or encoder.frame_size, self.workers, self.batch_size)
 
@@ -175,7 +176,7 @@ def encode_dataset(root: str | os.PathLike[str], spec: str, *, device: str = "au
         spec: ``vjepa2[:ID_OR_PATH]``, ``hf-image:ID_OR_PATH``, ``random[:DIM]`` or ``state``.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``. With ``executor="ray"``: ``auto``
             gives each actor a GPU when the cluster has GPUs, ``cuda`` requires them, ``cpu`` never
-            uses them (:mod:`wmhub.encoding.ray_runner`).
+            uses them (:mod:`wmhub.jobs.ray_actors`).
         dtype: compute dtype (``fp32``, ``bf16``, ``fp16``); storage is the encoder's (float16 for images).
         batch_size: windows per forward pass.
         frame_size: render size (default: the encoder's input size).
@@ -194,14 +195,30 @@ def encode_dataset(root: str | os.PathLike[str], spec: str, *, device: str = "au
         actors: with ``executor="ray"``: the pool size (default: one per GPU, or per the CPUs an actor
             reserves; never more than the shards to encode).
         storage_options: fsspec options for a remote ``root`` (e.g. ``{"endpoint_url": ...}``).
+
+    Returns:
+        What the job did (config name, shards written and reused, rows, seconds).
+
+    Raises:
+        ConfigError: an invalid option (or Ray options without ``executor="ray"``).
+        NotFoundError: no dataset at ``root``.
+        UnsupportedLocationError: ``root`` is a Hub repo (``hf://``): encode a local copy.
+        InterruptedJobError: an interrupted job is there and ``resume`` is off (or it is another job).
+        DatasetMismatchError: the config exists, built by another encoder or with other options.
+
+    Example:
+        >>> import wmhub
+        >>> result = wmhub.encode("data/reacher-tiny", "state", show_progress=False)  # doctest: +SKIP
+        >>> result.config  # doctest: +SKIP
+        'embeddings-state'
     """
     if batch_size <= 0:
-        raise WmhubError(f"--batch-size must be positive, got {batch_size}")
+        raise ConfigError(f"--batch-size must be positive, got {batch_size}")
     if workers < 0:
-        raise WmhubError(f"--workers must be >= 0, got {workers}")
+        raise ConfigError(f"--workers must be >= 0, got {workers}")
     if encoder_threads is not None and encoder_threads <= 0:
-        raise WmhubError(f"--encoder-threads must be positive, got {encoder_threads}")
-    manifest = read_manifest_at(open_destination(root, storage_options))
+        raise ConfigError(f"--encoder-threads must be positive, got {encoder_threads}")
+    manifest = read_existing_manifest(open_destination(root, storage_options))
     steps_info = manifest.config(STEPS_CONFIG)
     settings = EncodeSettings(spec, manifest.generator.env,
                               {f.name: Feature(f.name, f.dtype, tuple(f.shape)) for f in steps_info.features},

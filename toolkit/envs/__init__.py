@@ -1,5 +1,5 @@
-"""Rollout sources: each environment module registers one :class:`RolloutSpec`."""
+"""Rollout sources: each environment is one module plus one :func:`~wmhub.envs.registry.register_env` call.
 
-from wmhub.envs.base import RolloutSpec, get_spec, register, registered_envs
-
-__all__ = ["RolloutSpec", "get_spec", "register", "registered_envs"]
+The registry (:mod:`wmhub.envs.registry`) is light; an environment's module, with its simulator, is
+imported when the environment is first used.
+"""

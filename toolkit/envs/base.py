@@ -2,14 +2,14 @@
 
 An environment contributes a :class:`RolloutSpec`: its generation config
 (a pydantic model), the features of its ``steps`` and ``episodes`` tables and
-a factory for a runner that rolls out one episode by index. The engine in
+a factory for a runner that rolls out one episode by index (registered with the
+environment's other parts in :mod:`wmhub.envs.registry`). The engine in
 :mod:`wmhub.generation` does everything else (sharding, workers, resume,
 manifest, card), so every environment gets the same guarantees.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from wmhub.data.schema import Feature
-from wmhub.errors import WmhubError
+from wmhub.envs import registry
 
 
 @dataclass
@@ -59,28 +59,23 @@ class RolloutSpec:
     versions: Callable[[], dict[str, str]] = field(default=lambda: {})
 
 
-_REGISTRY: dict[str, str] = {"reacher": "wmhub.envs.reacher", "spot": "wmhub.envs.spot"}
-_LOADED: dict[str, RolloutSpec] = {}
-
-
-def register(spec: RolloutSpec) -> RolloutSpec:
-    """Register a spec (called by each environment module at import)."""
-    _LOADED[spec.name] = spec
-    return spec
-
-
-def registered_envs() -> list[str]:
-    """Names accepted by ``wmhub generate``."""
-    return sorted(_REGISTRY)
-
-
 def get_spec(name: str) -> RolloutSpec:
-    """The spec of environment ``name``, importing its module lazily."""
-    if name not in _REGISTRY:
-        raise WmhubError(f"unknown environment {name!r}; choose one of: {', '.join(registered_envs())}")
-    if name not in _LOADED:
-        importlib.import_module(_REGISTRY[name])
-    return _LOADED[name]
+    """The rollout spec of environment ``name``, importing its module lazily.
+
+    Args:
+        name: an environment name.
+
+    Returns:
+        Its :class:`RolloutSpec`.
+
+    Raises:
+        ConfigError: no environment of that name.
+
+    Example:
+        >>> get_spec("reacher").name
+        'reacher'
+    """
+    return registry.get_env(name).rollout
 
 
 def episode_seed_sequence(dataset_seed: int, episode_index: int) -> np.random.SeedSequence:

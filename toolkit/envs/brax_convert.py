@@ -60,7 +60,7 @@ from typing import Any, Literal
 import numpy as np
 
 from wmhub.envs.spot_mlp_policy import MLPPolicyConfig, policy_from_arrays, save_policy
-from wmhub.errors import WmhubError
+from wmhub.errors import NotFoundError, UnsupportedFormatError, WmhubError
 
 InputFormat = Literal["auto", "msgpack", "npz"]
 
@@ -105,11 +105,11 @@ def convert_brax_checkpoint(
     if normalize_observations is None:
         normalize_observations = settings.get("normalize_observations", True)
     if activation not in BRAX_ACTIVATIONS:
-        raise WmhubError(f"activation {activation!r} is not supported; use one of "
-                         f"{', '.join(sorted(BRAX_ACTIVATIONS))} (Brax's default is swish)")
+        raise UnsupportedFormatError(f"activation {activation!r} is not supported; use one of "
+                                     f"{', '.join(sorted(BRAX_ACTIVATIONS))} (Brax's default is swish)")
     if settings.get("distribution_type", "tanh_normal") != "tanh_normal":
-        raise WmhubError(f"{brax_config}: distribution_type {settings['distribution_type']!r} is not supported; "
-                         "only Brax PPO's default 'tanh_normal' policy head can be converted")
+        raise UnsupportedFormatError(f"{brax_config}: distribution_type {settings['distribution_type']!r} is not "
+                                     "supported; only Brax PPO's default 'tanh_normal' policy head can be converted")
 
     tree, kind, digest = read_brax_params(src_path, fmt)
     mean, std = _normalizer(tree, obs_key, src_path)
@@ -118,18 +118,20 @@ def convert_brax_checkpoint(
     obs_dim = layers[0][0].shape[0]
     out_units = layers[-1][0].shape[1]
     if mean.shape != (obs_dim,) or std.shape != (obs_dim,):
-        raise WmhubError(f"{src_path}: normaliser mean/std have shapes {mean.shape}/{std.shape} but the policy's "
-                         f"first layer takes {obs_dim} inputs; check --obs-key (the policy_obs_key used in training)")
+        raise UnsupportedFormatError(f"{src_path}: normaliser mean/std have shapes {mean.shape}/{std.shape} but the "
+                                     f"policy's first layer takes {obs_dim} inputs; check --obs-key (the "
+                                     "policy_obs_key used in training)")
     if out_units % 2:
-        raise WmhubError(f"{src_path}: the last policy layer has {out_units} units, not 2 * action_dim; "
-                         "only Brax PPO's tanh_normal policy head (loc and scale) can be converted")
+        raise UnsupportedFormatError(f"{src_path}: the last policy layer has {out_units} units, not 2 * action_dim; "
+                                     "only Brax PPO's tanh_normal policy head (loc and scale) can be converted")
     action_dim = out_units // 2
     for name, want, got in (("observation", expect_obs_dim, obs_dim), ("action", expect_action_dim, action_dim)):
         if want is not None and want != got:
-            raise WmhubError(f"{src_path}: the policy's {name} size is {got}, expected {want}; "
-                             "convert a policy trained on the matching environment")
+            raise UnsupportedFormatError(f"{src_path}: the policy's {name} size is {got}, expected {want}; convert a "
+                                         "policy trained on the matching environment")
     if not np.all(std > 0):
-        raise WmhubError(f"{src_path}: normaliser std has values <= 0; the checkpoint is corrupt or not Brax PPO's")
+        raise UnsupportedFormatError(f"{src_path}: normaliser std has values <= 0; the checkpoint is corrupt or not "
+                                     "Brax PPO's")
 
     config = MLPPolicyConfig(
         obs_dim=obs_dim,
@@ -147,7 +149,7 @@ def convert_brax_checkpoint(
     arrays = {name: np.asarray(a, dtype=np.float32) for name, a in arrays.items()}
     for name, array in arrays.items():
         if not np.all(np.isfinite(array)):
-            raise WmhubError(f"{src_path}: {name} holds NaN or infinite values; the training run diverged")
+            raise UnsupportedFormatError(f"{src_path}: {name} holds NaN or infinite values; the training run diverged")
     return save_policy(policy_from_arrays(config, arrays), out_dir, overwrite=overwrite)
 
 
@@ -156,17 +158,19 @@ def read_brax_params(src: Path, fmt: InputFormat = "auto") -> tuple[Any, str, st
     """Parse ``src`` into a nested dict/list tree of numpy arrays; also the format used and its sha256."""
     if src.is_dir():
         if any((src / marker).exists() for marker in ("_CHECKPOINT_METADATA", "_METADATA", "manifest.ocdbt", "d")):
-            raise WmhubError(f"{src} is an orbax checkpoint directory, which wmhub cannot read; {EXPORT_SNIPPET}")
-        raise WmhubError(f"{src} is a directory; give the .msgpack or .npz file of the Brax params")
+            raise UnsupportedFormatError(f"{src} is an orbax checkpoint directory, which wmhub cannot read; "
+                                         f"{EXPORT_SNIPPET}")
+        raise UnsupportedFormatError(f"{src} is a directory; give the .msgpack or .npz file of the Brax params")
     if not src.is_file():
-        raise WmhubError(f"{src} does not exist; give the path of a .msgpack or .npz file of Brax PPO params")
+        raise NotFoundError(f"{src} does not exist; give the path of a .msgpack or .npz file of Brax PPO params")
     data = src.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if _looks_like_pickle(data):
-        raise WmhubError(f"{src} is a pickle file (Brax's model.save_params writes pickle), which wmhub never loads "
-                         f"because unpickling can run arbitrary code; {EXPORT_SNIPPET}")
+        raise UnsupportedFormatError(f"{src} is a pickle file (Brax's model.save_params writes pickle), which wmhub "
+                                     f"never loads because unpickling can run arbitrary code; {EXPORT_SNIPPET}")
     if data[:6] == b"\x93NUMPY":
-        raise WmhubError(f"{src} is a single .npy array; save the flattened params with np.savez (.npz) instead")
+        raise UnsupportedFormatError(f"{src} is a single .npy array; save the flattened params with np.savez (.npz) "
+                                     "instead")
     if fmt == "auto":
         fmt = "npz" if data[:4] == b"PK\x03\x04" else "msgpack"
     if fmt == "npz":
@@ -190,15 +194,16 @@ def _read_msgpack(src: Path, data: bytes) -> Any:
         if code == _FLAX_COMPLEX:
             real, imag = msgpack.unpackb(payload)
             return complex(real, imag)
-        raise WmhubError(f"{src}: unknown msgpack extension type {code}; expected flax.serialization.to_bytes output")
+        raise UnsupportedFormatError(f"{src}: unknown msgpack extension type {code}; expected "
+                                     "flax.serialization.to_bytes output")
 
     try:
         tree = msgpack.unpackb(data, ext_hook=ext_hook, raw=False, strict_map_key=False)
     except WmhubError:
         raise
     except Exception as exc:  # msgpack raises several unrelated types on bad input
-        raise WmhubError(f"{src} is not a flax msgpack file ({type(exc).__name__}: {exc}); "
-                         f"give flax.serialization.to_bytes(params) output or an .npz (--format npz)") from exc
+        raise UnsupportedFormatError(f"{src} is not a flax msgpack file ({type(exc).__name__}: {exc}); give "
+                                     "flax.serialization.to_bytes(params) output or an .npz (--format npz)") from exc
     return _unchunk(tree)
 
 
@@ -217,8 +222,8 @@ def _ndarray_from_flax(payload: bytes, src: Path) -> np.ndarray:
             raise ValueError(f"dtype {name} is not numeric")
         return np.frombuffer(buffer, dtype=dtype).reshape(shape).copy()
     except Exception as exc:
-        raise WmhubError(f"{src}: an array in the msgpack file cannot be decoded ({exc}); "
-                         "re-export it with flax.serialization.to_bytes") from exc
+        raise UnsupportedFormatError(f"{src}: an array in the msgpack file cannot be decoded ({exc}); re-export it "
+                                     "with flax.serialization.to_bytes") from exc
 
 
 def _unchunk(tree: Any) -> Any:
@@ -238,8 +243,8 @@ def _read_npz(src: Path) -> dict[str, Any]:
         with np.load(src, allow_pickle=False) as archive:
             flat = {name: archive[name] for name in archive.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise WmhubError(f"{src} is not a readable .npz of plain arrays ({exc}); save the flattened params with "
-                         "np.savez (keys like '1/params/hidden_0/kernel'), no object arrays") from exc
+        raise UnsupportedFormatError(f"{src} is not a readable .npz of plain arrays ({exc}); save the flattened params "
+                                     "with np.savez (keys like '1/params/hidden_0/kernel'), no object arrays") from exc
     tree: dict[str, Any] = {}
     for name, array in flat.items():
         parts = name.split("/")
@@ -247,10 +252,11 @@ def _read_npz(src: Path) -> dict[str, Any]:
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise WmhubError(f"{src}: key {name!r} clashes with array {part!r}; keys must be flattened paths")
+                raise UnsupportedFormatError(f"{src}: key {name!r} clashes with array {part!r}; keys must be flattened "
+                                             "paths")
             node = child
         if parts[-1] in node:
-            raise WmhubError(f"{src}: key {name!r} clashes with another key; keys must be flattened paths")
+            raise UnsupportedFormatError(f"{src}: key {name!r} clashes with another key; keys must be flattened paths")
         node[parts[-1]] = array
     return tree
 
@@ -260,10 +266,10 @@ def _read_brax_config(path: Path) -> dict[str, Any]:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise WmhubError(f"cannot read the Brax config {path} ({exc}); pass the config.json of the orbax "
-                         "checkpoint step directory, or leave --brax-config out") from exc
+        raise UnsupportedFormatError(f"cannot read the Brax config {path} ({exc}); pass the config.json of the orbax "
+                                     "checkpoint step directory, or leave --brax-config out") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("network_factory_kwargs"), dict):
-        raise WmhubError(f"{path} has no 'network_factory_kwargs'; it is not a Brax checkpoint config.json")
+        raise UnsupportedFormatError(f"{path} has no 'network_factory_kwargs'; it is not a Brax checkpoint config.json")
     kwargs = raw["network_factory_kwargs"]
     settings: dict[str, Any] = {}
     if isinstance(kwargs.get("activation"), str):
@@ -284,23 +290,24 @@ def _entry(tree: Any, index: int, what: str, src: Path) -> Any:
         return tree[str(index)]
     if isinstance(tree, list) and len(tree) > index:
         return tree[index]
-    raise WmhubError(f"{src}: missing key {str(index)!r} ({what}); expected Brax PPO params "
-                     "(normalizer_params, policy_params, value_params) as written by flax.serialization.to_bytes")
+    raise UnsupportedFormatError(f"{src}: missing key {str(index)!r} ({what}); expected Brax PPO params "
+                                 "(normalizer_params, policy_params, value_params) as written by "
+                                 "flax.serialization.to_bytes")
 
 
 def _child(node: Any, key: str, path: str, src: Path) -> Any:
     if not isinstance(node, dict) or key not in node:
         have = ", ".join(sorted(map(str, node))) if isinstance(node, dict) else type(node).__name__
-        raise WmhubError(f"{src}: missing key {path + '/' + key!r} (found: {have}); "
-                         "is this a Brax PPO checkpoint? re-export it with flax.serialization.to_bytes(params)")
+        raise UnsupportedFormatError(f"{src}: missing key {path + '/' + key!r} (found: {have}); is this a Brax PPO "
+                                     "checkpoint? re-export it with flax.serialization.to_bytes(params)")
     return node[key]
 
 
 def _float_array(value: Any, path: str, src: Path, ndim: int) -> np.ndarray:
     if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.ndim != ndim:
         got = f"{value.dtype} array of shape {value.shape}" if isinstance(value, np.ndarray) else type(value).__name__
-        raise WmhubError(f"{src}: key {path!r} should be a {ndim}-d float array, got {got}; "
-                         "the file does not hold Brax PPO params")
+        raise UnsupportedFormatError(f"{src}: key {path!r} should be a {ndim}-d float array, got {got}; the file does "
+                                     "not hold Brax PPO params")
     return value
 
 
@@ -312,8 +319,9 @@ def _normalizer(tree: Any, obs_key: str, src: Path) -> tuple[np.ndarray, np.ndar
         path = f"0/{field}"
         if isinstance(value, dict):  # dict observations: per-key statistics (brax networks.normalizer_select)
             if obs_key not in value:
-                raise WmhubError(f"{src}: missing key {path + '/' + obs_key!r}; the normaliser has keys "
-                                 f"{', '.join(sorted(value))}: pass --obs-key with the policy_obs_key used in training")
+                raise UnsupportedFormatError(f"{src}: missing key {path + '/' + obs_key!r}; the normaliser has keys "
+                                             f"{', '.join(sorted(value))}: pass --obs-key with the policy_obs_key used "
+                                             "in training")
             value, path = value[obs_key], f"{path}/{obs_key}"
         stats.append(_float_array(value, path, src, ndim=1).astype(np.float64))
     return stats[0], stats[1]
@@ -323,14 +331,16 @@ def _policy_layers(tree: Any, src: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     policy = _entry(tree, 1, "policy_params", src)
     params = _child(policy, "params", "1", src)
     if not isinstance(params, dict):
-        raise WmhubError(f"{src}: key '1/params' should be a map of layers; the file does not hold Brax PPO params")
+        raise UnsupportedFormatError(f"{src}: key '1/params' should be a map of layers; the file does not hold Brax "
+                                     "PPO params")
     unsupported = sorted(k for k in params if not k.startswith("hidden_"))
     if unsupported:
-        raise WmhubError(f"{src}: policy parameters {', '.join(unsupported)} are not supported; only Brax PPO's "
-                         "default tanh_normal MLP policy (layers hidden_0 … hidden_N, no layer_norm) can be converted")
+        raise UnsupportedFormatError(f"{src}: policy parameters {', '.join(unsupported)} are not supported; only Brax "
+                                     "PPO's default tanh_normal MLP policy (layers hidden_0 … hidden_N, no "
+                                     "layer_norm) can be converted")
     count = len(params)
     if count == 0:
-        raise WmhubError(f"{src}: key '1/params' holds no layers; the file does not hold Brax PPO params")
+        raise UnsupportedFormatError(f"{src}: key '1/params' holds no layers; the file does not hold Brax PPO params")
     layers = []
     for i in range(count):
         layer = _child(params, f"hidden_{i}", "1/params", src)
@@ -339,11 +349,13 @@ def _policy_layers(tree: Any, src: Path) -> list[tuple[np.ndarray, np.ndarray]]:
         bias = _float_array(_child(layer, "bias", f"1/params/hidden_{i}", src),
                             f"1/params/hidden_{i}/bias", src, ndim=1)
         if bias.shape != (kernel.shape[1],):
-            raise WmhubError(f"{src}: key '1/params/hidden_{i}/bias' has shape {bias.shape}, expected "
-                             f"({kernel.shape[1]},) to match its kernel {kernel.shape}; the checkpoint is corrupt")
+            raise UnsupportedFormatError(f"{src}: key '1/params/hidden_{i}/bias' has shape {bias.shape}, expected "
+                                         f"({kernel.shape[1]},) to match its kernel {kernel.shape}; the checkpoint is "
+                                         "corrupt")
         if layers and layers[-1][0].shape[1] != kernel.shape[0]:
-            raise WmhubError(f"{src}: key '1/params/hidden_{i}/kernel' has shape {kernel.shape} but the previous "
-                             f"layer outputs {layers[-1][0].shape[1]} units; the checkpoint is corrupt")
+            raise UnsupportedFormatError(f"{src}: key '1/params/hidden_{i}/kernel' has shape {kernel.shape} but the "
+                                         f"previous layer outputs {layers[-1][0].shape[1]} units; the checkpoint is "
+                                         "corrupt")
         layers.append((kernel.astype(np.float64), bias.astype(np.float64)))
     return layers
 

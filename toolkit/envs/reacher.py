@@ -32,8 +32,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from wmhub.data.schema import Feature
-from wmhub.envs.base import EpisodeData, RolloutSpec, episode_seeds, register
+from wmhub.envs.base import EpisodeData, RolloutSpec, episode_seeds
 from wmhub.envs.mujoco_gl import ensure_headless_gl
+from wmhub.envs.registry import Environment, register_env
 
 POLICIES = ("p-controller", "jacobian", "random")
 P_GAIN = 5.0
@@ -41,13 +42,19 @@ JAC_KP, JAC_KD, JAC_DAMPING = 10.0, 1.0, 1e-4
 
 
 class ReacherConfig(BaseModel):
-    """What defines the content of a reacher dataset (validated)."""
+    """What defines the content of a reacher dataset (validated).
+
+    The descriptions are the help of ``wmhub generate reacher``'s options. ``seed``: episode i uses
+    ``SeedSequence(seed, spawn_key=(i,))``; T actions give T+1 stored observations.
+    """
 
     model_config = ConfigDict(extra="forbid")
-    episode_length: int = Field(200, ge=1, description="actions per episode (T); T+1 observations are stored")
-    policy: Literal["p-controller", "jacobian", "random"] = "p-controller"
-    epsilon: float = Field(0.3, ge=0.0, le=1.0, description="probability of replacing an action by a random one")
-    seed: int = Field(0, ge=0, description="dataset seed; episode i uses SeedSequence(seed, spawn_key=(i,))")
+    episode_length: int = Field(200, ge=1, description="Actions per episode (T).")
+    policy: Literal["p-controller", "jacobian", "random"] = Field(
+        "p-controller", description="Scripted policy (see docs/format.md).")
+    epsilon: float = Field(0.3, ge=0.0, le=1.0,
+                           description="Probability of replacing each action by a uniform random one.")
+    seed: int = Field(0, ge=0, description="Dataset seed.")
 
 
 STEP_FEATURES = [
@@ -174,13 +181,82 @@ class ReacherRunner:
         )
 
 
+class ReacherPlanning:
+    """The planning suites' view of reacher: the state latent, recorded states, the success check.
+
+    The state latent is ``concat(position, to_target, velocity)`` of the dm_control observation,
+    float32 ``[6]``, exactly as the dataset's ``steps`` config stores it.
+
+    Example:
+        >>> import numpy as np
+        >>> PLANNING.wrapped_angle_error(np.array([2 * np.pi + 0.01]), np.zeros(1)).round(3)
+        array([0.01])
+    """
+
+    state_features = ("position", "to_target", "velocity")
+    state_columns = ("qpos", "qvel", "target_pos")  # the recorded physics state of a row
+    goal_features = ("position", "to_target")  # a goal is a configuration (what an image goal shows)
+    to_target = slice(2, 4)  # columns of to_target in the state latent
+
+    def make_env(self, seed: int = 0):
+        """A reacher-easy environment with no time limit (see :func:`make_env`)."""
+        return make_env(seed)
+
+    def observation_latent(self, observation) -> np.ndarray:
+        """The state latent of a dm_control observation, float32 ``[6]``."""
+        return np.concatenate([np.asarray(observation[k], np.float32).reshape(-1) for k in self.state_features])
+
+    def live_latent(self, env) -> np.ndarray:
+        """The state latent of ``env``'s current physics state."""
+        return self.observation_latent(env.task.get_observation(env.physics))
+
+    def set_state(self, env, qpos: np.ndarray, qvel: np.ndarray, target_pos: np.ndarray) -> np.ndarray:
+        """Put ``env``'s physics in a recorded state; returns that state's latent.
+
+        Resets the environment first (so ``env.step`` does not reset it), then overwrites the
+        target geom's (x, y) and the joint positions and velocities.
+        """
+        env.reset()
+        physics = env.physics
+        physics.named.model.geom_pos["target", :2] = np.asarray(target_pos, np.float64)
+        with physics.reset_context():
+            physics.data.qpos[:] = np.asarray(qpos, np.float64)
+            physics.data.qvel[:] = np.asarray(qvel, np.float64)
+        return self.live_latent(env)
+
+    def physics_state(self, env) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(qpos, qvel, target (x, y)) of ``env``, copies: what the frame renderer needs."""
+        physics = env.physics
+        return (physics.data.qpos.copy(), physics.data.qvel.copy(),
+                physics.named.model.geom_pos["target", :2].copy())
+
+    @staticmethod
+    def wrapped_angle_error(angles: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """``angles − goal`` wrapped into [−π, π) (the shoulder is unlimited, so compare modulo 2π)."""
+        diff = np.asarray(angles, np.float64) - np.asarray(goal, np.float64)
+        return (diff + np.pi) % (2 * np.pi) - np.pi
+
+    def joint_error(self, env, goal_qpos: np.ndarray) -> np.ndarray:
+        """|joint angles − goal| of ``env``, wrapped (the goal-success check compares it with a tolerance)."""
+        return np.abs(self.wrapped_angle_error(env.physics.data.qpos, goal_qpos))
+
+    @staticmethod
+    def reach_radius(physics) -> float:
+        """Target radius + finger radius: the finger is inside the target when ‖to_target‖ ≤ this."""
+        return float(physics.named.model.geom_size[["target", "finger"], 0].sum())
+
+
+
+PLANNING = ReacherPlanning()
+
+
 def _versions() -> dict[str, str]:
     from importlib.metadata import version
 
     return {"mujoco": version("mujoco"), "dm_control": version("dm_control")}
 
 
-SPEC = register(RolloutSpec(
+SPEC = RolloutSpec(
     name="reacher",
     description="dm_control reacher-easy (control step 0.02 s) with scripted policies and ε-greedy noise",
     config_cls=ReacherConfig,
@@ -190,4 +266,19 @@ SPEC = register(RolloutSpec(
     make_runner=ReacherRunner,
     card_template="reacher.md",
     versions=_versions,
-))
+)
+
+CLI_HELP = """dm_control reacher-easy rollouts with ε-greedy scripted policies.
+
+    \b
+    Example (the seeds' 1M-transition dataset, state only):
+      wmhub generate reacher data/reacher-1m --episodes 5000 --policy p-controller --epsilon 0.3 --workers 2
+
+    \b
+    With V-JEPA 2 embeddings in the same command (rollouts first, then rendering
+    in --render-workers processes overlapped with batched encoding):
+      wmhub generate reacher data/reacher-100k --episodes 500 --encoder vjepa2:/models/vjepa2 --dtype bf16
+    """
+
+ENV = register_env(Environment(
+    rollout=SPEC, cli_help=CLI_HELP, planning=PLANNING, renderable=True))

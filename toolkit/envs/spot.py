@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -41,10 +42,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from wmhub.data.schema import Feature
-from wmhub.envs.base import EpisodeData, RolloutSpec, episode_seeds, register
+from wmhub.envs.base import EpisodeData, RolloutSpec, episode_seeds
+from wmhub.envs.registry import Environment, register_env
 from wmhub.envs.spot_env import PRIVILEGED_SIZE, STATE_SIZE, SpotBatch
 from wmhub.envs.spot_model import CTRL_DT, build_spot_model
-from wmhub.errors import WmhubError
+from wmhub.errors import ChecksumMismatchError, ConfigError, MissingDependencyError, NotFoundError
 
 EPISODE_SECONDS = 1000 * CTRL_DT  # 20 s at the default episode length
 TERMINATION_TIME_LIMIT, TERMINATION_FELL = 0, 1
@@ -68,35 +70,42 @@ def policy_sha256(path: str | Path) -> str:
     path = Path(path)
     missing = [name for name in POLICY_FILES if not (path / name).is_file()]
     if missing:
-        raise WmhubError(f"MLP policy {path}: {', '.join(missing)} missing (a policy directory holds "
-                         f"{' and '.join(POLICY_FILES)})")
+        raise NotFoundError(f"MLP policy {path}: {', '.join(missing)} missing (a policy directory holds "
+                            f"{' and '.join(POLICY_FILES)})")
     return ",".join(f"{name}:{_file_sha256(path / name)}" for name in POLICY_FILES)
 
 
 def check_policy_sha256(path: str | Path, expected: str) -> None:
-    """Raise :class:`WmhubError` naming each file of the policy directory whose SHA-256 differs
+    """Raise :class:`ChecksumMismatchError` naming each file of the policy directory whose SHA-256 differs
     from ``expected`` (as :func:`policy_sha256` writes it)."""
     want = dict(item.split(":", 1) for item in expected.split(","))
     have = dict(item.split(":", 1) for item in policy_sha256(path).split(","))
     changed = [name for name in POLICY_FILES if have[name] != want[name]]
     if changed:
         details = "; ".join(f"{Path(path) / name}: sha256 {have[name]}, recorded {want[name]}" for name in changed)
-        raise WmhubError(f"the MLP policy changed since the dataset was defined ({details}); restore the "
-                         "recorded policy, or generate a new dataset with the new one")
+        raise ChecksumMismatchError(f"the MLP policy changed since the dataset was defined ({details}); restore the "
+                                    "recorded policy, or generate a new dataset with the new one")
 
 
 class SpotConfig(BaseModel):
-    """What defines the content of a Spot dataset (validated)."""
+    """What defines the content of a Spot dataset (validated).
+
+    The descriptions are the help of ``wmhub generate spot``'s options. ``seed``: episode i uses
+    ``SeedSequence(seed, spawn_key=(i,))``; ``obs_noise`` is Playground's uniform observation noise.
+    """
 
     model_config = ConfigDict(extra="forbid")
-    episode_length: int = Field(1000, ge=1, description="control steps per episode unless it falls (1000 = 20 s)")
-    policy: str = Field("trot", description="trot, random or mlp:PATH")
-    epsilon: float = Field(0.0, ge=0.0, le=1.0, description="probability of replacing an action by a random one")
-    seed: int = Field(0, ge=0, description="dataset seed; episode i uses SeedSequence(seed, spawn_key=(i,))")
-    obs_noise: bool = Field(True, description="Playground's uniform observation noise on `state`")
-    policy_sha256: str = Field("", description="mlp:PATH only: SHA-256 of the policy's config.json and "
-                               "model.safetensors (\"config.json:HEX,model.safetensors:HEX\"), checked on load; "
-                               "`wmhub generate spot` fills it in")
+    episode_length: int = Field(1000, ge=1, description="Control steps per episode (0.02 s each) unless the robot "
+                                "falls.")
+    policy: str = Field("trot", description="trot, random or mlp:PATH.")
+    epsilon: float = Field(0.0, ge=0.0, le=1.0,
+                           description="Probability of replacing each action by a uniform random one.")
+    seed: int = Field(0, ge=0, description="Dataset seed.")
+    obs_noise: bool = Field(True, description="Playground's observation noise on `state` (false for clean "
+                            "observations).")
+    policy_sha256: str = Field("", description=(
+        "mlp:PATH only: the policy files' SHA-256 (config.json:HEX,model.safetensors:HEX), checked on load; "
+        "computed from PATH when not given and recorded in the manifest."))
 
     @field_validator("policy")
     @classmethod
@@ -172,8 +181,8 @@ def make_policy(name: str, model, info, sha256: str = "") -> BatchPolicy | None:
     try:
         module = importlib.import_module("wmhub.envs.spot_mlp_policy")
     except ImportError as exc:
-        raise WmhubError(f"--policy {name}: the MLP policy loader (wmhub.envs.spot_mlp_policy) is not "
-                         "available in this wmhub; use --policy trot or random") from exc
+        raise MissingDependencyError(f"--policy {name}: the MLP policy loader (wmhub.envs.spot_mlp_policy) is not "
+                                     "available in this wmhub; use --policy trot or random") from exc
     if sha256:
         check_policy_sha256(path, sha256)
     mlp = module.load_mlp_policy(path)
@@ -252,8 +261,8 @@ class SpotRunner:
             extra = (privileged,) if getattr(self.policy, "uses_privileged", False) else ()
             actions = np.clip(np.asarray(self.policy(state, steps, *extra), np.float32), -1.0, 1.0)
         if actions.shape != (n, 12):
-            raise WmhubError(f"policy {self.config.policy!r} returned actions of shape {actions.shape}, "
-                             f"expected {(n, 12)}")
+            raise ConfigError(f"policy {self.config.policy!r} returned actions of shape {actions.shape}, "
+                              f"expected {(n, 12)}")
         is_random = np.zeros(n, bool)
         for i in np.flatnonzero(active):
             if self.policy is None:
@@ -330,7 +339,7 @@ def _versions() -> dict[str, str]:
             "menagerie_commit": mujoco_menagerie.commit()}
 
 
-SPEC = register(RolloutSpec(
+SPEC = RolloutSpec(
     name="spot",
     description="MuJoCo Playground SpotJoystickFlatTerrain (plain MuJoCo, control step 0.02 s) with a scripted "
                 "trot, random or MLP policies and ε-greedy noise",
@@ -341,4 +350,68 @@ SPEC = register(RolloutSpec(
     make_runner=SpotRunner,
     card_template="spot.md",
     versions=_versions,
-))
+)
+
+# Spot shards are stepped as one lockstep batch: 100 episodes x 1001 rows keep a worker near 150 MB.
+SPOT_EPISODES_PER_SHARD = 100
+
+
+def spot_hours_to_episodes(hours: float, episode_length: int) -> int:
+    """Episodes for ``hours`` of Spot data: ceil(hours · 3600 / (episode_length · 0.02 s)).
+
+    Rounded up, so the nominal duration is at least ``hours``; episodes that end in a
+    fall are shorter, so the stored duration can be less (the card reports it).
+
+    Args:
+        hours: the nominal duration, > 0.
+        episode_length: control steps per episode.
+
+    Returns:
+        The number of episodes (at least 1).
+
+    Raises:
+        ConfigError: ``hours`` is not positive.
+
+    Example:
+        >>> spot_hours_to_episodes(0.5, 1000)
+        90
+    """
+    if hours <= 0:
+        raise ConfigError(f"--hours must be positive, got {hours}")
+    return max(1, math.ceil(round(hours * 3600 / (episode_length * CTRL_DT), 9)))
+
+
+class SpotSize(BaseModel):
+    """Spot's size option besides ``--episodes``."""
+
+    model_config = ConfigDict(extra="forbid")
+    hours: float | None = Field(None, description="Size in hours instead of --episodes: ceil(H·3600 / 20 s) "
+                                "episodes at the default length.")
+
+
+def _episodes_from_size(size: SpotSize, config: SpotConfig) -> int | None:
+    return None if size.hours is None else spot_hours_to_episodes(size.hours, config.episode_length)
+
+
+def _complete_options(options: dict) -> dict:
+    """Fill in ``policy_sha256`` of an ``mlp:PATH`` policy from its files (recorded in the manifest)."""
+    policy = options["policy"]
+    if policy.startswith("mlp:") and len(policy) > 4 and not options["policy_sha256"]:
+        options = {**options, "policy_sha256": policy_sha256(policy.removeprefix("mlp:"))}
+    return options
+
+
+CLI_HELP = """Boston Dynamics Spot joystick rollouts (MuJoCo Playground's SpotJoystickFlatTerrain, plain MuJoCo).
+
+    The model comes from MuJoCo Menagerie (mujoco_menagerie; set MENAGERIE_ROOT for an offline copy).
+    The episodes of each shard are stepped in lockstep (default --episodes-per-shard 100).
+
+    \b
+    Example (0.5 hour of trotting data, 2 workers):
+      wmhub generate spot data/spot-0.5h --hours 0.5 --workers 2
+    """
+
+ENV = register_env(Environment(
+    rollout=SPEC, cli_help=CLI_HELP, size_cls=SpotSize,
+    episodes_from_size=_episodes_from_size, default_episodes_per_shard=SPOT_EPISODES_PER_SHARD,
+    complete_options=_complete_options))

@@ -32,7 +32,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from torch import nn
 
-from wmhub.errors import WmhubError
+from wmhub.errors import AlreadyExistsError, ConfigError, NotFoundError, UnsupportedFormatError
 from wmhub.fileio import dumps_json, fsync_dir
 
 CONFIG_FILE = "config.json"
@@ -127,7 +127,7 @@ def save_policy(policy: SpotMLPPolicy, path_dir: str | os.PathLike[str], *, over
 
     final = Path(path_dir)
     if final.exists() and not overwrite:
-        raise WmhubError(f"{final} already exists; choose a new output directory or pass --overwrite")
+        raise AlreadyExistsError(f"{final} already exists; choose a new output directory or pass --overwrite")
     tensors = {name: t.detach().to(torch.float32).contiguous().cpu() for name, t in policy.state_dict().items()}
     _check_tensors({k: v.numpy() for k, v in tensors.items()}, policy.config, final / WEIGHTS_FILE)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -164,23 +164,24 @@ def read_policy_dir(path: str | os.PathLike[str]) -> tuple[MLPPolicyConfig, dict
     config_path, weights_path = root / CONFIG_FILE, root / WEIGHTS_FILE
     fix = "point --policy mlp:PATH at a directory written by `wmhub policy convert-brax`"
     if not root.is_dir():
-        raise WmhubError(f"policy directory {root} does not exist or is not a directory; {fix}")
+        raise NotFoundError(f"policy directory {root} does not exist or is not a directory; {fix}")
     for required in (config_path, weights_path):
         if not required.is_file():
-            raise WmhubError(f"{required} is missing; {fix}")
+            raise NotFoundError(f"{required} is missing; {fix}")
     try:
         config = MLPPolicyConfig.model_validate(json.loads(config_path.read_text(encoding="utf-8")))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise WmhubError(f"{config_path} is not valid JSON ({exc}); re-create the policy directory") from exc
+        raise UnsupportedFormatError(f"{config_path} is not valid JSON ({exc}); re-create the policy "
+                                     "directory") from exc
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors())
-        raise WmhubError(f"{config_path} is not a valid MLP policy config ({problems}); "
-                         "re-create it with `wmhub policy convert-brax`") from exc
+        raise UnsupportedFormatError(f"{config_path} is not a valid MLP policy config ({problems}); re-create it with "
+                                     "`wmhub policy convert-brax`") from exc
     try:
         tensors = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise WmhubError(f"{weights_path} is not a readable safetensors file ({exc}); "
-                         "re-create the policy directory") from exc
+        raise UnsupportedFormatError(f"{weights_path} is not a readable safetensors file ({exc}); re-create the policy "
+                                     "directory") from exc
     _check_tensors(tensors, config, weights_path)
     return config, {name: np.asarray(t, dtype=np.float32) for name, t in tensors.items()}
 
@@ -191,20 +192,22 @@ def _check_tensors(tensors: dict[str, np.ndarray], config: MLPPolicyConfig, wher
     fix = f"the weights do not match {CONFIG_FILE}; re-create the directory with `wmhub policy convert-brax`"
     missing = [k for k in expected if k not in tensors]
     if missing:
-        raise WmhubError(f"{where}: missing tensor {missing[0]!r} (missing: {', '.join(missing)}); {fix}")
+        raise UnsupportedFormatError(f"{where}: missing tensor {missing[0]!r} (missing: {', '.join(missing)}); {fix}")
     unexpected = sorted(set(tensors) - set(expected))
     if unexpected:
-        raise WmhubError(f"{where}: unexpected tensor {unexpected[0]!r} (unexpected: {', '.join(unexpected)}); {fix}")
+        raise UnsupportedFormatError(f"{where}: unexpected tensor {unexpected[0]!r} (unexpected: "
+                                     f"{', '.join(unexpected)}); {fix}")
     for name, shape in expected.items():
         array = tensors[name]
         if tuple(array.shape) != shape:
-            raise WmhubError(f"{where}: tensor {name!r} has shape {tuple(array.shape)}, expected {shape}; {fix}")
+            raise UnsupportedFormatError(f"{where}: tensor {name!r} has shape {tuple(array.shape)}, expected {shape}; "
+                                         f"{fix}")
         if array.dtype.kind != "f":
-            raise WmhubError(f"{where}: tensor {name!r} has dtype {array.dtype}, expected float32; {fix}")
+            raise UnsupportedFormatError(f"{where}: tensor {name!r} has dtype {array.dtype}, expected float32; {fix}")
         if not np.all(np.isfinite(array)):
-            raise WmhubError(f"{where}: tensor {name!r} holds NaN or infinite values; {fix}")
+            raise UnsupportedFormatError(f"{where}: tensor {name!r} holds NaN or infinite values; {fix}")
     if np.any(np.asarray(tensors["obs_std"]) <= 0):
-        raise WmhubError(f"{where}: tensor 'obs_std' has values <= 0; {fix}")
+        raise UnsupportedFormatError(f"{where}: tensor 'obs_std' has values <= 0; {fix}")
 
 
 _LANE = 16  # activations run on rows padded to a multiple of this (see MLPPolicyRunner)
@@ -243,8 +246,8 @@ class MLPPolicyRunner:
         """Actions for a batch of observations (same row in, same bytes out)."""
         obs = np.asarray(obs)
         if obs.ndim != 2 or obs.shape[1] != self.obs_dim:
-            raise WmhubError(f"MLP policy expects observations of shape [N, {self.obs_dim}], got {obs.shape}; "
-                             "check that the policy was trained on this environment's observation")
+            raise ConfigError(f"MLP policy expects observations of shape [N, {self.obs_dim}], got {obs.shape}; check "
+                              "that the policy was trained on this environment's observation")
         x = obs.astype(np.float64)
         if self.config.normalize_observations:
             x = (x - self._mean) / self._std

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wmhub.errors import WmhubError
+from wmhub.errors import MissingDependencyError, NotFoundError, WmhubError
 
 MENAGERIE_NAME = "boston_dynamics_spot"
 SIM_DT = 0.004
@@ -84,19 +84,19 @@ def spot_model_dir() -> Path:
     try:
         import mujoco_menagerie
     except ImportError as exc:  # pragma: no cover - a dependency of wmhub
-        raise WmhubError("the Spot environment needs the mujoco_menagerie package; "
-                         "install it with `pip install mujoco_menagerie==2026.10.4`") from exc
+        raise MissingDependencyError("the Spot environment needs the mujoco_menagerie package; "
+                                     "install it with `pip install mujoco_menagerie==2026.10.4`") from exc
     try:
         path = Path(mujoco_menagerie.get(MENAGERIE_NAME).path())
     except Exception as exc:  # MenagerieError (download, checksum, missing root) and OSError
         root = os.environ.get("MENAGERIE_ROOT")
         where = f"MENAGERIE_ROOT={root}" if root else "MENAGERIE_ROOT is not set and the download failed"
-        raise WmhubError(f"Spot model not found ({where}: {exc}); set MENAGERIE_ROOT to a directory holding "
-                         f"{MENAGERIE_NAME}/spot.xml (e.g. ../shared/menagerie) or allow mujoco_menagerie "
-                         "to download it") from exc
+        raise NotFoundError(f"Spot model not found ({where}: {exc}); set MENAGERIE_ROOT to a directory holding "
+                            f"{MENAGERIE_NAME}/spot.xml (e.g. ../shared/menagerie) or allow mujoco_menagerie "
+                            "to download it") from exc
     if not (path / "spot.xml").is_file():
-        raise WmhubError(f"Spot model not found: {path / 'spot.xml'} is missing; point MENAGERIE_ROOT at a "
-                         f"directory holding {MENAGERIE_NAME}/spot.xml")
+        raise NotFoundError(f"Spot model not found: {path / 'spot.xml'} is missing; point MENAGERIE_ROOT at a "
+                            f"directory holding {MENAGERIE_NAME}/spot.xml")
     return path
 
 

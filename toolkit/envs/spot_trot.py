@@ -242,6 +242,7 @@ class TrotPolicy:
         force = np.zeros((n, 4, 3))
         force[..., 2] = fz
         q = self._targets(foot, force)
-        q = np.clip(q, np.maximum(self.low, self.home_q - ACTION_SCALE), np.minimum(self.high, self.home_q + ACTION_SCALE))
+        q = np.clip(q, np.maximum(self.low, self.home_q - ACTION_SCALE),
+                    np.minimum(self.high, self.home_q + ACTION_SCALE))
         actions = (q - self.home_q).reshape(n, 12) / ACTION_SCALE
         return np.clip(actions, -1.0, 1.0).astype(np.float32)

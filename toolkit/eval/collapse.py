@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from wmhub.errors import WmhubError
+from wmhub.errors import ConfigError
 
 
 def effective_rank(latents: torch.Tensor) -> float:
@@ -59,10 +59,10 @@ def collapse_stats(latents: torch.Tensor, *, min_std: float = 1e-4, min_rank_fra
     uncentred features can have a low spread share by design.
     """
     if latents.dim() != 2 or latents.shape[0] < 2:
-        raise WmhubError(f"collapse_stats needs latents shaped [N, D] with N >= 2, got {tuple(latents.shape)}; "
-                         "flatten any batch/time axes into N first")
+        raise ConfigError(f"collapse_stats needs latents shaped [N, D] with N >= 2, got {tuple(latents.shape)}; "
+                          "flatten any batch/time axes into N first")
     if not torch.isfinite(latents).all():
-        raise WmhubError("collapse_stats: the latents hold NaN or inf values; check the encoder's output first")
+        raise ConfigError("collapse_stats: the latents hold NaN or inf values; check the encoder's output first")
     x = latents.detach().to(torch.float64)
     std = x.std(0)
     rank = effective_rank(latents)

@@ -34,6 +34,7 @@ rolls out horizon / k model steps, and its horizons must be multiples of k.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,10 @@ import torch.nn.functional as F
 
 from wmhub.data.reader import WmDataset
 from wmhub.data.windows import WindowDataset
-from wmhub.errors import WmhubError
+from wmhub.errors import ConfigError, DatasetMismatchError
 from wmhub.eval.collapse import collapse_stats, within_episode_share
 from wmhub.eval.stats import mean_se
+from wmhub.eval.suite import Suite, SuiteContext, SuiteOptions
 from wmhub.models.dynamics import DynamicsModel
 from wmhub.models.jepa import JEPAWorldModel
 
@@ -108,8 +110,9 @@ def latent_suite(model: DynamicsModel, dataset: WmDataset, episodes: list[int], 
     shards = dataset.shards_holding(config, episodes)
     data = dataset.load_tensors(config, features, shards=shards).select_episodes(episodes) if shards else None
     if data is None or len(data.episode_index) == 0:
-        raise WmhubError(f"the latent suite's episodes ({len(episodes)}, from {sorted(episodes)[:3]}) are not in "
-                         f"{dataset.root} config {config!r}; evaluate on the dataset the run was trained on")
+        raise DatasetMismatchError(f"the latent suite's episodes ({len(episodes)}, from {sorted(episodes)[:3]}) are "
+                                   f"not in {dataset.root} config {config!r}; evaluate on the dataset the run was "
+                                   "trained on")
     model.check_compatible(data.latent_dim, data.action_dim, {"features": features} if features else None,
                            source=f"{dataset.root} config {config!r}")
     collapse = None
@@ -120,18 +123,18 @@ def latent_suite(model: DynamicsModel, dataset: WmDataset, episodes: list[int], 
         model = model.predictor
     fs = model.frame_skip
     if any(h < 1 or h % fs for h in horizons):
-        raise WmhubError(f"latent suite horizons {list(horizons)} are environment steps; this model steps "
-                         f"{fs} at a time (frame_skip), so each must be a positive multiple of {fs}: set "
-                         f"eval.latent.horizons, e.g. {[fs * m for m in (1, 2, 6)]}")
+        raise ConfigError(f"latent suite horizons {list(horizons)} are environment steps; this model steps "
+                          f"{fs} at a time (frame_skip), so each must be a positive multiple of {fs}: set "
+                          f"eval.latent.horizons, e.g. {[fs * m for m in (1, 2, 6)]}")
     max_h = max(horizons) // fs
     skip = (context_of(model) - 1) * fs if min_start is None else int(min_start)
     if skip < 0 or skip % fs:
-        raise WmhubError(f"min_start must be >= 0 and a multiple of frame_skip {fs}, got {skip}")
+        raise ConfigError(f"min_start must be >= 0 and a multiple of frame_skip {fs}, got {skip}")
     skip //= fs
     windows = WindowDataset(data, horizon=skip + max_h, stride=stride, frame_skip=fs)
     if len(windows) == 0:
         after = f" after {skip * fs} context steps" if skip else ""
-        raise WmhubError(f"no held-out window of {max_h * fs} steps{after} in {dataset.root}; use shorter horizons")
+        raise ConfigError(f"no held-out window of {max_h * fs} steps{after} in {dataset.root}; use shorter horizons")
     pred, target, episode_of = rollout_windows(model, windows, device=device, start=skip)
     start = windows.batch(torch.arange(len(windows)))["latents"][:, skip:skip + 1].float().expand_as(target)
     model_m, copy_m = prediction_metrics(pred, target), prediction_metrics(start, target)
@@ -187,3 +190,26 @@ def write_drift_plot(curve: dict[str, list[float]], path: Path) -> None:
     fig.savefig(tmp, format="png")
     plt.close(fig)
     tmp.replace(path)
+
+
+class LatentOptions(SuiteOptions):
+    """``eval.latent`` options (see :func:`latent_suite`)."""
+
+    horizons: list[int] = list(DEFAULT_HORIZONS)
+    stride: int = 10
+    min_start: int | None = None
+
+
+def run_latent(context: SuiteContext, options: LatentOptions) -> dict[str, Any]:
+    """The latent suite on a run's held-out episodes; writes ``eval/latent_drift.png``."""
+    return latent_suite(context.model, context.dataset, context.val_episodes, device=context.device,
+                        plot_path=context.output_dir / "latent_drift.png", **options.given())
+
+
+def latent_headline(result: Mapping[str, Any]) -> dict[str, float]:
+    """``cosine@k`` for every horizon k."""
+    return {f"cosine@{k}": e["cosine"]["mean"] for k, e in result["horizons"].items()}
+
+
+SUITE = Suite("latent", LatentOptions, run_latent, latent_headline, lambda: (DynamicsModel, JEPAWorldModel),
+              "open-loop latent prediction vs horizon, against copy-last")

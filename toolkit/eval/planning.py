@@ -17,9 +17,14 @@ velocities). ``goal-success`` also plans with an end-to-end
 :class:`~wmhub.models.jepa.JEPAWorldModel`: live and goal states are rendered
 (the dataset's ``frames-<S>`` renderer, camera 0) and encoded, and CEM runs in
 its embedding space with the real history of the last k embeddings. Frozen
-image-encoder latents (V-JEPA 2) are not supported for live planning. Standard errors are ``std(ddof=1) / sqrt(n)`` (for success rates
-that is the binomial s.e. up to the factor ``sqrt(n / (n − 1))``); they are
-``None`` when fewer than two episodes ran.
+image-encoder latents (V-JEPA 2) are not supported for live planning. Standard
+errors are ``std(ddof=1) / sqrt(n)`` (for success rates that is the binomial
+s.e. up to the factor ``sqrt(n / (n − 1))``); they are ``None`` when fewer than
+two episodes ran.
+
+The simulator's side (the state latent, putting the physics in a recorded
+state, the joint-angle success check, the reach radius) is the reacher
+environment's planning adapter, :class:`wmhub.envs.reacher.ReacherPlanning`.
 """
 
 from __future__ import annotations
@@ -27,12 +32,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
 
 from wmhub.devices import resolve_device
+from wmhub.envs.registry import PlanningAdapter, get_env
 from wmhub.errors import WmhubError
 from wmhub.eval.planners import (
     CEMConfig,
@@ -52,11 +58,13 @@ from wmhub.models.jepa import PIXEL_ENCODERS, JEPAWorldModel
 from wmhub.models.reward import RewardModel
 from wmhub.progress import Progress
 
-STATE_FEATURES = ("position", "to_target", "velocity")
-STATE_COLUMNS = ("qpos", "qvel", "target_pos")
+# the simulator's side (state latent, recorded states, success check): the reacher environment's adapter
+REACHER = cast(PlanningAdapter, get_env("reacher").planning)
+STATE_FEATURES = REACHER.state_features
+STATE_COLUMNS = REACHER.state_columns
 SUITES = ("goal-success", "reacher-easy-return", "seed-protocol")
-GOAL_FEATURES = ("position", "to_target")  # goal-success compares configurations (see run_goal_success)
-TO_TARGET = slice(2, 4)  # columns of to_target in the state latent
+GOAL_FEATURES = REACHER.goal_features  # goal-success compares configurations (see run_goal_success)
+TO_TARGET = REACHER.to_target  # columns of to_target in the state latent
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -69,37 +77,6 @@ def require_state_latent(model: Any) -> None:
         raise WmhubError(f"planning suites need the state latent; this model's latent is {latent or 'unspecified'} "
                          f"(live planning reads features {list(STATE_FEATURES)} from the simulator); use a model "
                          "trained on the steps config's state latent, e.g. recipe reacher_dynamics_mlp_1m_state")
-
-
-def wrapped_angle_error(angles: np.ndarray, goal: np.ndarray) -> np.ndarray:
-    """``angles − goal`` wrapped into [−π, π) (the shoulder is unlimited, so compare modulo 2π)."""
-    diff = np.asarray(angles, np.float64) - np.asarray(goal, np.float64)
-    return (diff + np.pi) % (2 * np.pi) - np.pi
-
-
-def observation_latent(observation: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The state latent of a reacher observation, float32 ``[6]``, as the dataset stores it."""
-    return np.concatenate([np.asarray(observation[k], np.float32).reshape(-1) for k in STATE_FEATURES])
-
-
-def set_reacher_state(env, qpos: np.ndarray, qvel: np.ndarray, target_pos: np.ndarray) -> np.ndarray:
-    """Put ``env``'s physics in a recorded state; returns that state's latent.
-
-    Resets the environment first (so ``env.step`` does not reset it), then
-    overwrites the target geom's (x, y) and the joint positions and velocities.
-    """
-    env.reset()
-    physics = env.physics
-    physics.named.model.geom_pos["target", :2] = np.asarray(target_pos, np.float64)
-    with physics.reset_context():
-        physics.data.qpos[:] = np.asarray(qpos, np.float64)
-        physics.data.qvel[:] = np.asarray(qvel, np.float64)
-    return observation_latent(env.task.get_observation(physics))
-
-
-def reach_radius(physics) -> float:
-    """Target radius + finger radius: the finger is inside the target when ‖to_target‖ ≤ this."""
-    return float(physics.named.model.geom_size[["target", "finger"], 0].sum())
 
 
 def _reject_world_model(dynamics: Any) -> None:
@@ -264,7 +241,7 @@ class StateLatents:
         self.cost_features = [STATE_FEATURES[d // 2] for d in self.dims[::2]]
 
     def live(self, env) -> np.ndarray:
-        return observation_latent(env.task.get_observation(env.physics))
+        return REACHER.live_latent(env)
 
     def recorded(self, rec: dict[str, np.ndarray], t: int) -> np.ndarray:
         return rec["latent"][t]
@@ -297,11 +274,9 @@ class EmbeddedFrames:
         return self.renderer.render(np.asarray(qpos)[None], np.asarray(qvel)[None], np.asarray(target)[None])[0]
 
     def live(self, env) -> np.ndarray:
-        physics = env.physics
         if not self.pixels:
-            return self._encode(observation_latent(env.task.get_observation(physics)))
-        target = physics.named.model.geom_pos["target", :2].copy()
-        return self._encode(self._frame(physics.data.qpos.copy(), physics.data.qvel.copy(), target))
+            return self._encode(REACHER.live_latent(env))
+        return self._encode(self._frame(*REACHER.physics_state(env)))
 
     def recorded(self, rec: dict[str, np.ndarray], t: int) -> np.ndarray:
         if not self.pixels:
@@ -397,8 +372,6 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
         raise WmhubError("goal_offset, budget and episodes must be >= 1 and tolerance > 0")
     if not val_episodes:
         raise WmhubError("no validation episodes given; pass the run's split.json val_episodes")
-    from wmhub.envs.reacher import make_env
-
     model, plan = _prepare(dynamics, planner, seed, device)
     fs = frame_skip_of(model)
     every = fs if replan_every is None else replan_every
@@ -411,7 +384,7 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
     order = rng.permutation(np.asarray(sorted(val_episodes), np.int64))
     chosen = [int(order[k % len(order)]) for k in range(episodes)]
     data = _load_episodes(dataset_root, sorted(set(chosen)))
-    env = make_env(seed)
+    env = REACHER.make_env(seed)
     per_episode = []
     progress = Progress(episodes * budget, "action", "episode", "goal-success", enabled=show_progress)
     for ep in chosen:
@@ -422,11 +395,11 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
         t = int(rng.integers(0, last_t + 1))
         goal_q = rec["qpos"][t + goal_offset]
         goal = _goal_tensor(source.recorded(rec, t + goal_offset), model)
-        set_reacher_state(env, rec["qpos"][t], rec["qvel"][t], rec["target_pos"][t])
+        REACHER.set_state(env, rec["qpos"][t], rec["qvel"][t], rec["target_pos"][t])
         z = source.live(env)
         if observe is not None:
             observe(z, None)
-        start_err = np.abs(wrapped_angle_error(env.physics.data.qpos, goal_q))
+        start_err = REACHER.joint_error(env, goal_q)
         cost_fn = goal_latent_cost(goal, model.normalize, cost_steps, source.dims)
         plan.reset()
         reached_at, err, k, executed = None, start_err, 0, None
@@ -435,7 +408,7 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
             todo = min(every, budget - k)
             for i, (action, _) in enumerate(env_steps(env, step.action, fs, todo)):
                 k += 1
-                err = np.abs(wrapped_angle_error(env.physics.data.qpos, goal_q))
+                err = REACHER.joint_error(env, goal_q)
                 if reached_at is None and bool(np.all(err <= tolerance)):
                     reached_at = k
                 if observe is not None or i == todo - 1:
@@ -487,8 +460,6 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
     """
     if episodes < 1 or episode_length < 1:
         raise WmhubError("episodes and episode_length must be >= 1")
-    from wmhub.envs.reacher import make_env
-
     _reject_world_model(dynamics)
     model, plan = _prepare(dynamics, planner, seed, device)
     fs = frame_skip_of(model)
@@ -499,20 +470,20 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
         cost_fn, source, extra_flops = reward_model_cost(reward_model), "reward_model", 2 * reward_model.num_parameters
     else:
         cost_fn, source = to_target_cost, "state_surrogate"
-    env = make_env(seed)
+    env = REACHER.make_env(seed)
     per_episode = []
     progress = Progress(episodes * episode_length, "action", "episode", "reacher-easy-return",
                         enabled=show_progress)
     for _ in range(episodes):
         timestep = env.reset()
-        radius = reach_radius(env.physics)
-        z = observation_latent(timestep.observation)
+        radius = REACHER.reach_radius(env.physics)
+        z = REACHER.observation_latent(timestep.observation)
         plan.reset()
         total, reached_at, k = 0.0, None, 0
         while k < episode_length:
             for _, timestep in env_steps(env, plan.plan(model, z, cost_fn).action, fs, episode_length - k):
                 k += 1
-                z = observation_latent(timestep.observation)
+                z = REACHER.observation_latent(timestep.observation)
                 total += float(timestep.reward)
                 if reached_at is None and float(np.linalg.norm(z[TO_TARGET])) <= radius:
                     reached_at = k
@@ -555,8 +526,6 @@ def run_seed_protocol(dynamics: DynamicsModel | RolloutModel, dataset_root: str 
         raise WmhubError("episodes and steps must be >= 1")
     if not val_episodes:
         raise WmhubError("no validation episodes given; pass the run's split.json val_episodes")
-    from wmhub.envs.reacher import make_env
-
     _reject_world_model(dynamics)
     model, plan = _prepare(dynamics, planner, seed, device)
     fs = frame_skip_of(model)
@@ -571,19 +540,19 @@ def run_seed_protocol(dynamics: DynamicsModel | RolloutModel, dataset_root: str 
                          "the seed protocol needs a reached state as goal")
     rng = np.random.default_rng(seed)
     chosen = [int(e) for e in rng.permutation(sorted(goals))[:episodes]]
-    env = make_env(seed)
+    env = REACHER.make_env(seed)
     per_episode = []
     progress = Progress(len(chosen) * steps, "action", "episode", "seed-protocol", enabled=show_progress)
     for ep in chosen:
         rec, row = data[ep], goals[ep]
         goal = _goal_tensor(rec["latent"][row], model)
-        z = set_reacher_state(env, rec["qpos"][0], rec["qvel"][0], rec["target_pos"][0])
+        z = REACHER.set_state(env, rec["qpos"][0], rec["qvel"][0], rec["target_pos"][0])
         cost_fn = goal_latent_cost(goal, model.normalize, "all")
         plan.reset()
         dists, total = [_latent_distance(model, z, goal)], 0.0
         while len(dists) <= steps:
             for _, timestep in env_steps(env, plan.plan(model, z, cost_fn).action, fs, steps + 1 - len(dists)):
-                z = observation_latent(timestep.observation)
+                z = REACHER.observation_latent(timestep.observation)
                 total += float(timestep.reward)
                 dists.append(_latent_distance(model, z, goal))
                 progress.update(1, 0, f"episode {len(per_episode) + 1}/{len(chosen)}, reward {total:.0f}")

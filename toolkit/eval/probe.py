@@ -21,7 +21,7 @@ is skipped: 12k-d ridge on a few thousand rows means little).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -29,7 +29,8 @@ import torch
 
 from wmhub.data.layout import STEPS_CONFIG
 from wmhub.data.reader import WmDataset
-from wmhub.errors import WmhubError
+from wmhub.errors import ConfigError
+from wmhub.eval.suite import Suite, SuiteContext, SuiteOptions
 from wmhub.models.base import LatentModel
 from wmhub.models.jepa import JEPAWorldModel
 
@@ -103,7 +104,7 @@ def probe_suite(model: LatentModel, dataset: WmDataset, train_episodes: Sequence
                 max_rows: int = 20000, ridge: float = 1e-3, device: torch.device | str = "cpu") -> dict[str, Any]:
     """R² of a linear probe from the latent (or learned embedding) to ``targets``; see the module docstring."""
     if angles not in ("raw", "sincos"):
-        raise WmhubError(f"probe option angles must be 'raw' or 'sincos', got {angles!r}")
+        raise ConfigError(f"probe option angles must be 'raw' or 'sincos', got {angles!r}")
     config = model.latent.get("config", "steps")
     features = model.latent.get("features") or None
     shards = dataset.shards_holding(config, set(train_episodes) | set(val_episodes))
@@ -111,7 +112,7 @@ def probe_suite(model: LatentModel, dataset: WmDataset, train_episodes: Sequence
     index = dataset.table(STEPS_CONFIG, ["episode_index"], shards).column("episode_index").to_numpy()
     train_rows, test_rows = _rows(index, train_episodes, max_rows), _rows(index, val_episodes, max_rows)
     if len(train_rows) < 2 or len(test_rows) < 2:
-        raise WmhubError(f"the probe needs rows in both training and held-out episodes of {dataset.root}")
+        raise ConfigError(f"the probe needs rows in both training and held-out episodes of {dataset.root}")
     wanted = np.union1d(train_rows, test_rows)
     data = dataset.load_rows(config, wanted, features, extra_columns=list(targets), shards=shards)
     train, test = (torch.from_numpy(np.searchsorted(wanted, r)) for r in (train_rows, test_rows))
@@ -140,3 +141,36 @@ def probe_suite(model: LatentModel, dataset: WmDataset, train_episodes: Sequence
         result["distance_profile"] = distance_profile(spaces["embedding"][1].double().numpy(), qpos,
                                                       data.episode_index[test].numpy(), wrap=angles == "sincos")
     return result
+
+
+class ProbeOptions(SuiteOptions):
+    """``eval.probe`` options (see :func:`probe_suite`)."""
+
+    targets: list[str] = ["qpos", "qvel"]
+    angles: str = "raw"  # raw | sincos, checked by probe_suite
+    max_rows: int = 20000
+    ridge: float = 1e-3
+
+
+def run_probe(context: SuiteContext, options: ProbeOptions) -> dict[str, Any]:
+    """The probe suite: fitted on the run's training episodes, scored on its held-out episodes."""
+    return probe_suite(context.model, context.dataset, context.train_episodes, context.val_episodes,
+                       device=context.device, **options.given())
+
+
+def probe_headline(result: Mapping[str, Any]) -> dict[str, float]:
+    """R² per target in the probed space, and the distance profile's Spearman when measured."""
+    out = {f"R²({target})": score["mean"] for target, score in result["r2"][result["space"]].items()}
+    if "distance_profile" in result:
+        out["distance Spearman"] = result["distance_profile"]["spearman"]
+    return out
+
+
+def _model_types() -> tuple[type, ...]:
+    from wmhub.models.dynamics import DynamicsModel
+
+    return (DynamicsModel, JEPAWorldModel)
+
+
+SUITE = Suite("probe", ProbeOptions, run_probe, probe_headline, _model_types,
+              "linear probe of the physical state from the latent or learned embedding")

@@ -1,14 +1,17 @@
 """One unit of work: roll out an episode range and write its shards.
 
-A task writes one shard per config (``steps`` and ``episodes``) for episodes
-[start, end). It depends only on (environment, config, start, end), so tasks
-can run in any order, on any worker, and give identical bytes.
+A task (:class:`ShardTask`) writes one shard per config (``steps`` and
+``episodes``) for episodes [start, end). It depends only on (environment,
+config, start, end), so tasks can run in any order, on any worker, with any
+executor of :mod:`wmhub.jobs`, and give identical bytes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -17,13 +20,26 @@ from wmhub.data.layout import EPISODES_CONFIG, STEPS_CONFIG, shard_path
 from wmhub.data.manifest import ShardInfo
 from wmhub.data.schema import table_from_numpy
 from wmhub.data.shard_io import read_parquet, shard_info, write_parquet_atomic
-from wmhub.envs.base import EpisodeData, EpisodeRunner, RolloutSpec
+from wmhub.envs.base import EpisodeData, EpisodeRunner, RolloutSpec, get_spec
+from wmhub.jobs.destination import worker_files
+from wmhub.jobs.units import ProgressSink, UnitResult
 
 _RUNNERS: dict[tuple[str, str], EpisodeRunner] = {}
 
 
 def runner_for(spec: RolloutSpec, config_json: str) -> EpisodeRunner:
-    """A cached runner per (env, config) so a worker builds its simulator once."""
+    """A cached runner per (env, config) so a worker builds its simulator once.
+
+    Args:
+        spec: the environment.
+        config_json: its validated config, as JSON.
+
+    Returns:
+        The runner (the same object while the config stays the same in this process).
+
+    Example:
+        >>> runner = runner_for(get_spec("reacher"), '{"episode_length": 20}')  # doctest: +SKIP
+    """
     key = (spec.name, config_json)
     if key not in _RUNNERS:
         _RUNNERS.clear()
@@ -32,7 +48,18 @@ def runner_for(spec: RolloutSpec, config_json: str) -> EpisodeRunner:
 
 
 def episodes_to_tables(spec: RolloutSpec, episodes: list[EpisodeData]) -> dict[str, pa.Table]:
-    """Concatenate episodes into the ``steps`` and ``episodes`` tables."""
+    """Concatenate episodes into the ``steps`` and ``episodes`` tables.
+
+    Args:
+        spec: the environment (its features).
+        episodes: rolled-out episodes, in order.
+
+    Returns:
+        ``{"steps": table, "episodes": table}``.
+
+    Example:
+        >>> tables = episodes_to_tables(spec, [runner.run(0), runner.run(1)])  # doctest: +SKIP
+    """
     steps = {f.name: np.concatenate([e.steps[f.name] for e in episodes]) for f in spec.step_features}
     terminal = steps["is_last"]
     per_episode = {f.name: np.asarray([e.episode[f.name] for e in episodes]) for f in spec.episode_features}
@@ -43,17 +70,30 @@ def episodes_to_tables(spec: RolloutSpec, episodes: list[EpisodeData]) -> dict[s
 
 
 def features_of(spec: RolloutSpec, config: str):
-    """The features of one of the spec's configs."""
+    """The features of one of the spec's configs (``steps`` or ``episodes``).
+
+    Example:
+        >>> [f.name for f in features_of(get_spec("reacher"), "episodes")][:1]  # doctest: +SKIP
+        ['episode_index']
+    """
     return spec.step_features if config == STEPS_CONFIG else spec.episode_features
 
 
-def shard_complete(root: Path, start: int, end: int) -> bool:
-    """True if every config's shard for [start, end) exists under its final name."""
-    return all((root / shard_path(c, start, end)).is_file() for c in (STEPS_CONFIG, EPISODES_CONFIG))
-
-
 def describe_existing(spec: RolloutSpec, root: Path, start: int, end: int) -> list[ShardInfo]:
-    """Manifest entries for shards a previous (interrupted) run completed."""
+    """Manifest entries for the shards of [start, end) that a previous (interrupted) run completed.
+
+    Args:
+        spec: the environment (its features, for the statistics).
+        root: a local directory holding the two shard files.
+        start: first episode.
+        end: one past the last episode.
+
+    Returns:
+        The ``steps`` and ``episodes`` entries.
+
+    Example:
+        >>> infos = describe_existing(get_spec("reacher"), Path("data/reacher"), 0, 4)  # doctest: +SKIP
+    """
     infos = []
     for config in (STEPS_CONFIG, EPISODES_CONFIG):
         rel = shard_path(config, start, end)
@@ -67,6 +107,20 @@ def run_shard_task(spec: RolloutSpec, config_json: str, root: Path, start: int, 
 
     A runner with ``run_episodes(indices)`` (lockstep batches, e.g. Spot) gets the whole
     range at once; ``on_episode`` is then called per episode after the batch.
+
+    Args:
+        spec: the environment.
+        config_json: its validated config, as JSON.
+        root: the local directory the shards are written to.
+        start: first episode.
+        end: one past the last episode.
+        on_episode: called with each finished episode's number of steps.
+
+    Returns:
+        The ``steps`` and ``episodes`` entries, in that order.
+
+    Example:
+        >>> infos = run_shard_task(get_spec("reacher"), config_json, Path("out"), 0, 4)  # doctest: +SKIP
     """
     runner = runner_for(spec, config_json)
     episodes = []
@@ -90,3 +144,51 @@ def run_shard_task(spec: RolloutSpec, config_json: str, root: Path, start: int, 
         write_parquet_atomic(tables[config], root / rel)
         infos.append(shard_info(root, rel, config, start, end, tables[config], features_of(spec, config)))
     return infos[::-1]
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """One picklable work unit: roll out episodes [start, end) of ``env`` and write their shards.
+
+    Attributes:
+        env: the environment's name.
+        config_json: its validated config, as JSON.
+        location: the dataset (an absolute local path or an fsspec URL).
+        start: first episode.
+        end: one past the last episode.
+        storage_options: fsspec options for a remote ``location``.
+    """
+
+    env: str
+    config_json: str
+    location: str
+    start: int
+    end: int
+    storage_options: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> str:
+        """``<start>-<end>``."""
+        return f"{self.start}-{self.end}"
+
+    @property
+    def name(self) -> str:
+        """``wmhub-<env>-<start>-<end>`` (zero-padded)."""
+        return f"wmhub-{self.env}-{self.start:08d}-{self.end:08d}"
+
+    def run(self, progress: ProgressSink) -> UnitResult:
+        """Roll out the range on this worker and write its shards; returns their entries.
+
+        A local dataset gets :func:`run_shard_task`'s atomic writes in place; a remote one gets the
+        same files written to a worker-local scratch directory and uploaded (episodes shard first,
+        steps shard last, each an atomic PUT), so the bytes are the same.
+        """
+        spec = get_spec(self.env)
+        with worker_files(self.location, self.storage_options, prefix="wmhub-shard-") as files:
+            infos = run_shard_task(spec, self.config_json, files.root, self.start, self.end,
+                                   on_episode=lambda steps: progress.update(1, steps))
+            for info in sorted(infos, key=lambda i: i.config != EPISODES_CONFIG):
+                files.publish(info.path)
+        episodes = self.end - self.start
+        rows = sum(i.num_rows for i in infos if i.config == STEPS_CONFIG)
+        return UnitResult(infos, episodes, rows - episodes)  # exact: T+1 rows per episode

@@ -1,11 +1,11 @@
-"""``wmhub download``: fetch the manifest, then only the requested shards, verified.
+"""Downloading a dataset from any store: fetch the manifest, then only the requested shards, verified.
 
 Every shard's SHA-256 is computed while it is written and checked against the
 manifest before the file takes its final name; a corrupt file is fetched once
 more (bypassing caches and partial files), then the download fails naming it.
 Shards already in OUT with the right checksum are kept; a shard cut off
 mid-transfer stays as ``.<name>.wmhub-partial`` and the next run continues it
-with an HTTP Range request; Hub shards land in wmhub's content-addressed cache
+with an HTTP Range request; remote shards land in wmhub's content-addressed cache
 (:mod:`wmhub.storage.cache`), so a second identical download transfers nothing.
 The revision is resolved to a commit first, so every file comes from the same
 version even if the repo moves during the download.
@@ -20,13 +20,13 @@ from pathlib import Path
 
 from wmhub.data.card import with_configs_of
 from wmhub.data.layout import CARD_NAME, remove_stale_temporaries
-from wmhub.data.locking import dataset_lock
 from wmhub.data.manifest import Manifest, ShardInfo
-from wmhub.errors import WmhubError
+from wmhub.errors import ChecksumMismatchError, ConfigError, DatasetMismatchError, NotFoundError
 from wmhub.fileio import atomic_write_text, resolve_inside, sha256_file
+from wmhub.hub.source import StoredDataset
 from wmhub.progress import Progress
-from wmhub.storage.location import HubRepo, parse_location
-from wmhub.storage.stores import ChecksumMismatch, Fetched, Store, open_store, read_manifest
+from wmhub.storage.files import directory_lock
+from wmhub.storage.stores import ChecksumMismatch, Fetched, Store
 
 WORKERS_ENV = "WMHUB_DOWNLOAD_WORKERS"
 DEFAULT_WORKERS = 4
@@ -40,12 +40,22 @@ def default_workers() -> int:
     try:
         return max(1, int(value)) if value.strip() else DEFAULT_WORKERS
     except ValueError as exc:
-        raise WmhubError(f"{WORKERS_ENV}={value!r}: expected a positive number of parallel shard downloads") from exc
+        raise ConfigError(f"{WORKERS_ENV}={value!r}: expected a positive number of parallel shard downloads") from exc
 
 
 @dataclass
 class DownloadResult:
-    """What a download did."""
+    """What a download did.
+
+    Attributes:
+        source: the source, as the store names it.
+        revision: the resolved revision (a commit id on the Hub).
+        fetched: shards placed into OUT by this run.
+        cached: shards already in OUT, verified and kept.
+        from_cache: the part of ``fetched`` served by the wmhub cache.
+        bytes_fetched: size of the ``fetched`` shards.
+        bytes_transferred: bytes received for them (0 for cache hits).
+    """
 
     source: str
     revision: str
@@ -67,9 +77,9 @@ def parse_ranges(spec: str, what: str) -> list[tuple[int, int]]:
             else:
                 a = b = int(part)
         except ValueError as exc:
-            raise WmhubError(f"--{what} {spec!r}: expected numbers and ranges like 0-9,12") from exc
+            raise ConfigError(f"--{what} {spec!r}: expected numbers and ranges like 0-9,12") from exc
         if a < 0 or b < a:
-            raise WmhubError(f"--{what} {spec!r}: range {part!r} is empty or negative")
+            raise ConfigError(f"--{what} {spec!r}: range {part!r} is empty or negative")
         ranges.append((a, b + 1))
     return ranges
 
@@ -92,40 +102,50 @@ def select_shards(manifest: Manifest, configs: list[str] | None, shards: str | N
                 continue
             chosen.append(shard)
     if not chosen:
-        raise WmhubError("the selection (--config/--shards/--episodes) matches no shard")
+        raise NotFoundError("the selection (--config/--shards/--episodes) matches no shard")
     return chosen
 
 
-def download(src: str, out: str | Path, *, revision: str | None = None, configs: list[str] | None = None,
-             shards: str | None = None, episodes: str | None = None, show_progress: bool = True,
-             workers: int | None = None) -> DownloadResult:
-    """Download (part of) the dataset at ``src`` into the directory ``out``.
+def download_into(source: StoredDataset, out: Path, *, configs: list[str] | None = None,
+                  shards: str | None = None, episodes: str | None = None, show_progress: bool = True,
+                  workers: int | None = None) -> DownloadResult:
+    """Download (part of) the dataset ``source`` into the local directory ``out``.
 
     ``workers`` shards are transferred at once (default :func:`default_workers`). When one
     fails, the shards in flight are finished, none is started, and the error is raised: every
     verified shard stays in OUT, and a shard cut off mid-transfer stays as a partial file
     that the next run continues.
+
+    Args:
+        source: the dataset (:func:`wmhub.hub.source.open_stored`).
+        out: the local directory to download into (created).
+        configs: only these configs (default: all).
+        shards: shard positions within each config, e.g. ``"0-3,7"``.
+        episodes: only shards overlapping these episodes, e.g. ``"0-999"``.
+        show_progress: show a progress bar.
+        workers: parallel transfers.
+
+    Returns:
+        What was fetched and kept.
+
+    Raises:
+        DatasetMismatchError: ``out`` holds another dataset.
+        ChecksumMismatchError: a shard is corrupt at the source (after a second download).
+
+    Example:
+        >>> download_into(open_stored(dataset_location("hf://datasets/my-lab/reacher")), Path("out"))  # doctest: +SKIP
     """
-    location = parse_location(src, revision)
-    store = open_store(location)
-    wanted = location.revision if isinstance(location, HubRepo) else revision
-    resolved = store.resolve(wanted)
-    if not resolved:
-        raise WmhubError(f"{store.describe()}: repository not found (or you lack access: log in with "
-                         "`hf auth login` or set HF_TOKEN)")
-    manifest = read_manifest(store, resolved)
-    if manifest is None:
-        raise WmhubError(f"{store.describe()} holds no wmhub dataset (no manifest.json at {wanted or 'main'})")
+    store, resolved, manifest = source.store, source.revision, source.manifest
     selected = select_shards(manifest, configs, shards, episodes)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     result = DownloadResult(source=store.describe(), revision=resolved)
-    with dataset_lock(out):
+    with directory_lock(out):
         # left by an interrupted download; partial shards stay, to be continued by Range requests
         remove_stale_temporaries(out, keep_partial_downloads=True)
         existing = Manifest.read(out) if (out / "manifest.json").exists() else None
         if existing is not None and not existing.same_dataset_as(manifest):
-            raise WmhubError(f"{out} holds another dataset; download into a new directory")
+            raise DatasetMismatchError(f"{out} holds another dataset; download into a new directory")
         progress = Progress(sum(s.num_bytes for s in selected), "B", "bytes", "download", enabled=show_progress)
         try:
             outcomes = _obtain_all(store, selected, resolved, out, workers or default_workers(), progress)
@@ -144,8 +164,9 @@ def download(src: str, out: str | Path, *, revision: str | None = None, configs:
         subset = None if complete else {"source": store.describe(), "revision": resolved,
                                          "configs": configs, "shards": shards, "episodes": episodes}
         local = manifest.model_copy(update={"shards": selected, "subset": subset})
-        card = store.read_text(CARD_NAME, resolved)
-        if card is not None:  # a partial download lists only its shards, so load_dataset(OUT) reads them
+        card_bytes = store.read_bytes(CARD_NAME, resolved)
+        if card_bytes is not None:  # a partial download lists only its shards, so load_dataset(OUT) reads them
+            card = card_bytes.decode("utf-8")
             atomic_write_text(out / CARD_NAME, card if subset is None else with_configs_of(card, local))
         local.write(out)
     return result
@@ -189,6 +210,6 @@ def _fetch_verified(store: Store, shard: ShardInfo, revision: str, dest: Path) -
         except ChecksumMismatch as exc:
             mismatch = exc
     dest.unlink(missing_ok=True)  # whatever was there did not match the manifest either
-    raise WmhubError(f"{shard.path} from {store.describe()} is corrupt: SHA-256 {mismatch.actual[:12]}… after a "
-                     f"second download, manifest says {shard.sha256[:12]}…; report it to the dataset's "
-                     "maintainers") from mismatch
+    raise ChecksumMismatchError(f"{shard.path} from {store.describe()} is corrupt: SHA-256 {mismatch.actual[:12]}… "
+                                f"after a second download, manifest says {shard.sha256[:12]}…; report it to the "
+                                "dataset's maintainers") from mismatch

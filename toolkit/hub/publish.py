@@ -1,4 +1,4 @@
-"""``wmhub publish``: upload a dataset, or only its new shards, to the Hub or a local hub.
+"""Publishing a dataset, or only its new shards, to a Hub dataset repo, a local hub or an fsspec URL.
 
 Rules (each tested):
 
@@ -10,7 +10,8 @@ Rules (each tested):
 * a shard present remotely with another checksum is an error, and so is a
   remote shard this directory lacks: nothing is overwritten or dropped;
 * ``--tag`` marks the published version; an existing tag is never moved
-  (re-tagging the same revision is a no-op).
+  (re-tagging the same revision is a no-op), and a tag that would have to move is refused
+  before anything is committed. An fsspec URL keeps no tags: ``--tag`` there is refused first.
 """
 
 from __future__ import annotations
@@ -23,15 +24,27 @@ from wmhub.data.layout import CARD_NAME
 from wmhub.data.manifest import MANIFEST_NAME, Manifest
 from wmhub.data.verify import verify_dataset
 from wmhub.envs.base import get_spec
-from wmhub.errors import WmhubError
+from wmhub.errors import AlreadyExistsError, ChecksumMismatchError, ConfigError, DatasetMismatchError
 from wmhub.fileio import dumps_json, resolve_inside
-from wmhub.storage.location import HubRepo, parse_location
-from wmhub.storage.stores import Store, open_store, read_manifest
+from wmhub.hub.source import read_manifest
+from wmhub.storage.location import HubRepo, LocalDir, Location
+from wmhub.storage.stores import Store, open_store
 
 
 @dataclass
 class PublishResult:
-    """What a publish did."""
+    """What a publish did.
+
+    Attributes:
+        destination: the destination, as its store names it.
+        revision: the revision now published (a commit id on the Hub, ``latest`` elsewhere).
+        uploaded: paths of the shards uploaded by this run.
+        skipped: shards already there.
+        bytes_uploaded: size of the uploaded shards.
+        bytes_metadata: size of the card and manifest written (0 for a no-op).
+        tag: the tag asked for.
+        noop: nothing was written.
+    """
 
     destination: str
     revision: str
@@ -45,8 +58,8 @@ class PublishResult:
 
 def _same_dataset(local: Manifest, remote: Manifest, where: str) -> None:
     if not local.same_dataset_as(remote):
-        raise WmhubError(f"{where} holds a different dataset ({remote.generator.command}); publish to another "
-                         "destination")
+        raise DatasetMismatchError(f"{where} holds a different dataset ({remote.generator.command}); publish to "
+                                   "another destination")
 
 
 def plan_upload(local: Manifest, remote: Manifest | None, where: str) -> list[str]:
@@ -57,37 +70,57 @@ def plan_upload(local: Manifest, remote: Manifest | None, where: str) -> list[st
     mine = {s.path: s for s in local.shards}
     for shard in remote.shards:
         if shard.path not in mine:
-            raise WmhubError(f"{where} has shard {shard.path} that this directory lacks (someone else appended); "
-                             "download the published dataset, grow it, then publish")
+            raise DatasetMismatchError(f"{where} has shard {shard.path} that this directory lacks (someone else "
+                                       "appended); download the published dataset, grow it, then publish")
         if mine[shard.path].sha256 != shard.sha256:
-            raise WmhubError(f"shard {shard.path} exists in {where} with a different SHA-256 "
-                             f"({shard.sha256[:12]}… there, {mine[shard.path].sha256[:12]}… here); "
-                             "nothing was uploaded or overwritten")
+            raise ChecksumMismatchError(f"shard {shard.path} exists in {where} with a different SHA-256 "
+                                        f"({shard.sha256[:12]}… there, {mine[shard.path].sha256[:12]}… here); "
+                                        "nothing was uploaded or overwritten")
     published = {s.path for s in remote.shards}
     return [s.path for s in local.shards if s.path not in published]
 
 
-def _tag(store: Store, tag: str, revision: str) -> None:
+def _check_tag(store: Store, tag: str, head: str, committing: bool) -> bool:
+    """Whether ``tag`` still has to be created; raises, before anything is committed, when it exists
+    and would have to move (it marks another revision, or a new commit is about to be made)."""
     existing = store.tags()
-    if tag in existing:
-        if existing[tag] != store.revision_id(revision):
-            raise WmhubError(f"tag {tag!r} already marks another version of {store.describe()} "
-                             f"({existing[tag][:12]}); tags are never moved: choose a new tag")
-        return
-    store.create_tag(tag, revision)
+    if tag not in existing:
+        return True
+    if committing or not head or existing[tag] != store.revision_id(head):
+        raise AlreadyExistsError(f"tag {tag!r} already marks another version of {store.describe()} "
+                                 f"({existing[tag][:12]}); tags are never moved: choose a new tag")
+    return False
 
 
-def publish(src: str | Path, dest: str, *, tag: str | None = None, private: bool = False,
-            message: str | None = None) -> PublishResult:
-    """Publish the dataset directory ``src`` to ``dest`` (``hf://datasets/<org>/<name>`` or a directory)."""
-    src = Path(src)
+def publish_to(src: Path, location: Location, *, tag: str | None = None, private: bool = False,
+               message: str | None = None) -> PublishResult:
+    """Publish the local dataset directory ``src`` to ``location`` (see the module docstring).
+
+    Args:
+        src: a local dataset directory (it must verify).
+        location: a Hub dataset repo, a local hub directory or an fsspec URL.
+        tag: mark the published version.
+        private: create a Hub repo as private.
+        message: the commit message.
+
+    Returns:
+        What was uploaded.
+
+    Raises:
+        DatasetMismatchError: the destination holds another dataset, or shards this one lacks.
+        ChecksumMismatchError: a shard exists there with other bytes.
+        AlreadyExistsError: ``tag`` marks another version (checked before any commit).
+        ConfigError: ``src`` does not verify, or is the destination itself.
+
+    Example:
+        >>> publish_to(Path("data/reacher"), parse_location("/shared/hub/reacher"), tag="v1")  # doctest: +SKIP
+    """
     local = Manifest.read(src)
     problems = verify_dataset(src)
     if problems:
-        raise WmhubError(f"{src} does not verify ({problems[0]}); fix it before publishing")
-    location = parse_location(dest)
-    if isinstance(location, Path) and location.resolve() == src.resolve():
-        raise WmhubError("publish destination is the dataset directory itself; choose another")
+        raise ConfigError(f"{src} does not verify ({problems[0]}); fix it before publishing")
+    if isinstance(location, LocalDir) and location.path.resolve() == src.resolve():
+        raise ConfigError("publish destination is the dataset directory itself; choose another")
     store = open_store(location)
     head = store.resolve(None)
     remote = read_manifest(store, head)
@@ -95,8 +128,10 @@ def publish(src: str | Path, dest: str, *, tag: str | None = None, private: bool
     manifest_text = dumps_json(local.to_json_obj())
     where = {"repo_id": location.repo_id} if isinstance(location, HubRepo) else {"directory": str(location)}
     card_text = render_dataset_card(src, local, get_spec(local.generator.env).card_template, **where)
-    unchanged = (remote is not None and not new_paths and store.read_text(MANIFEST_NAME, head) == manifest_text
-                 and store.read_text(CARD_NAME, head) == card_text)
+    unchanged = (remote is not None and not new_paths
+                 and store.read_bytes(MANIFEST_NAME, head) == manifest_text.encode("utf-8")
+                 and store.read_bytes(CARD_NAME, head) == card_text.encode("utf-8"))
+    create_tag = _check_tag(store, tag, head, committing=not unchanged) if tag else False
     if unchanged:
         revision = head
     else:
@@ -104,8 +139,8 @@ def publish(src: str | Path, dest: str, *, tag: str | None = None, private: bool
         summary = message or (f"wmhub publish: {len(new_paths)} new shard(s), "
                               f"{local.num_episodes} episodes")
         revision = store.commit(files, {CARD_NAME: card_text, MANIFEST_NAME: manifest_text}, summary, private)
-    if tag:
-        _tag(store, tag, revision)
+    if create_tag:
+        store.create_tag(tag, revision)
     sizes = {s.path: s.num_bytes for s in local.shards}
     return PublishResult(destination=store.describe(), revision=revision, uploaded=new_paths,
                          skipped=len(local.shards) - len(new_paths),

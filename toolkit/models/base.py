@@ -17,7 +17,7 @@ import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from wmhub.errors import WmhubError
+from wmhub.errors import ConfigError, DatasetMismatchError, NotFoundError, UnsupportedFormatError
 
 REPO_URL = "https://github.com/wmhub/wmhub"
 
@@ -36,7 +36,7 @@ class LatentModel(nn.Module, PyTorchModelHubMixin, library_name="wmhub", repo_ur
     def __init__(self, latent_dim: int, action_dim: int, latent: dict[str, Any] | None = None) -> None:
         super().__init__()
         if latent_dim < 1 or action_dim < 1:
-            raise WmhubError(f"latent_dim and action_dim must be >= 1, got {latent_dim} and {action_dim}")
+            raise ConfigError(f"latent_dim and action_dim must be >= 1, got {latent_dim} and {action_dim}")
         self.latent_dim = latent_dim
         self.action_dim = action_dim
         self.latent = dict(latent or {})
@@ -49,7 +49,7 @@ class LatentModel(nn.Module, PyTorchModelHubMixin, library_name="wmhub", repo_ur
         mean = torch.as_tensor(mean, dtype=torch.float32)
         std = torch.as_tensor(std, dtype=torch.float32).clamp_min(min_std)
         if mean.shape != (self.latent_dim,) or std.shape != (self.latent_dim,):
-            raise WmhubError(f"normalisation statistics have shape {tuple(mean.shape)}, expected ({self.latent_dim},)")
+            raise ConfigError(f"normalisation statistics have shape {tuple(mean.shape)}, expected ({self.latent_dim},)")
         self.latent_mean.copy_(mean)
         self.latent_std.copy_(std)
 
@@ -71,13 +71,13 @@ class LatentModel(nn.Module, PyTorchModelHubMixin, library_name="wmhub", repo_ur
         feed this model."""
         if latent_dim != self.latent_dim or action_dim * self.frame_skip != self.action_dim:
             blocks = f" (blocks of {self.frame_skip} actions)" if self.frame_skip > 1 else ""
-            raise WmhubError(
+            raise DatasetMismatchError(
                 f"{source} has latent dim {latent_dim} and action dim {action_dim}, but this "
                 f"{type(self).__name__} was trained on latent dim {self.latent_dim} and action dim "
                 f"{self.action_dim}{blocks} (latent: {self.latent or 'unspecified'}); use data encoded the same way")
         mine, theirs = self.latent.get("features"), (latent or {}).get("features")
         if mine and theirs and list(mine) != list(theirs):
-            raise WmhubError(f"{source} provides latent features {theirs}, but this model expects {mine}")
+            raise DatasetMismatchError(f"{source} provides latent features {theirs}, but this model expects {mine}")
 
     def _save_pretrained(self, save_directory) -> None:
         """Weights as ``model.safetensors``; ``config.json`` = constructor arguments + ``model_class``."""
@@ -108,9 +108,10 @@ class LatentModel(nn.Module, PyTorchModelHubMixin, library_name="wmhub", repo_ur
                 local_files_only=local_files_only, token=token, map_location=map_location, strict=True,
                 **model_kwargs)
         except FileNotFoundError as exc:
-            raise WmhubError(f"{model_id}: no model.safetensors ({exc})") from exc
+            raise NotFoundError(f"{model_id}: no model.safetensors ({exc})") from exc
         except RuntimeError as exc:  # load_model(strict=True) on mismatched keys or shapes
-            raise WmhubError(f"{model_id}: the weights do not match {cls.__name__}'s config.json ({exc})") from exc
+            raise UnsupportedFormatError(f"{model_id}: the weights do not match {cls.__name__}'s config.json "
+                                         f"({exc})") from exc
 
 
 def mlp(dims: list[int], layer_norm: bool = True, dropout: float = 0.0) -> nn.Sequential:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from wmhub.errors import WmhubError
+from wmhub.errors import ConfigError
 from wmhub.models.base import LatentModel
 from wmhub.models.dynamics import DynamicsModel, MLPDynamics, ResBlockDynamics
 
@@ -29,9 +29,9 @@ class Ensemble(DynamicsModel):
         params = dict(member)
         kind = params.pop("kind", None)
         if kind not in MEMBER_KINDS:
-            raise WmhubError(f"ensemble member kind {kind!r} is not one of {sorted(MEMBER_KINDS)}")
+            raise ConfigError(f"ensemble member kind {kind!r} is not one of {sorted(MEMBER_KINDS)}")
         if num_members < 2:
-            raise WmhubError(f"an ensemble needs at least 2 members, got num_members={num_members}")
+            raise ConfigError(f"an ensemble needs at least 2 members, got num_members={num_members}")
         self.members = nn.ModuleList(MEMBER_KINDS[kind](latent_dim, action_dim, latent=latent, **params)
                                      for _ in range(num_members))
 

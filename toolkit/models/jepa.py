@@ -43,7 +43,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from wmhub.errors import WmhubError
+from wmhub.errors import ConfigError
 from wmhub.models.base import LatentModel
 from wmhub.models.world_model import Conditioning, WorldModel
 
@@ -77,7 +77,7 @@ class ConvEncoder(nn.Module):
     def __init__(self, size: int, width: int, embed_dim: int) -> None:
         super().__init__()
         if size % 16:
-            raise WmhubError(f"the cnn encoder needs frames whose side is a multiple of 16, got {size}")
+            raise ConfigError(f"the cnn encoder needs frames whose side is a multiple of 16, got {size}")
         layers: list[nn.Module] = []
         channels = [3, width, 2 * width, 4 * width, 8 * width]
         for c_in, c_out in zip(channels[:-1], channels[1:]):
@@ -99,7 +99,7 @@ class KeypointEncoder(nn.Module):
     def __init__(self, size: int, width: int, keypoints: int, embed_dim: int) -> None:
         super().__init__()
         if size % 4:
-            raise WmhubError(f"the keypoints encoder needs frames whose side is a multiple of 4, got {size}")
+            raise ConfigError(f"the keypoints encoder needs frames whose side is a multiple of 4, got {size}")
         self.size = size
         self.net = nn.Sequential(
             nn.Conv2d(3, width, 4, stride=2, padding=1), nn.GroupNorm(1, width), nn.GELU(),
@@ -134,21 +134,21 @@ class JEPAWorldModel(LatentModel):
                  latent: dict[str, Any] | None = None) -> None:
         super().__init__(latent_dim, action_dim, latent)
         if min(embed_dim, encoder_width, encoder_depth, keypoints) < 1:
-            raise WmhubError(f"JEPAWorldModel needs embed_dim, encoder_width, encoder_depth, keypoints >= 1; got "
-                             f"{embed_dim}, {encoder_width}, {encoder_depth}, {keypoints}")
+            raise ConfigError(f"JEPAWorldModel needs embed_dim, encoder_width, encoder_depth, keypoints >= 1; got "
+                              f"{embed_dim}, {encoder_width}, {encoder_depth}, {keypoints}")
         self.encoder_kind, self.embed_dim = encoder, embed_dim
         if encoder == "mlp":
             self.encoder: nn.Module = MLPEncoder(latent_dim, encoder_width, encoder_depth, embed_dim)
         elif encoder in PIXEL_ENCODERS:
             size = math.isqrt(latent_dim // 3)
             if size * size * 3 != latent_dim:
-                raise WmhubError(f"the {encoder} encoder reads square RGB frames (S·S·3 values); this latent has "
-                                 f"{latent_dim} values: use a dataset's frames-<S> config")
+                raise ConfigError(f"the {encoder} encoder reads square RGB frames (S·S·3 values); this latent has "
+                                  f"{latent_dim} values: use a dataset's frames-<S> config")
             self.encoder = (ConvEncoder(size, encoder_width, embed_dim) if encoder == "cnn"
                             else KeypointEncoder(size, encoder_width, keypoints, embed_dim))
         else:
-            raise WmhubError(f"JEPAWorldModel encoder must be one of 'mlp', {', '.join(map(repr, PIXEL_ENCODERS))}; "
-                             f"got {encoder!r}")
+            raise ConfigError(f"JEPAWorldModel encoder must be one of 'mlp', {', '.join(map(repr, PIXEL_ENCODERS))}; "
+                              f"got {encoder!r}")
         self.predictor = WorldModel(embed_dim, action_dim, width=width, depth=depth, heads=heads, context=context,
                                     mlp_ratio=mlp_ratio, dropout=dropout, conditioning=conditioning,
                                     frame_skip=frame_skip, latent={"embedding_of": "JEPAWorldModel.encode"})

@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wmhub.errors import WmhubError
+from wmhub.errors import ConfigError
 from wmhub.models.dynamics import DynamicsModel
 
 Conditioning = Literal["adaln", "add"]
@@ -111,14 +111,14 @@ class WorldModel(DynamicsModel):
                  frame_skip: int = 1, latent: dict[str, Any] | None = None) -> None:
         super().__init__(latent_dim, action_dim, latent)
         if frame_skip < 1 or action_dim % frame_skip:
-            raise WmhubError(f"WorldModel frame_skip must be >= 1 and divide action_dim (k environment actions "
-                             f"per model step); got frame_skip {frame_skip}, action_dim {action_dim}")
+            raise ConfigError(f"WorldModel frame_skip must be >= 1 and divide action_dim (k environment actions "
+                              f"per model step); got frame_skip {frame_skip}, action_dim {action_dim}")
         self.frame_skip = frame_skip
         if min(width, depth, heads, context) < 1 or width % heads:
-            raise WmhubError(f"WorldModel needs width, depth, heads, context >= 1 and width divisible by heads; "
-                             f"got width {width}, depth {depth}, heads {heads}, context {context}")
+            raise ConfigError(f"WorldModel needs width, depth, heads, context >= 1 and width divisible by heads; "
+                              f"got width {width}, depth {depth}, heads {heads}, context {context}")
         if conditioning not in ("adaln", "add"):
-            raise WmhubError(f"WorldModel conditioning must be 'adaln' or 'add', got {conditioning!r}")
+            raise ConfigError(f"WorldModel conditioning must be 'adaln' or 'add', got {conditioning!r}")
         self.context, self.conditioning = context, conditioning
         adaln = conditioning == "adaln"
         self.embed_latent = nn.Linear(latent_dim, width)
@@ -147,8 +147,8 @@ class WorldModel(DynamicsModel):
         """Teacher-forced next latents ẑ_{t+1} ``[B, T, D]`` from ``zn [B, T, D]`` and ``actions [B, T, A]`` (T ≤ k)."""
         t = zn.shape[-2]
         if t > self.context or actions.shape[-2] != t:
-            raise WmhubError(f"WorldModel takes at most {self.context} latents with one action each; got "
-                             f"{t} latents and {actions.shape[-2]} actions")
+            raise ConfigError(f"WorldModel takes at most {self.context} latents with one action each; got "
+                              f"{t} latents and {actions.shape[-2]} actions")
         lead = zn.shape[:-2]
         zn, actions = zn.reshape(-1, t, self.latent_dim), actions.reshape(-1, t, self.action_dim).to(zn.dtype)
         x = self.embed_latent(zn) + self.position[:t]
@@ -168,8 +168,8 @@ class WorldModel(DynamicsModel):
         """Open loop from ``zn [B, c, D]`` (c ≥ 1 latents, the last is z_t) and the c−1 ``context_actions``
         ``[B, c−1, A]`` between them, with ``actions [B, H, A]`` (a_t …): ẑ_{t+1..t+H} ``[B, H, D]``."""
         if context_actions.shape[-2] != zn.shape[-2] - 1:
-            raise WmhubError(f"a context of {zn.shape[-2]} latents needs {zn.shape[-2] - 1} context actions, "
-                             f"got {context_actions.shape[-2]}")
+            raise ConfigError(f"a context of {zn.shape[-2]} latents needs {zn.shape[-2] - 1} context actions, "
+                              f"got {context_actions.shape[-2]}")
         zs, acts, out = zn, context_actions.to(zn.dtype), []
         for h in range(actions.shape[-2]):
             acts = torch.cat([acts, actions[..., h:h + 1, :].to(zn.dtype)], dim=-2)[..., -self.context:, :]
@@ -226,7 +226,7 @@ class WorldModelRollout:
 
     def __init__(self, model: WorldModel, device: torch.device | str | None = None) -> None:
         if not isinstance(model, WorldModel):
-            raise WmhubError(f"WorldModelRollout wraps a WorldModel, got {type(model).__name__}")
+            raise ConfigError(f"WorldModelRollout wraps a WorldModel, got {type(model).__name__}")
         self.model = model.eval()
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.model.to(self.device)

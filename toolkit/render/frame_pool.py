@@ -32,7 +32,18 @@ def _render_job(size: int, qpos: np.ndarray, qvel: np.ndarray, target: np.ndarra
 
 
 def episode_states(steps, step_features) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(qpos, qvel, target_pos) of each episode of a step-shard table, in row order."""
+    """(qpos, qvel, target_pos) of each episode of a step-shard table, in row order.
+
+    Args:
+        steps: a reacher ``steps`` shard (episodes contiguous, step 0 first).
+        step_features: its features by name.
+
+    Yields:
+        One ``(qpos, qvel, target_pos)`` tuple of ``[T+1, ...]`` arrays per episode.
+
+    Example:
+        >>> states = list(episode_states(read_parquet(path), features))  # doctest: +SKIP
+    """
     from wmhub.data.schema import column_numpy
 
     index = column_numpy(steps, step_features["episode_index"])
@@ -44,7 +55,23 @@ def episode_states(steps, step_features) -> Iterator[tuple[np.ndarray, np.ndarra
 
 def render_episodes(states: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], size: int,
                     workers: int = 1) -> Iterator[np.ndarray]:
-    """Yield ``uint8 [T+1, size, size, 3]`` frames for each (qpos, qvel, target_pos) episode, in order."""
+    """Render each (qpos, qvel, target_pos) episode, in order, ahead of the consumer.
+
+    Args:
+        states: the episodes' physics states (:func:`episode_states`).
+        size: frame height and width in pixels.
+        workers: spawned render processes (0: render in this process); frames do not depend on it.
+
+    Yields:
+        ``uint8 [T+1, size, size, 3]`` frames per episode.
+
+    Raises:
+        MissingDependencyError: no headless OpenGL backend works.
+
+    Example:
+        >>> for frames in render_episodes(episode_states(steps, features), 64, workers=2):  # doctest: +SKIP
+        ...     print(frames.shape)
+    """
     select_render_backend()  # decide once, children inherit MUJOCO_GL
     if workers <= 0:
         from wmhub.render.reacher_frames import ReacherFrameRenderer

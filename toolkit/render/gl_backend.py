@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 
-from wmhub.errors import WmhubError
+from wmhub.errors import MissingDependencyError
 
 _PROBE = ("import numpy, mujoco;"
           "m = mujoco.MjModel.from_xml_string('<mujoco><worldbody><geom size=\"1\"/></worldbody></mujoco>');"
@@ -23,14 +23,36 @@ _HINT = ("no headless OpenGL backend works: install EGL (Debian/Ubuntu: apt-get 
 
 
 def backend_works(name: str) -> bool:
-    """True if MuJoCo can render offscreen with backend ``name`` (egl or osmesa)."""
+    """True if MuJoCo can render offscreen with backend ``name`` (probed in a subprocess).
+
+    Args:
+        name: ``egl`` or ``osmesa``.
+
+    Returns:
+        Whether a tiny scene renders with it.
+
+    Example:
+        >>> backend_works("egl")  # doctest: +SKIP
+        True
+    """
     env = {**os.environ, "MUJOCO_GL": name, "PYOPENGL_PLATFORM": name}
     result = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, timeout=120)
     return result.returncode == 0
 
 
 def select_render_backend() -> str:
-    """Set and return ``MUJOCO_GL`` for rendering; raises a clear error when none works."""
+    """Set and return ``MUJOCO_GL`` for rendering (the user's own value wins).
+
+    Returns:
+        The backend's name (``egl``, ``osmesa`` or the user's ``MUJOCO_GL``).
+
+    Raises:
+        MissingDependencyError: no headless OpenGL backend works (the message names the packages).
+
+    Example:
+        >>> select_render_backend()  # doctest: +SKIP
+        'egl'
+    """
     chosen = os.environ.get("MUJOCO_GL")
     if chosen:
         return chosen
@@ -39,4 +61,4 @@ def select_render_backend() -> str:
             os.environ["MUJOCO_GL"] = name
             os.environ.setdefault("PYOPENGL_PLATFORM", name)
             return name
-    raise WmhubError(_HINT)
+    raise MissingDependencyError(_HINT)

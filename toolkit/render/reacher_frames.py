@@ -13,7 +13,20 @@ from wmhub.render.gl_backend import select_render_backend
 
 
 class ReacherFrameRenderer:
-    """Renders ``uint8 [H, W, 3]`` frames of reacher states (one simulator per instance)."""
+    """Renders ``uint8 [H, W, 3]`` frames of reacher states (one simulator per instance).
+
+    Args:
+        size: frame height and width in pixels.
+        camera: dm_control camera id or name (0: the fixed top-down camera).
+
+    Raises:
+        MissingDependencyError: no headless OpenGL backend works.
+
+    Example:
+        >>> renderer = ReacherFrameRenderer(size=64)  # doctest: +SKIP
+        >>> renderer.render(qpos, qvel, target_pos).shape  # doctest: +SKIP
+        (201, 64, 64, 3)
+    """
 
     def __init__(self, size: int = 256, camera: int | str = 0) -> None:
         select_render_backend()

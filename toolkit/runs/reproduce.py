@@ -10,25 +10,35 @@ within ``tolerance`` when the claim is 0). Timings are reported, not compared.
 
 from __future__ import annotations
 
-import json
+import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wmhub.errors import WmhubError
-from wmhub.hub.push_model import read_pushed
+from wmhub.errors import ConfigError
+from wmhub.runs.evaluate import evaluate
+from wmhub.runs.pushed import read_pushed
+from wmhub.runs.results import RESULTS_NAME, EvalResults
+from wmhub.runs.run import RECIPE_NAME
+from wmhub.training.recipe import parse_recipe
+from wmhub.training.summary import SUMMARY_NAME, RunSummary
+from wmhub.training.trainer import train
 
-SKIPPED_KEYS = ("time", "per_s", "plot", "curve", "device", "samples_per_s")
+SKIPPED_KEYS = ("time", "per_s", "plot", "curve", "device", "samples_per_s", "schema_version")
 
 
 @dataclass
 class MetricComparison:
+    """One claimed metric beside its reproduction (None: the reproduction has no such metric)."""
+
     name: str
     claimed: float
     reproduced: float | None
 
     def ok(self, tolerance: float) -> bool:
+        """Whether the reproduction is within ``tolerance`` (relative; absolute when the claim is 0)."""
         if self.reproduced is None:
             return False
         if self.claimed == 0:
@@ -38,6 +48,8 @@ class MetricComparison:
 
 @dataclass
 class ReproduceResult:
+    """The retrained run and every claimed metric compared."""
+
     run_dir: Path
     tolerance: float
     metrics: list[MetricComparison] = field(default_factory=list)
@@ -47,8 +59,10 @@ class ReproduceResult:
         return [m for m in self.metrics if not m.ok(self.tolerance)]
 
 
-def flatten_metrics(results: dict[str, Any], prefix: str = "") -> dict[str, float]:
+def flatten_metrics(results: Mapping[str, Any] | EvalResults, prefix: str = "") -> dict[str, float]:
     """Numeric leaves of an eval-results dict, as dotted names (timings and plots left out)."""
+    if isinstance(results, EvalResults):
+        results = results.to_json_dict()
     out: dict[str, float] = {}
     for key, value in results.items():
         name = f"{prefix}{key}"
@@ -61,23 +75,41 @@ def flatten_metrics(results: dict[str, Any], prefix: str = "") -> dict[str, floa
     return out
 
 
-def reproduce(source: str, *, tolerance: float = 0.02, out: str | Path | None = None,
+def reproduce(source: str, *, tolerance: float = 0.02, out: str | os.PathLike[str] | None = None,
               overrides: list[str] | tuple[str, ...] = (), show_progress: bool = True) -> ReproduceResult:
-    """Retrain and re-evaluate the checkpoint pushed at ``source``; compare with its claims."""
-    from wmhub.eval.runner import evaluate_run
-    from wmhub.training.recipe import parse_recipe
-    from wmhub.training.trainer import train
+    """Retrain and re-evaluate the checkpoint pushed at ``source``; compare every claimed metric.
 
+    Args:
+        source: ``hf://<org>/<name>[@rev]`` or a local hub directory written by ``wmhub push``
+            (before or after ``schema_version`` was added to its files).
+        tolerance: the largest relative difference allowed (absolute when the claim is 0).
+        out: the run directory of the retraining (default: a new temporary directory).
+        overrides: ``--set`` recipe overrides (the data must stay the same).
+        show_progress: whether to show progress bars.
+
+    Returns:
+        The retrained run and the comparisons (``result.failed`` lists those outside the tolerance).
+
+    Raises:
+        ConfigError: a negative tolerance, or an invalid recipe override.
+        NotFoundError: ``source`` lacks a pushed file (``eval_results.json``, ``summary.json``, ``recipe.yaml``).
+
+    Example:
+        >>> import wmhub
+        >>> result = wmhub.reproduce("hub/tiny-dynamics", out="runs/again")  # doctest: +SKIP
+        >>> result.failed                                                   # doctest: +SKIP
+        []
+    """
     if tolerance < 0:
-        raise WmhubError(f"--tolerance must be >= 0, got {tolerance}")
-    claimed = json.loads(read_pushed(source, "eval_results.json"))
-    summary = json.loads(read_pushed(source, "summary.json"))
-    revision = summary["dataset"].get("revision")
-    pinned = [f"dataset.revision={revision}"] if revision and summary["dataset"]["source"].startswith("hf://") else []
-    recipe = parse_recipe(read_pushed(source, "recipe.yaml"), f"{source}/recipe.yaml", [*pinned, *overrides])
+        raise ConfigError(f"--tolerance must be >= 0, got {tolerance}")
+    claimed = EvalResults.from_json(read_pushed(source, RESULTS_NAME), f"{source}/{RESULTS_NAME}")
+    summary = RunSummary.from_json(read_pushed(source, SUMMARY_NAME), f"{source}/{SUMMARY_NAME}")
+    revision = summary.dataset.revision
+    pinned = [f"dataset.revision={revision}"] if revision and summary.dataset.source.startswith("hf://") else []
+    recipe = parse_recipe(read_pushed(source, RECIPE_NAME), f"{source}/{RECIPE_NAME}", [*pinned, *overrides])
     run_dir = Path(out) if out else Path(tempfile.mkdtemp(prefix="wmhub-reproduce-")) / recipe.name
     train(recipe, run_dir, show_progress=show_progress)
-    reproduced = evaluate_run(run_dir, suites=list(claimed.get("suites", {})) or None)
+    reproduced = evaluate(run_dir, suites=list(claimed.suites) or None)
     mine, theirs = flatten_metrics(reproduced), flatten_metrics(claimed)
     result = ReproduceResult(run_dir, tolerance)
     for name, value in sorted(theirs.items()):

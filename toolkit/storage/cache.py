@@ -1,4 +1,16 @@
-"""wmhub's download cache: verified Hub files by SHA-256, shared by every download.
+"""wmhub's one cache root, on the Hugging Face cache conventions.
+
+Location: ``$HF_HOME/wmhub`` (``HF_HOME`` defaults to ``$XDG_CACHE_HOME/huggingface``, i.e.
+``~/.cache/huggingface``), beside the Hugging Face hub cache (``$HF_HOME/hub``, where model
+snapshots are kept by ``huggingface_hub`` itself). ``WMHUB_CACHE`` moves it elsewhere;
+``WMHUB_CACHE=off`` disables the shared file cache (every file is transferred again). It holds:
+
+* ``sha256/<aa>/<sha256>`` — verified files by SHA-256 (:class:`BlobCache`), shared by every download;
+* ``datasets/...`` — datasets opened from a remote source (``wmhub.open_dataset("hf://...")``,
+  a recipe's ``dataset.source``), downloaded there once per revision and selection
+  (:func:`datasets_cache_dir`; ``WMHUB_DATA_CACHE`` still overrides this folder alone).
+
+Nothing is ever evicted; deleting the directory at any time is safe.
 
 A second download of the same shard (into another directory, of another tag holding the
 same file, or of a repo that holds a copy) is served from here without network transfer.
@@ -6,10 +18,6 @@ Files are stored as ``<cache>/sha256/<aa>/<sha256>`` and placed into OUT by a ha
 when both are on one filesystem (no copy), else by a copy. Every hit is hashed again while
 it is placed, so a cache file changed behind wmhub's back (hard links share bytes with the
 copies in OUT) is dropped and downloaded again, never served.
-
-Location: ``$WMHUB_CACHE`` if set (``off`` disables the cache), else ``wmhub/`` beside the
-Hugging Face hub cache (``~/.cache/huggingface/wmhub`` by default, or under ``HF_HOME``).
-Nothing is ever evicted; deleting the directory at any time is safe.
 """
 
 from __future__ import annotations
@@ -24,9 +32,59 @@ from pathlib import Path
 from wmhub.fileio import hashing_copy, sha256_file, tmp_name
 
 CACHE_ENV = "WMHUB_CACHE"
+DATA_CACHE_ENV = "WMHUB_DATA_CACHE"
 _DISABLED = ("", "0", "off", "false", "no", "none")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 logger = logging.getLogger(__name__)
+
+
+def hf_home() -> Path:
+    """``$HF_HOME``, with the Hugging Face default (``$XDG_CACHE_HOME/huggingface``, ``~/.cache/huggingface``).
+
+    Example:
+        >>> hf_home()  # doctest: +SKIP
+        PosixPath('/home/me/.cache/huggingface')
+    """
+    configured = os.environ.get("HF_HOME")
+    if configured:
+        return Path(configured).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "huggingface"
+
+
+def cache_enabled() -> bool:
+    """False when ``WMHUB_CACHE`` is ``off`` (or ``0``, ``no``, ``none``, empty)."""
+    configured = os.environ.get(CACHE_ENV)
+    return configured is None or configured.strip().lower() not in _DISABLED
+
+
+def cache_root() -> Path:
+    """wmhub's cache root: ``$WMHUB_CACHE`` when set to a path, else ``$HF_HOME/wmhub``.
+
+    Returns:
+        The directory (it may not exist yet). With ``WMHUB_CACHE=off`` this is still the default
+        root: downloads that need a place to land (:func:`datasets_cache_dir`) use it, the shared
+        file cache does not.
+
+    Example:
+        >>> cache_root()  # doctest: +SKIP
+        PosixPath('/home/me/.cache/huggingface/wmhub')
+    """
+    configured = os.environ.get(CACHE_ENV)
+    if configured is not None and cache_enabled():
+        return Path(configured).expanduser()
+    return hf_home() / "wmhub"
+
+
+def datasets_cache_dir() -> Path:
+    """Where datasets read from remote sources are downloaded: ``<cache root>/datasets``
+    (``$WMHUB_DATA_CACHE`` when set).
+
+    Example:
+        >>> datasets_cache_dir()  # doctest: +SKIP
+        PosixPath('/home/me/.cache/huggingface/wmhub/datasets')
+    """
+    configured = os.environ.get(DATA_CACHE_ENV)
+    return Path(configured).expanduser() if configured else cache_root() / "datasets"
 
 
 class BlobCache:
@@ -37,13 +95,8 @@ class BlobCache:
 
     @classmethod
     def default(cls) -> BlobCache | None:
-        """The cache named by ``$WMHUB_CACHE`` or beside the HF hub cache; None when disabled."""
-        configured = os.environ.get(CACHE_ENV)
-        if configured is not None:
-            return None if configured.strip().lower() in _DISABLED else cls(Path(configured).expanduser())
-        from huggingface_hub import constants
-
-        return cls(Path(constants.HF_HUB_CACHE).expanduser().parent / "wmhub")
+        """The cache at :func:`cache_root`; None when ``WMHUB_CACHE=off``."""
+        return cls(cache_root()) if cache_enabled() else None
 
     def path(self, sha256: str) -> Path | None:
         """Where the file with this SHA-256 is kept (None for a malformed digest: manifests are untrusted)."""

@@ -1,32 +1,48 @@
-"""Two places a dataset can be published to or downloaded from, behind one interface.
+"""One `Store` protocol for every place datasets and checkpoints are published to and read from.
 
-:class:`LocalHubStore` is a directory laid out exactly like the repo (so
-``datasets.load_dataset(path)`` works on it); versions are tags stored as
-manifest snapshots in ``.wmhub-tags/<tag>/``, which stay valid because shards
-are never rewritten or deleted. :class:`HfHubStore` talks to the Hugging Face
-Hub, or any Hub-compatible server at ``HF_ENDPOINT``, through ``huggingface_hub``
-(token from the standard chain: ``HF_TOKEN``, ``hf auth login``); it downloads shards
-with wmhub's own transport (:mod:`wmhub.storage.transfer`) and cache
-(:mod:`wmhub.storage.cache`).
+* :class:`LocalHubStore` — a local directory: a dataset directory, or a *local hub* laid out
+  exactly like the repo (so ``datasets.load_dataset(path)`` works on it); versions are tags
+  stored as snapshots of the versioned files (index and card) in ``.wmhub-tags/<tag>/``, which
+  stay valid because other files are never rewritten or deleted.
+* :class:`HfHubStore` — a repository on the Hugging Face Hub, or any Hub-compatible server at
+  ``HF_ENDPOINT``, through ``huggingface_hub`` (token from the standard chain: ``HF_TOKEN``,
+  ``hf auth login``); files are downloaded with wmhub's own transport
+  (:mod:`wmhub.storage.transfer`) and cache (:mod:`wmhub.storage.cache`).
+* :class:`FsspecStore` — a prefix on an fsspec filesystem (``s3://``, ``gs://``, ``memory://``);
+  no revisions and no tags (object stores keep neither), no SHA-256 in listings.
 
-Both stores hash a file while they write it (``fetch`` returns the digest), and with
-``expected_sha256`` a file appears under its final name only once its bytes match.
+Every store hashes a file while it writes it (``fetch`` returns the digest), and with
+``expected_sha256`` a file appears under its final name only once its bytes match. A store knows
+nothing of the dataset format: it moves files, and writes the index file (``manifest.json``)
+last in a commit.
+
+Example:
+    >>> store = open_store(parse_location("hf://datasets/my-lab/reacher@v1.0"))  # doctest: +SKIP
+    >>> revision = store.resolve("v1.0")                                          # doctest: +SKIP
+    >>> store.read_bytes("manifest.json", revision)[:1]                            # doctest: +SKIP
+    b'{'
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from wmhub.data.layout import CARD_NAME
-from wmhub.data.locking import dataset_lock
-from wmhub.data.manifest import MANIFEST_NAME, Manifest
-from wmhub.errors import WmhubError
+from wmhub.errors import (
+    AlreadyExistsError,
+    ChecksumMismatchError,
+    ConfigError,
+    NotFoundError,
+    TransferError,
+    UnsupportedLocationError,
+    WmhubError,
+)
 from wmhub.fileio import (
     atomic_write_bytes,
     fsync_dir,
@@ -37,14 +53,16 @@ from wmhub.fileio import (
     tmp_name,
 )
 from wmhub.storage.cache import BlobCache
-from wmhub.storage.location import HubRepo
-from wmhub.storage.transfer import download_to_file, fetch_small, with_retries
+from wmhub.storage.files import CARD_NAME, INDEX_NAME, LOCK_NAME, TAGS_DIR, TMP_MARKER, directory_lock
+from wmhub.storage.location import FsspecURL, HubRepo, LocalDir, Location
+from wmhub.storage.transfer import Received, download_to_file, fetch_small, with_retries
 
-__all__ = ["ChecksumMismatch", "Fetched", "HfHubStore", "LocalHubStore", "RemoteFile", "Store", "open_store",
-           "read_manifest", "with_retries"]
+__all__ = ["ChecksumMismatch", "Fetched", "FsspecStore", "HfHubStore", "LocalHubStore", "RemoteFile", "Store",
+           "ensure_tag", "open_store", "with_retries"]
 
-TAGS_DIR = ".wmhub-tags"
 T = TypeVar("T")
+_CHUNK = 1 << 20
+_TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass
@@ -53,7 +71,7 @@ class RemoteFile:
 
     path: str
     size: int
-    sha256: str | None  # None when the store only has a git blob id (small non-LFS files)
+    sha256: str | None  # None when the store keeps no SHA-256 (small non-LFS Hub files, object stores)
 
 
 @dataclass(frozen=True)
@@ -66,7 +84,7 @@ class Fetched:
     from_cache: bool = False
 
 
-class ChecksumMismatch(WmhubError):
+class ChecksumMismatch(ChecksumMismatchError):
     """A fetched file's SHA-256 is not the expected one; ``dest`` was left untouched."""
 
     def __init__(self, path: str, where: str, expected: str, actual: str) -> None:
@@ -75,31 +93,35 @@ class ChecksumMismatch(WmhubError):
 
 
 class Store(Protocol):
-    """A place datasets are published to and downloaded from."""
+    """A place files are published to and read from (see the module docstring)."""
 
     def describe(self) -> str:
         """Human-readable name for messages."""
 
     def resolve(self, revision: str | None) -> str:
-        """The immutable revision (commit id, or tag / 'latest' for a local hub) to read from."""
+        """The immutable revision to read from (commit id; tag or ``latest`` locally); ``""`` when the
+        location holds nothing yet."""
 
-    def read_text(self, path: str, revision: str) -> str | None:
-        """A small file's text, or None when it does not exist."""
+    def read_bytes(self, path: str, revision: str) -> bytes | None:
+        """A small file's bytes (index, card), or None when it does not exist."""
+
+    def list_files(self, revision: str) -> dict[str, RemoteFile]:
+        """Every file at ``revision`` (wmhub's lock and tag snapshots excepted), by path."""
+
+    def file_info(self, paths: list[str], revision: str) -> dict[str, RemoteFile]:
+        """Size (and SHA-256 where known) of those of ``paths`` that exist."""
 
     def fetch(self, path: str, revision: str, dest: Path, *, expected_sha256: str | None = None,
               expected_size: int | None = None, force: bool = False) -> Fetched:
-        """Copy ``path`` at ``revision`` to ``dest``, hashing while writing; resumes and caches where the store can.
+        """Copy ``path`` at ``revision`` to ``dest``, hashing while writing; resumes and caches where it can.
 
         With ``expected_sha256``, ``dest`` is replaced only by bytes with that digest; otherwise
         :class:`ChecksumMismatch` is raised and ``dest`` is left as it was. ``force`` bypasses
-        caches and partial files (the server's bytes, from the first one).
+        caches and partial files (the store's bytes, from the first one).
         """
 
-    def file_info(self, paths: list[str], revision: str) -> dict[str, RemoteFile]:
-        """Size (and SHA-256 where known) of the paths that exist."""
-
     def commit(self, files: dict[str, Path], texts: dict[str, str], message: str, private: bool) -> str:
-        """Add ``files`` (repo path -> local file) and ``texts`` in one commit; returns the new revision."""
+        """Add ``files`` (path -> local file) and ``texts`` in one commit, the index last; returns the revision."""
 
     def tags(self) -> dict[str, str]:
         """Existing tags -> the id of the revision they mark (see ``revision_id``)."""
@@ -111,24 +133,39 @@ class Store(Protocol):
         """Mark ``revision`` with ``tag`` (never moves an existing tag)."""
 
 
-def read_manifest(store: Store, revision: str) -> Manifest | None:
-    """The manifest at ``revision``, or None if the destination holds no dataset yet."""
-    text = store.read_text(MANIFEST_NAME, revision)
-    if text is None:
-        return None
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise WmhubError(f"{store.describe()}: {MANIFEST_NAME} is not valid JSON ({exc})") from exc
-    return Manifest.from_json_obj(raw, source=f"{store.describe()}/{MANIFEST_NAME}")
+def _verified_fetch(where: str, path: str, dest: Path, transfer: Callable[[Path, bool], Received], *,
+                    expected_sha256: str | None, expected_size: int | None, force: bool) -> Fetched:
+    """A remote fetch through the blob cache: served from it when it holds ``expected_sha256``, else
+    transferred into ``.<name>.wmhub-partial`` by ``transfer(partial, restart)``, checked, renamed and cached."""
+    cache = BlobCache.default() if expected_sha256 is not None else None
+    if cache is not None and not force and cache.place(expected_sha256, dest, expected_size):
+        return Fetched(expected_sha256, dest.stat().st_size, 0, from_cache=True)
+    partial = partial_name(dest)
+    received = transfer(partial, force)
+    if expected_sha256 is not None and received.sha256 != expected_sha256:
+        partial.unlink(missing_ok=True)  # never resume from bytes that did not add up
+        raise ChecksumMismatch(path, where, expected_sha256, received.sha256)
+    # no fsync: a file in OUT is trusted only after its SHA-256 is checked again on the next run
+    os.replace(partial, dest)
+    if cache is not None:
+        cache.add(expected_sha256, dest)
+    return Fetched(received.sha256, received.size, received.bytes_received)
 
 
 # ------------------------------------------------------------------ local hub
 class LocalHubStore:
-    """A directory used as a hub (same layout as the Hub repo)."""
+    """A local directory used as a hub (same layout as the Hub repo); a plain dataset directory is one
+    without tags.
 
-    def __init__(self, root: Path) -> None:
+    Args:
+        root: the directory.
+        versioned: the files snapshotted by a tag (the others are shared by every version): the card
+            and index of a dataset; every file of a checkpoint, whose files are rewritten by a push.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], versioned: tuple[str, ...] = (CARD_NAME, INDEX_NAME)) -> None:
         self.root = Path(root)
+        self.versioned = versioned
 
     def describe(self) -> str:
         return str(self.root)
@@ -139,22 +176,43 @@ class LocalHubStore:
     def resolve(self, revision: str | None) -> str:
         if revision in (None, "latest", "main"):
             return "latest"
-        if not (self.root / TAGS_DIR / revision / MANIFEST_NAME).is_file():
+        if revision.startswith(".") or not (self.root / TAGS_DIR / revision).is_dir():
             known = ", ".join(sorted(self.tags())) or "none"
-            raise WmhubError(f"{self.root} has no version {revision!r} (tags: {known})")
+            raise NotFoundError(f"{self.root} has no version {revision!r} (tags: {known})")
         return revision
 
-    def read_text(self, path: str, revision: str) -> str | None:
-        # manifest and card are versioned; shards are shared by all versions
-        base = self._base(revision) if path in (MANIFEST_NAME, CARD_NAME) else self.root
+    def read_bytes(self, path: str, revision: str) -> bytes | None:
+        base = self._base(revision) if path in self.versioned else self.root
         full = resolve_inside(base, path)
-        return full.read_text(encoding="utf-8") if full.is_file() else None
+        return full.read_bytes() if full.is_file() else None
+
+    def list_files(self, revision: str) -> dict[str, RemoteFile]:
+        if not self.root.is_dir():
+            return {}
+        out = {}
+        for full in sorted(self.root.rglob("*")):
+            rel = full.relative_to(self.root).as_posix()
+            if not full.is_file() or rel.split("/", 1)[0] == TAGS_DIR or rel == LOCK_NAME:
+                continue
+            base_file = self._base(revision) / rel if rel in self.versioned else full
+            if base_file.is_file():
+                out[rel] = RemoteFile(rel, base_file.stat().st_size, None)
+        return out
+
+    def file_info(self, paths: list[str], revision: str) -> dict[str, RemoteFile]:
+        out = {}
+        for path in paths:
+            full = resolve_inside(self.root, path)
+            if full.is_file():
+                out[path] = RemoteFile(path, full.stat().st_size, None)
+        return out
 
     def fetch(self, path: str, revision: str, dest: Path, *, expected_sha256: str | None = None,
               expected_size: int | None = None, force: bool = False) -> Fetched:
-        source = resolve_inside(self.root, path)
+        base = self._base(revision) if path in self.versioned else self.root
+        source = resolve_inside(base, path)
         if not source.is_file():
-            raise WmhubError(f"{self.root}: {path} is listed in the manifest but missing")
+            raise NotFoundError(f"{self.root}: {path} is listed in the manifest but missing")
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = tmp_name(dest)
         try:
@@ -166,17 +224,9 @@ class LocalHubStore:
             tmp.unlink(missing_ok=True)
         return Fetched(digest, size, size)
 
-    def file_info(self, paths: list[str], revision: str) -> dict[str, RemoteFile]:
-        out = {}
-        for path in paths:
-            full = resolve_inside(self.root, path)
-            if full.is_file():
-                out[path] = RemoteFile(path, full.stat().st_size, None)
-        return out
-
     def commit(self, files: dict[str, Path], texts: dict[str, str], message: str, private: bool) -> str:
         self.root.mkdir(parents=True, exist_ok=True)
-        with dataset_lock(self.root):
+        with directory_lock(self.root):
             for path, source in files.items():
                 dest = resolve_inside(self.root, path)
                 dest.parent.mkdir(parents=True, exist_ok=True)
@@ -186,27 +236,45 @@ class LocalHubStore:
                     os.fsync(handle.fileno())
                 os.replace(tmp, dest)
                 fsync_dir(dest.parent)
-            # the manifest goes last: readers never see it list a missing shard
-            for path in sorted(texts, key=lambda p: p == MANIFEST_NAME):
+            # the index goes last: readers never see it list a missing file
+            for path in sorted(texts, key=lambda p: p == INDEX_NAME):
                 atomic_write_bytes(resolve_inside(self.root, path), texts[path].encode("utf-8"))
         return "latest"
+
+    def _content_id(self, base: Path) -> str:
+        """SHA-256 over the versioned files present in ``base`` (names and contents)."""
+        digest = hashlib.sha256()
+        for name in sorted(self.versioned):
+            path = resolve_inside(base, name)
+            if path.is_file():
+                digest.update(f"{name}\0{sha256_file(path)}\n".encode())
+        return digest.hexdigest()
 
     def tags(self) -> dict[str, str]:
         base = self.root / TAGS_DIR
         if not base.is_dir():
             return {}
-        return {p.name: sha256_file(p / MANIFEST_NAME) for p in sorted(base.iterdir())}
+        return {p.name: self._content_id(p) for p in sorted(base.iterdir())
+                if p.is_dir() and not p.name.startswith(".")}
 
     def revision_id(self, revision: str) -> str:
-        return sha256_file(self._base(revision) / MANIFEST_NAME)
+        return self._content_id(self._base(revision))
 
     def create_tag(self, tag: str, revision: str) -> None:
-        with dataset_lock(self.root):
+        if not _TAG_RE.fullmatch(tag):
+            raise ConfigError(f"tag {tag!r}: use letters, digits, '.', '_' and '-' (starting with a letter or digit)")
+        with directory_lock(self.root):
             target = self.root / TAGS_DIR / tag
             if target.exists():
-                raise WmhubError(f"tag {tag!r} already exists in {self.root}; tags are never moved")
-            for name in (CARD_NAME, MANIFEST_NAME):
-                atomic_write_bytes(target / name, (self._base(revision) / name).read_bytes())
+                raise AlreadyExistsError(f"tag {tag!r} already exists in {self.root}; tags are never moved")
+            staging = self.root / TAGS_DIR / f"{TMP_MARKER}{tag}"  # complete before it takes the tag's name
+            shutil.rmtree(staging, ignore_errors=True)
+            for name in self.versioned:
+                source = resolve_inside(self._base(revision), name)
+                if source.is_file():
+                    atomic_write_bytes(resolve_inside(staging, name), source.read_bytes())
+            staging.mkdir(parents=True, exist_ok=True)
+            staging.replace(target)
 
 
 # ------------------------------------------------------------------------ Hub
@@ -214,15 +282,15 @@ def _explain_http_error(exc: Exception, repo: HubRepo, writing: bool) -> WmhubEr
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
     if isinstance(exc, RevisionNotFoundError):
-        return WmhubError(f"{repo}: revision {repo.revision!r} not found")
+        return NotFoundError(f"{repo}: revision {repo.revision!r} not found")
     if isinstance(exc, RepositoryNotFoundError):
         hint = " (or you lack access: log in with `hf auth login` or set HF_TOKEN)"
-        return WmhubError(f"{repo}: repository not found{hint}")
+        return NotFoundError(f"{repo}: repository not found{hint}")
     if isinstance(exc, HfHubHTTPError) and exc.response is not None and exc.response.status_code in (401, 403):
         action = "write to" if writing else "read"
-        return WmhubError(f"not allowed to {action} {repo} (HTTP {exc.response.status_code}): log in with "
-                          "`hf auth login` or set HF_TOKEN to a token with write access")
-    return WmhubError(f"{repo}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        return TransferError(f"not allowed to {action} {repo} (HTTP {exc.response.status_code}): log in with "
+                             "`hf auth login` or set HF_TOKEN to a token with write access")
+    return TransferError(f"{repo}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
 
 
 class HfHubStore:
@@ -246,22 +314,19 @@ class HfHubStore:
             raise _explain_http_error(exc, self.repo, writing) from exc
 
     def resolve(self, revision: str | None) -> str:
-        from huggingface_hub.errors import RepositoryNotFoundError
+        from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
         try:
             info = with_retries(lambda: self.api.repo_info(self.repo.repo_id, repo_type=self.repo.repo_type,
                                                            revision=revision), f"reading {self.repo}")
-        except RepositoryNotFoundError:
+        except RepositoryNotFoundError as exc:
             if revision is None:
                 return ""
-            raise
-        except Exception as exc:  # noqa: BLE001 - translated to a user message
-            from huggingface_hub.errors import HfHubHTTPError
-
-            if isinstance(exc, HfHubHTTPError):
-                raise _explain_http_error(exc, HubRepo(self.repo.repo_type, self.repo.repo_id, revision),
-                                          False) from exc
-            raise
+            raise _explain_http_error(exc, HubRepo(self.repo.repo_type, self.repo.repo_id, revision),
+                                      False) from exc
+        except HfHubHTTPError as exc:
+            raise _explain_http_error(exc, HubRepo(self.repo.repo_type, self.repo.repo_id, revision),
+                                      False) from exc
         return info.sha
 
     def _url(self, path: str, revision: str) -> str:
@@ -270,60 +335,60 @@ class HfHubStore:
         return hf_hub_url(self.repo.repo_id, path, repo_type=self.repo.repo_type, revision=revision,
                           endpoint=constants.ENDPOINT)
 
-    def read_text(self, path: str, revision: str) -> str | None:
+    def read_bytes(self, path: str, revision: str) -> bytes | None:
         from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
         if not revision:
             return None
         try:
-            data = fetch_small(self._url(path, revision), what=f"{path} from {self.repo}")
+            return fetch_small(self._url(path, revision), what=f"{path} from {self.repo}")
         except EntryNotFoundError:
             return None
         except HfHubHTTPError as exc:
             raise _explain_http_error(exc, self.repo, False) from exc
-        return data.decode("utf-8")
+
+    @staticmethod
+    def _entry(entry: Any) -> RemoteFile | None:
+        size = getattr(entry, "size", None)
+        if size is None:  # a folder
+            return None
+        lfs = getattr(entry, "lfs", None)
+        return RemoteFile(entry.path, int(size), lfs.sha256 if lfs else None)
+
+    def list_files(self, revision: str) -> dict[str, RemoteFile]:
+        if not revision:
+            return {}
+        entries = self._call(lambda: list(self.api.list_repo_tree(self.repo.repo_id, revision=revision,
+                                                                  repo_type=self.repo.repo_type, recursive=True)),
+                             "listing files")
+        return {f.path: f for f in map(self._entry, entries) if f is not None}
 
     def fetch(self, path: str, revision: str, dest: Path, *, expected_sha256: str | None = None,
               expected_size: int | None = None, force: bool = False) -> Fetched:
-        """Shards come through :mod:`wmhub.storage.transfer` (one streamed GET, hashed while written, resumed
+        """Files come through :mod:`wmhub.storage.transfer` (one streamed GET, hashed while written, resumed
         from ``.<name>.wmhub-partial``) and the content-addressed :mod:`wmhub.storage.cache`.
 
         ``revision`` must be a resolved commit, so every file comes from the same version.
         """
         from huggingface_hub.errors import HfHubHTTPError
 
-        cache = BlobCache.default() if expected_sha256 is not None else None
-        if cache is not None and not force and cache.place(expected_sha256, dest, expected_size):
-            size = dest.stat().st_size
-            return Fetched(expected_sha256, size, 0, from_cache=True)
-        url = self._url(path, revision)
-        partial = partial_name(dest)
-        try:
-            received = download_to_file(url, partial, what=f"{path} from {self.repo}", expected_size=expected_size,
-                                        restart=force)
-        except HfHubHTTPError as exc:
-            raise _explain_http_error(exc, self.repo, False) from exc
-        if expected_sha256 is not None and received.sha256 != expected_sha256:
-            partial.unlink(missing_ok=True)  # never resume from bytes that did not add up
-            raise ChecksumMismatch(path, str(self.repo), expected_sha256, received.sha256)
-        # no fsync: a shard in OUT is trusted only after its SHA-256 is checked again on the next run
-        os.replace(partial, dest)
-        if cache is not None:
-            cache.add(expected_sha256, dest)
-        return Fetched(received.sha256, received.size, received.bytes_received)
+        def transfer(partial: Path, restart: bool) -> Received:
+            try:
+                return download_to_file(self._url(path, revision), partial, what=f"{path} from {self.repo}",
+                                        expected_size=expected_size, restart=restart)
+            except HfHubHTTPError as exc:
+                raise _explain_http_error(exc, self.repo, False) from exc
+
+        return _verified_fetch(str(self.repo), path, dest, transfer, expected_sha256=expected_sha256,
+                               expected_size=expected_size, force=force)
 
     def file_info(self, paths: list[str], revision: str) -> dict[str, RemoteFile]:
         out: dict[str, RemoteFile] = {}
         for start in range(0, len(paths), 500):
             chunk = paths[start:start + 500]
-            entries = self._call(lambda: self.api.get_paths_info(self.repo.repo_id, chunk, revision=revision,
-                                                                 repo_type=self.repo.repo_type),
-                                 "listing files")
-            for entry in entries:
-                lfs = getattr(entry, "lfs", None)
-                size = getattr(entry, "size", None)
-                if size is not None:
-                    out[entry.path] = RemoteFile(entry.path, int(size), lfs.sha256 if lfs else None)
+            entries = self._call(lambda chunk=chunk: self.api.get_paths_info(
+                self.repo.repo_id, chunk, revision=revision, repo_type=self.repo.repo_type), "listing files")
+            out.update({f.path: f for f in map(self._entry, entries) if f is not None})
         return out
 
     def commit(self, files: dict[str, Path], texts: dict[str, str], message: str, private: bool) -> str:
@@ -339,8 +404,13 @@ class HfHubStore:
         return info.oid
 
     def tags(self) -> dict[str, str]:
-        refs = self._call(lambda: self.api.list_repo_refs(self.repo.repo_id, repo_type=self.repo.repo_type),
-                          "listing tags")
+        from huggingface_hub.errors import RepositoryNotFoundError
+
+        try:
+            refs = with_retries(lambda: self.api.list_repo_refs(self.repo.repo_id, repo_type=self.repo.repo_type),
+                                "listing tags")
+        except RepositoryNotFoundError:
+            return {}  # a repo that does not exist yet has no tags
         return {ref.name: ref.target_commit for ref in refs.tags}
 
     def revision_id(self, revision: str) -> str:
@@ -350,7 +420,141 @@ class HfHubStore:
         self._call(lambda: self.api.create_tag(self.repo.repo_id, tag=tag, revision=revision,
                                                repo_type=self.repo.repo_type), f"tagging {tag}", writing=True)
 
+    def snapshot(self, revision: str | None = None) -> Path:
+        """Download the whole repo at ``revision`` into the Hugging Face cache (its conventions:
+        ``$HF_HOME/hub``); returns the local snapshot directory.
 
-def open_store(location) -> Store:
-    """The store for a parsed location (:func:`wmhub.storage.location.parse_location`)."""
-    return HfHubStore(location) if isinstance(location, HubRepo) else LocalHubStore(location)
+        Raises:
+            NotFoundError: the repo or revision does not exist (or is not readable).
+        """
+        from huggingface_hub import snapshot_download
+
+        return Path(self._call(lambda: snapshot_download(self.repo.repo_id, repo_type=self.repo.repo_type,
+                                                         revision=revision), f"downloading {self.repo}"))
+
+
+# --------------------------------------------------------------------- fsspec
+class FsspecStore:
+    """A directory on an fsspec filesystem (one version: no revisions, no tags).
+
+    Args:
+        url: ``s3://bucket/prefix`` (the backend package must be installed).
+        storage_options: fsspec options (``endpoint_url``, ``key``, ...).
+    """
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        from wmhub.storage.fsspec_dir import RemoteDir
+
+        self.dir = RemoteDir(url, storage_options)
+        self.dir.refresh()
+
+    def describe(self) -> str:
+        return self.dir.url
+
+    def resolve(self, revision: str | None) -> str:
+        if revision not in (None, "latest", "main"):
+            raise UnsupportedLocationError(f"{self.dir.url}: an fsspec URL has no revisions (asked for {revision!r})")
+        return "latest"
+
+    def read_bytes(self, path: str, revision: str) -> bytes | None:
+        try:
+            return self.dir.read_bytes(path)
+        except FileNotFoundError:
+            return None
+
+    def list_files(self, revision: str) -> dict[str, RemoteFile]:
+        return {rel: RemoteFile(rel, size, None) for rel, size in self.dir.sizes().items() if rel != LOCK_NAME}
+
+    def file_info(self, paths: list[str], revision: str) -> dict[str, RemoteFile]:
+        listing = self.list_files(revision)
+        return {p: listing[p] for p in paths if p in listing}
+
+    def fetch(self, path: str, revision: str, dest: Path, *, expected_sha256: str | None = None,
+              expected_size: int | None = None, force: bool = False) -> Fetched:
+        key = self.dir.key(path)
+
+        def transfer(partial: Path, restart: bool) -> Received:
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            hasher, size = hashlib.sha256(), 0
+            try:
+                with self.dir.fs.open(key, "rb") as source, open(partial, "wb") as out:
+                    while chunk := source.read(_CHUNK):
+                        out.write(chunk)
+                        hasher.update(chunk)
+                        size += len(chunk)
+            except FileNotFoundError as exc:
+                partial.unlink(missing_ok=True)
+                raise NotFoundError(f"{self.dir.url}: {path} is listed in the manifest but missing") from exc
+            return Received(hasher.hexdigest(), size, size, 0)
+
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        return _verified_fetch(self.dir.url, path, dest, transfer, expected_sha256=expected_sha256,
+                               expected_size=expected_size, force=force)
+
+    def commit(self, files: dict[str, Path], texts: dict[str, str], message: str, private: bool) -> str:
+        from wmhub.storage.fsspec_dir import remote_lease
+
+        with remote_lease(self.dir):
+            for path, source in files.items():
+                self.dir.put_file(source, path)
+            for path in sorted(texts, key=lambda p: p == INDEX_NAME):
+                self.dir.write_bytes(path, texts[path].encode("utf-8"))
+        self.dir.refresh()
+        return "latest"
+
+    def tags(self) -> dict[str, str]:
+        raise UnsupportedLocationError(f"{self.dir.url}: an fsspec URL keeps no tags; publish without --tag, or to "
+                                       "hf://datasets/<org>/<name> or a local hub directory")
+
+    def revision_id(self, revision: str) -> str:
+        return "latest"
+
+    def create_tag(self, tag: str, revision: str) -> None:
+        self.tags()
+
+
+def ensure_tag(store: Store, tag: str, revision: str) -> None:
+    """Mark ``revision`` of ``store`` with ``tag``; a no-op when the tag already marks it.
+
+    Args:
+        store: any store that keeps tags.
+        tag: the tag (``v1.0``).
+        revision: the revision committed (what ``store.commit`` returned).
+
+    Raises:
+        AlreadyExistsError: the tag marks another version (tags are never moved).
+        UnsupportedLocationError: the store keeps no tags (an fsspec URL).
+
+    Example:
+        >>> ensure_tag(store, "v1.0", store.commit(files, texts, "push", private=False))  # doctest: +SKIP
+    """
+    existing = store.tags()
+    if tag not in existing:
+        store.create_tag(tag, revision)
+    elif existing[tag] != store.revision_id(revision):
+        raise AlreadyExistsError(f"tag {tag!r} already marks another version of {store.describe()} "
+                                 f"({existing[tag][:12]}); tags are never moved: choose a new tag")
+
+
+def open_store(location: Location | Path, storage_options: dict[str, Any] | None = None, *,
+               versioned: tuple[str, ...] | None = None) -> Store:
+    """The store for a parsed location (:func:`wmhub.storage.location.parse_location`).
+
+    Args:
+        location: a :class:`LocalDir`, :class:`HubRepo` or :class:`FsspecURL` (a plain Path is a local directory).
+        storage_options: fsspec options for an :class:`FsspecURL`.
+        versioned: for a local directory, the files a tag snapshots (default: card and index).
+
+    Returns:
+        The :class:`Store` that reads and writes it.
+
+    Example:
+        >>> open_store(parse_location("/shared/hub/reacher")).describe()  # doctest: +SKIP
+        '/shared/hub/reacher'
+    """
+    if isinstance(location, HubRepo):
+        return HfHubStore(location)
+    if isinstance(location, FsspecURL):
+        return FsspecStore(location.url, storage_options)
+    root = location.path if isinstance(location, LocalDir) else Path(location)
+    return LocalHubStore(root) if versioned is None else LocalHubStore(root, versioned)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from wmhub.errors import WmhubError
+from wmhub.errors import TransferError
 
 T = TypeVar("T")
 
@@ -115,7 +115,7 @@ class _Backoff:
         """Count a failed attempt: wait before the next one, or raise once all attempts failed."""
         self.failures += 1
         if self.failures >= self.attempts:
-            raise WmhubError(f"{self.what} failed after {self.attempts} attempts: {reason}; check your network "
+            raise TransferError(f"{self.what} failed after {self.attempts} attempts: {reason}; check your network "
                              "connection and HF_ENDPOINT, then re-run (it resumes)") from cause
         wait = self.delay if retry_after is None else max(self.delay, retry_after)
         time.sleep(min(wait, RETRY_MAX_DELAY_S))
@@ -262,7 +262,7 @@ def _get_into(session: Any, url: str, part: _PartialFile) -> None:
                 response.read()  # the error body, for hf_raise_for_status's message
             hf_raise_for_status(response)
         if status not in (200, 206):
-            raise WmhubError(f"{server_of(url)} answered HTTP {status} to a download; expected 200 or 206")
+            raise TransferError(f"{server_of(url)} answered HTTP {status} to a download; expected 200 or 206")
         if part.offset and status == 200:
             part.restart()  # the server ignored the Range header: this body is the whole file
         elif part.offset and _range_start(response) != part.offset:
@@ -281,7 +281,7 @@ def download_to_file(url: str, partial: Path, *, what: str, expected_size: int |
     ``what`` names the file in errors ("data/steps/… from hf://datasets/org/name"). A partial
     file at least ``expected_size`` long is started again; ``restart=True`` always starts from
     byte 0. A dropped connection continues with ``Range: bytes=N-`` at once; attempts that make
-    no progress back off (:data:`RETRY_ATTEMPTS`) and then raise :class:`WmhubError`, leaving
+    no progress back off (:data:`RETRY_ATTEMPTS`) and then raise :class:`~wmhub.errors.TransferError`, leaving
     ``partial`` in place for the next run. HTTP errors that are not retryable propagate as
     ``huggingface_hub`` errors. ``session`` defaults to ``huggingface_hub.get_session()``.
     """
@@ -304,7 +304,7 @@ def download_to_file(url: str, partial: Path, *, what: str, expected_size: int |
             except _Restart:
                 restarts += 1
                 if restarts > 2:
-                    raise WmhubError(f"{server_of(url)} does not serve {what} from byte {part.offset} as asked "
+                    raise TransferError(f"{server_of(url)} does not serve {what} from byte {part.offset} as asked "
                                      "(HTTP Range); delete the .wmhub-partial file and re-run") from None
                 part.restart()
             except _RetryableStatus as exc:

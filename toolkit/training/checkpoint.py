@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from wmhub.errors import WmhubError
+from wmhub.errors import UnsupportedFormatError
 from wmhub.fileio import dumps_json, fsync_dir
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -96,8 +96,8 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
         scheduler.load_state_dict(payload["scheduler"])
         rng = load_file(path / "rng.safetensors")
     except (OSError, KeyError, ValueError, RuntimeError) as exc:
-        raise WmhubError(f"checkpoint {path} cannot be restored ({exc}); delete it to resume from an older one, "
-                         "or start a new run without --resume") from exc
+        raise UnsupportedFormatError(f"checkpoint {path} cannot be restored ({exc}); delete it to resume from an "
+                                     "older one, or start a new run without --resume") from exc
     torch.set_rng_state(rng["cpu"])
     cuda_states = [rng[k] for k in sorted(k for k in rng if k.startswith("cuda."))]
     if cuda_states and torch.cuda.is_available():

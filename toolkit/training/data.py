@@ -25,7 +25,7 @@ from wmhub.data.layout import STEPS_CONFIG
 from wmhub.data.reader import WmDataset
 from wmhub.data.schema import column_numpy
 from wmhub.data.windows import WindowDataset
-from wmhub.errors import WmhubError
+from wmhub.errors import ConfigError, NotFoundError
 
 SPLIT_SALT = 0x5B1 # keeps the split's random stream apart from every other use of the seed
 
@@ -41,8 +41,8 @@ class EpisodeSplit:
 def split_episodes(episodes: list[int], val_fraction: float, seed: int) -> EpisodeSplit:
     """A seeded split by episode: ``round(val_fraction · E)`` (at least 1) episodes validate."""
     if len(episodes) < 2:
-        raise WmhubError(f"training needs at least 2 episodes (one to validate), the dataset has {len(episodes)}; "
-                         "generate more with `wmhub generate ... --episodes N`")
+        raise ConfigError(f"training needs at least 2 episodes (one to validate), the dataset has {len(episodes)}; "
+                          "generate more with `wmhub generate ... --episodes N`")
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SPLIT_SALT,)))
     order = rng.permutation(np.asarray(episodes, dtype=np.int64))
     num_val = min(max(1, round(val_fraction * len(episodes))), len(episodes) - 1)
@@ -84,7 +84,7 @@ def shards_for(dataset: WmDataset, config: str, max_episodes: int | None) -> lis
     """Positions of the shards holding episodes below ``max_episodes`` (all when None)."""
     infos = dataset.manifest.shards_of(config)
     if not infos:
-        raise WmhubError(f"config {config!r} of {dataset.root} has no shards")
+        raise NotFoundError(f"config {config!r} of {dataset.root} has no shards")
     return [k for k, s in enumerate(infos) if max_episodes is None or s.episode_start < max_episodes]
 
 
@@ -160,7 +160,7 @@ class StreamedWindows(IterableDataset):
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         info = get_worker_info()
         if info is not None and info.num_workers > 1:
-            raise WmhubError("training.num_workers must be 0 or 1 with the stream data path")
+            raise ConfigError("training.num_workers must be 0 or 1 with the stream data path")
         dataset = WmDataset(self.root)
         order = torch.randperm(len(self.shards), generator=epoch_generator(self.seed, self.epoch)).tolist()
         carry: dict[str, torch.Tensor] | None = None

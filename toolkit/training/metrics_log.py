@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from wmhub.errors import WmhubError
+from wmhub.errors import MissingDependencyError
 from wmhub.fileio import atomic_write_text
 
 METRICS_NAME = "metrics.jsonl"
@@ -46,8 +46,9 @@ class MetricsLog:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError as exc:
-                raise WmhubError("training.tensorboard is true but the tensorboard package is not installed; "
-                                 "`pip install tensorboard` or set training.tensorboard=false") from exc
+                raise MissingDependencyError("training.tensorboard is true but the tensorboard package is not "
+                                             "installed; `pip install tensorboard` or set training.tensorboard=false"
+                                             ) from exc
             self.writer = SummaryWriter(str(run_dir / "tensorboard"))
 
     def write(self, record: dict[str, Any]) -> None:

@@ -104,7 +104,8 @@ class Objective:
             total += batch["rewards"].shape[0]
             reward_sum = reward_sum + batch["rewards"][:, 0].double().sum()
             action_sum = action_sum + batch["actions"][:, 0].double().sum(0)
-        self.constants = {"reward": (reward_sum / max(total, 1)).float(), "action": (action_sum / max(total, 1)).float()}
+        self.constants = {"reward": (reward_sum / max(total, 1)).float(),
+                          "action": (action_sum / max(total, 1)).float()}
 
     def _world_model_loss(self, model, zn: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         k = model.context

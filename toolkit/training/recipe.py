@@ -1,19 +1,36 @@
 """Recipes: one YAML file per checkpoint, validated on load.
 
-A recipe names the dataset (and the commands that recreate it), the model,
+A recipe names the dataset (and the typed data steps that recreate it), the model,
 the training schedule, the evaluation suites and the card metadata::
 
     name: reacher_dynamics_mlp_100k_state
     dataset:
       source: data/reacher-100k            # a directory, or hf://datasets/<org>/<name>
       config: steps
-      generate: ["wmhub generate reacher OUT --episodes 500 ..."]
+      generate: {env: reacher, episodes: 500, episodes_per_shard: 500, episode_length: 200,
+                 policy: p-controller, epsilon: 0.3, seed: 0, workers: 2}
+      encode:                              # optional: derived configs (embeddings, frames)
+        - {encoder: "vjepa2:facebook/vjepa2-vitl-fpc64-256", dtype: bf16, batch_size: 32}
     model: {kind: mlp_dynamics, hidden_dim: 512, num_layers: 3}
     training: {epochs: 100, batch_size: 256, lr: 1.0e-3, loss: huber}
+
+``dataset.generate`` holds ``env``, ``episodes``, ``episodes_per_shard`` and ``workers`` plus
+the environment's own options, validated by its config model (:mod:`wmhub.envs.registry`; the
+same model builds ``wmhub generate <env>``'s options). ``dataset.encode`` is a list of
+:class:`EncodeStep`.
+
+Recipes written before the data steps were typed hold a list of command strings
+(``generate: ["wmhub generate reacher OUT --episodes 500 ...", "wmhub encode OUT ..."]``). They
+are read by a small converter (:func:`convert_commands`) into the typed steps, so a recipe
+pushed with a checkpoint earlier still reproduces; a string that is not such a command is a
+clear error.
 
 Errors name the file, the key and what was expected. ``--set a.b=value``
 overrides a key (the value is parsed as YAML, so ``3e-4`` is a number).
 Relative dataset sources are relative to the working directory.
+
+This module imports pydantic and yaml only (an environment's config model is imported when a
+recipe names the environment); reading a recipe loads neither torch nor a simulator.
 """
 
 from __future__ import annotations
@@ -26,7 +43,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from wmhub.errors import WmhubError
+from wmhub.envs.registry import get_env, validate_options
+from wmhub.errors import ConfigError, NotFoundError
+from wmhub.models.kinds import kinds
 
 PositiveInt = Annotated[int, Field(ge=1)]
 
@@ -35,25 +54,183 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class GenerateStep(BaseModel):
+    """``dataset.generate``: the rollouts that recreate the dataset (generation is deterministic).
+
+    Besides the keys below, every key is an option of the environment's config model (e.g.
+    reacher's ``episode_length``, ``policy``, ``epsilon``, ``seed``), validated by that model;
+    defaults are filled in.
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    env: str = Field(description="environment name (wmhub generate --help lists them)")
+    episodes: PositiveInt = Field(description="total episodes of the dataset")
+    episodes_per_shard: PositiveInt | None = Field(None, description="default: the environment's")
+    workers: PositiveInt = Field(1, description="parallel processes (the bytes do not depend on it)")
+
+    @model_validator(mode="after")
+    def _environment_options(self) -> GenerateStep:
+        config = validate_options(get_env(self.env), dict(self.model_extra or {}))
+        extra = self.__pydantic_extra__
+        assert extra is not None
+        extra.clear()
+        extra.update(config.model_dump(mode="json"))
+        return self
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The environment's config options (defaults filled in)."""
+        return dict(self.model_extra or {})
+
+    def command(self) -> str:
+        """The equivalent ``wmhub generate`` command line, with OUT for the dataset path.
+
+        Returns:
+            The command, e.g. ``wmhub generate reacher OUT --episodes 60 ... --workers 2``.
+
+        Example:
+            >>> GenerateStep(env="reacher", episodes=4, policy="random").command().split(" --episode-length")[0]
+            'wmhub generate reacher OUT --episodes 4'
+        """
+        parts = ["wmhub", "generate", self.env, "OUT", "--episodes", str(self.episodes)]
+        if self.episodes_per_shard is not None:
+            parts += ["--episodes-per-shard", str(self.episodes_per_shard)]
+        for key, value in self.options.items():
+            parts += [f"--{key.replace('_', '-')}", str(value)]
+        return shlex.join([*parts, "--workers", str(self.workers)])
+
+
+class EncodeStep(_Strict):
+    """One ``dataset.encode`` step: an encoder's embeddings and/or stored frames (``wmhub encode``)."""
+
+    encoder: str | None = Field(None, description="vjepa2[:ID_OR_PATH] | hf-image:ID_OR_PATH | random[:DIM] | state")
+    save_frames: bool = Field(False, description="also store the frames (config frames-<size>)")
+    frame_size: PositiveInt | None = Field(None, description="render size; default: the encoder's (64 for frames)")
+    pooling: Literal["cls", "mean"] = Field("cls", description="hf-image only: CLS token or mean of patch tokens")
+    dtype: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="compute dtype of the encoder")
+    batch_size: PositiveInt = Field(16, description="windows per forward pass")
+    device: str = Field("auto", description="auto, cpu or cuda")
+    encoder_threads: PositiveInt | None = Field(None, description="CPU threads for the encoder (default: all)")
+    workers: Annotated[int, Field(ge=0)] = Field(1, description="render processes running ahead of the encoder")
+
+    @model_validator(mode="after")
+    def _does_something(self) -> EncodeStep:
+        if not self.encoder and not self.save_frames:
+            raise ValueError("an encode step needs encoder: SPEC and/or save_frames: true")
+        return self
+
+    def command(self) -> str:
+        """The equivalent ``wmhub encode`` command line (options at their defaults left out).
+
+        Example:
+            >>> EncodeStep(save_frames=True, frame_size=64).command()
+            'wmhub encode OUT --save-frames --frame-size 64'
+        """
+        parts = ["wmhub", "encode", "OUT"]
+        for key, value in self.model_dump(exclude_defaults=True).items():
+            flag = f"--{key.replace('_', '-')}"
+            parts += [flag] if value is True else [flag, str(value)]
+        return shlex.join(parts)
+
+
+# ------------------------------------------------------------ old recipes: command strings
+_ENCODE_KEYS = {"encoder", "save_frames", "frame_size", "pooling", "dtype", "batch_size", "device",
+                "encoder_threads"}
+_FLAGS = {"--resume", "--quiet", "--save-frames"}
+_RUN_ONLY = {"resume", "quiet", "executor", "ray_address", "ray_actors"}  # change nothing in the data
+
+
+def _command_options(command: str, words: list[str]) -> dict[str, str | bool]:
+    options: dict[str, str | bool] = {}
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if not word.startswith("--") or (word not in _FLAGS and i + 1 >= len(words)):
+            raise ValueError(f"cannot read {word!r} in {command!r}; write dataset.generate / dataset.encode as "
+                             "keys (see recipes/tiny_reacher_dynamics_state.yaml)")
+        key = word[2:].replace("-", "_")
+        if word in _FLAGS:
+            options[key], i = True, i + 1
+        else:
+            options[key], i = words[i + 1], i + 2
+    return {k: v for k, v in options.items() if k not in _RUN_ONLY}
+
+
+def convert_commands(commands: list[str]) -> dict[str, Any]:
+    """Typed ``generate`` / ``encode`` steps from an old recipe's ``dataset.generate`` command strings.
+
+    Args:
+        commands: ``wmhub generate ENV OUT --opt value ...`` and ``wmhub encode OUT ...`` strings.
+
+    Returns:
+        ``{"generate": {...} or None, "encode": [{...}, ...]}`` (values still strings; the models
+        validate and convert them).
+
+    Raises:
+        ValueError: a string is not a ``wmhub generate|encode`` command with OUT as the dataset path.
+
+    Example:
+        >>> convert_commands(["wmhub generate reacher OUT --episodes 4 --workers 2"])
+        {'generate': {'env': 'reacher', 'episodes': '4', 'workers': '2'}, 'encode': []}
+    """
+    generate: dict[str, Any] | None = None
+    encode: list[dict[str, Any]] = []
+    for command in commands:
+        words = shlex.split(command) if isinstance(command, str) else []
+        if len(words) < 2 or words[0] != "wmhub" or words[1] not in ("generate", "encode") or "OUT" not in words:
+            raise ValueError(f"generate commands must be `wmhub generate|encode ...` with OUT as the "
+                             f"dataset path; got {command!r} (or write dataset.generate as keys: env, episodes, ...)")
+        if words[1] == "encode":
+            if words[2:3] != ["OUT"]:
+                raise ValueError(f"expected `wmhub encode OUT ...`, got {command!r}")
+            encode.append(_command_options(command, words[3:]))  # its --workers: render workers
+            continue
+        if len(words) < 4 or words[3] != "OUT":
+            raise ValueError(f"expected `wmhub generate ENV OUT ...`, got {command!r}")
+        if generate is not None:
+            raise ValueError("dataset.generate holds two `wmhub generate` commands; a dataset has one generator")
+        options = _command_options(command, words[4:])
+        inline = {k: options.pop(k) for k in list(options) if k in _ENCODE_KEYS}
+        render_workers = options.pop("render_workers", None)
+        if inline:
+            encode.insert(0, {**inline, **({"workers": render_workers} if render_workers is not None else {})})
+        generate = {"env": words[2], **options}
+    return {"generate": generate, "encode": encode}
+
+
 class DatasetSpec(_Strict):
-    """Where the training data comes from."""
+    """Where the training data comes from, and the typed steps that recreate it."""
 
     source: str = Field(description="dataset directory, or hf://datasets/<org>/<name>")
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit)")
     config: str = Field("steps", description="step config holding the latent ('steps' or 'embeddings-<name>')")
     latent_features: list[str] | None = Field(None, description="default: the config's declared latent features")
     max_episodes: PositiveInt | None = Field(None, description="use only the first N episodes")
-    generate: list[str] = Field(default_factory=list, description=(
-        "wmhub commands that recreate the dataset at OUT when it is absent (generation is deterministic)"))
+    generate: GenerateStep | None = Field(None, description=(
+        "the rollouts that recreate the dataset when it is absent (generation is deterministic)"))
+    encode: list[EncodeStep] = Field(default_factory=list, description=(
+        "derived configs (embeddings, frames) computed after generation, or when the config is missing"))
 
-    @model_validator(mode="after")
-    def _commands_are_wmhub(self) -> DatasetSpec:
-        for command in self.generate:
-            words = shlex.split(command)
-            if len(words) < 2 or words[0] != "wmhub" or words[1] not in ("generate", "encode") or "OUT" not in words:
-                raise ValueError(f"generate commands must be `wmhub generate|encode ...` with OUT as the "
-                                 f"dataset path; got {command!r}")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _old_command_strings(cls, data: Any) -> Any:
+        """Convert an old recipe's ``generate: [command strings]`` (see :func:`convert_commands`).
+
+        The list holds all the data steps (its ``wmhub encode`` commands included), so it replaces
+        ``encode`` too: ``--set dataset.generate=[]`` means no data steps, as it did.
+        """
+        if isinstance(data, dict) and isinstance(data.get("generate"), list):
+            data = {**data, **convert_commands(data["generate"])}
+        return data
+
+    def commands(self) -> list[str]:
+        """The data steps as ``wmhub`` command lines (OUT for the dataset path), for messages and scripts.
+
+        Example:
+            >>> DatasetSpec(source="d", encode=[{"encoder": "state"}]).commands()
+            ['wmhub encode OUT --encoder state']
+        """
+        return ([self.generate.command()] if self.generate else []) + [step.command() for step in self.encode]
 
 
 class MLPDynamicsSpec(_Strict):
@@ -126,13 +303,13 @@ class JEPAWorldModelSpec(WorldModelSpec):
     keypoints: PositiveInt = Field(32, description="keypoints: feature maps, each giving one (x, y) point")
 
 
-ModelSpec = Annotated[MLPDynamicsSpec | ResBlockDynamicsSpec | EnsembleSpec | RewardSpec | BCSpec | WorldModelSpec | JEPAWorldModelSpec, Field(discriminator="kind")]
+ModelSpec = Annotated[MLPDynamicsSpec | ResBlockDynamicsSpec | EnsembleSpec | RewardSpec | BCSpec | WorldModelSpec
+                      | JEPAWorldModelSpec, Field(discriminator="kind")]
 
-OBJECTIVE_OF_KIND = {"mlp_dynamics": "dynamics", "resblock_dynamics": "dynamics", "ensemble": "dynamics",
-                     "reward": "reward", "bc": "bc", "world_model": "world_model", "jepa_world_model": "jepa"}
-LOSSES = {"dynamics": ("huber", "mse", "cosine"), "reward": ("bce", "mse"), "bc": ("mse", "huber"),
-          "world_model": ("l1", "mse"), "jepa": ("mse", "l1")}
-MULTISTEP_OBJECTIVES = ("dynamics", "world_model", "jepa")
+# from the model-kind registry (one registration per kind: wmhub.models.kinds)
+OBJECTIVE_OF_KIND = {name: k.objective for name, k in kinds().items()}
+LOSSES = {k.objective: k.losses for k in kinds().values()}
+MULTISTEP_OBJECTIVES = tuple(dict.fromkeys(k.objective for k in kinds().values() if k.multistep))
 
 
 class TrainingSpec(_Strict):
@@ -226,9 +403,11 @@ class Recipe(_Strict):
             raise ValueError(f"training.horizon > 1 is a dynamics rollout loss; a {objective} model needs horizon 1")
         latent = self.eval.get("latent")
         if self.frame_skip > 1 and latent is not None:
-            from wmhub.eval.latent import DEFAULT_HORIZONS
+            fs, horizons = self.frame_skip, latent.get("horizons")
+            if horizons is None:  # the suite's default horizons (imported only here: the suite needs torch)
+                from wmhub.eval.latent import DEFAULT_HORIZONS
 
-            fs, horizons = self.frame_skip, latent.get("horizons", list(DEFAULT_HORIZONS))
+                horizons = list(DEFAULT_HORIZONS)
             if not isinstance(horizons, list) or any(not isinstance(h, int) or h < 1 or h % fs for h in horizons):
                 raise ValueError(f"eval.latent.horizons {horizons} count environment steps; with model.frame_skip "
                                  f"{fs} each must be a positive multiple of {fs}, e.g. {[fs, 2 * fs, 6 * fs]}")
@@ -281,13 +460,35 @@ class Recipe(_Strict):
 
 # ------------------------------------------------------------------ loading
 def builtin_recipes() -> list[str]:
-    """Names of the recipes shipped with wmhub (``recipes/*.yaml``)."""
+    """Names of the recipes shipped with wmhub (``recipes/*.yaml``).
+
+    Returns:
+        The sorted names (without ``.yaml``).
+
+    Example:
+        >>> "tiny_reacher_dynamics_state" in builtin_recipes()
+        True
+    """
     return sorted(p.name.removesuffix(".yaml") for p in resources.files("wmhub.recipes").iterdir()
                   if p.name.endswith(".yaml"))
 
 
 def find_recipe(name_or_path: str | Path) -> tuple[str, str]:
-    """(display name, YAML text) of a recipe file, or of a built-in recipe by name."""
+    """(display name, YAML text) of a recipe file, or of a built-in recipe by name.
+
+    Args:
+        name_or_path: a path to a YAML file, or a built-in recipe's name.
+
+    Returns:
+        The name used in messages and the file's text.
+
+    Raises:
+        NotFoundError: neither a file nor a built-in recipe.
+
+    Example:
+        >>> find_recipe("tiny_reacher_dynamics_state")[0]
+        'recipes/tiny_reacher_dynamics_state.yaml'
+    """
     path = Path(name_or_path)
     if path.is_file():
         return str(path), path.read_text(encoding="utf-8")
@@ -295,19 +496,33 @@ def find_recipe(name_or_path: str | Path) -> tuple[str, str]:
     if "/" not in name and name in builtin_recipes():
         resource = resources.files("wmhub.recipes").joinpath(f"{name}.yaml")
         return f"recipes/{name}.yaml", resource.read_text(encoding="utf-8")
-    raise WmhubError(f"recipe {str(name_or_path)!r} is neither a file nor a built-in recipe; built-in: "
+    raise NotFoundError(f"recipe {str(name_or_path)!r} is neither a file nor a built-in recipe; built-in: "
                      f"{', '.join(builtin_recipes())}")
 
 
 def apply_override(raw: dict[str, Any], assignment: str, source: str) -> None:
-    """Apply one ``key.sub=value`` override to the raw recipe dict (value parsed as YAML)."""
+    """Apply one ``key.sub=value`` override to the raw recipe dict (value parsed as YAML).
+
+    Args:
+        raw: the recipe as parsed YAML; changed in place.
+        assignment: ``KEY=VALUE`` with a dotted key.
+        source: the recipe's name, for messages.
+
+    Raises:
+        ConfigError: not ``KEY=VALUE``, the value is not YAML, or a key on the path is not a mapping.
+
+    Example:
+        >>> raw = {"training": {"lr": 0.1}}
+        >>> apply_override(raw, "training.epochs=5", "r.yaml"); raw
+        {'training': {'lr': 0.1, 'epochs': 5}}
+    """
     key, sep, text = assignment.partition("=")
     if not sep or not key.strip():
-        raise WmhubError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set training.lr=3e-4")
+        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set training.lr=3e-4")
     try:
         value = yaml.safe_load(text) if text.strip() else ""
     except yaml.YAMLError as exc:
-        raise WmhubError(f"--set {assignment!r}: the value is not valid YAML ({exc})") from exc
+        raise ConfigError(f"--set {assignment!r}: the value is not valid YAML ({exc})") from exc
     node = raw
     parts = key.strip().split(".")
     for i, part in enumerate(parts[:-1]):
@@ -315,7 +530,7 @@ def apply_override(raw: dict[str, Any], assignment: str, source: str) -> None:
         if child is None:
             child = node[part] = {}
         if not isinstance(child, dict):
-            raise WmhubError(f"--set {assignment!r}: {'.'.join(parts[:i + 1])} in {source} is not a mapping")
+            raise ConfigError(f"--set {assignment!r}: {'.'.join(parts[:i + 1])} in {source} is not a mapping")
         node = child
     node[parts[-1]] = value
 
@@ -332,29 +547,67 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{location}: {message}{shown}" if location else f"{message}{shown}"
 
 
-_TAGS = {"mlp_dynamics", "resblock_dynamics", "ensemble", "reward", "bc", "world_model", "jepa_world_model"}
+_TAGS = set(kinds())
 
 
 def parse_recipe(text: str, source: str = "recipe", overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
-    """Validate recipe YAML text (plus ``--set`` overrides); errors name ``source`` and the key."""
+    """Validate recipe YAML text (plus ``--set`` overrides); errors name ``source`` and the key.
+
+    Old recipes whose ``dataset.generate`` is a list of command strings are converted (see the
+    module docstring).
+
+    Args:
+        text: the YAML text.
+        source: the recipe's name, for messages.
+        overrides: ``KEY=VALUE`` assignments applied before validation.
+
+    Returns:
+        The validated :class:`Recipe`.
+
+    Raises:
+        ConfigError: invalid YAML, an unknown, missing or invalid key; one line naming ``source`` and the key.
+
+    Example:
+        >>> parse_recipe("{name: r, dataset: {source: d}, model: {kind: bc}}").objective
+        'bc'
+    """
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise WmhubError(f"{source}: not valid YAML ({exc})") from exc
+        raise ConfigError(f"{source}: not valid YAML ({exc})") from exc
     if not isinstance(raw, dict):
-        raise WmhubError(f"{source}: a recipe is a YAML mapping with keys name, dataset, model, training, ...")
+        raise ConfigError(f"{source}: a recipe is a YAML mapping with keys name, dataset, model, training, ...")
     for assignment in overrides:
         apply_override(raw, assignment, source)
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(_describe(e) for e in exc.errors())
-        raise WmhubError(f"{source}: {problems}") from None
+        raise ConfigError(f"{source}: {problems}") from None
     recipe._source = source
     return recipe
 
 
 def load_recipe(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
-    """Load and validate a recipe file or a built-in recipe by name."""
+    """Load and validate a recipe file or a built-in recipe by name.
+
+    Reading a recipe imports pydantic, yaml and the named environment's config model only (no torch,
+    no simulator).
+
+    Args:
+        name_or_path: a path to a YAML file, or a built-in recipe's name (``wmhub train --list``).
+        overrides: ``KEY=VALUE`` assignments (``--set``), values parsed as YAML.
+
+    Returns:
+        The validated :class:`Recipe`.
+
+    Raises:
+        NotFoundError: no such file or built-in recipe.
+        ConfigError: the recipe is invalid (the message names the file and the key).
+
+    Example:
+        >>> load_recipe("tiny_reacher_dynamics_state", ["training.lr=3e-4"]).training.lr
+        0.0003
+    """
     source, text = find_recipe(name_or_path)
     return parse_recipe(text, source, overrides)

@@ -13,7 +13,6 @@ bit for bit.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -28,11 +27,11 @@ import torch
 from wmhub.data.layout import STEPS_CONFIG
 from wmhub.data.reader import WmDataset
 from wmhub.devices import resolve_device
-from wmhub.errors import WmhubError
+from wmhub.errors import AlreadyExistsError, ConfigError, NotFoundError
 from wmhub.fileio import atomic_write_json, atomic_write_text, sha256_file
 from wmhub.models.base import LatentModel
 from wmhub.models.jepa import PIXEL_ENCODERS
-from wmhub.models.registry import MODEL_KINDS
+from wmhub.models.kinds import kind
 from wmhub.progress import Progress
 from wmhub.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from wmhub.training.data import (
@@ -51,6 +50,7 @@ from wmhub.training.dataset_source import ObtainedDataset, obtain_dataset
 from wmhub.training.metrics_log import MetricsLog
 from wmhub.training.objectives import Objective, evaluate
 from wmhub.training.recipe import Recipe, parse_recipe
+from wmhub.training.summary import SUMMARY_NAME, RunSummary
 from wmhub.version import __version__
 
 EVAL_BATCH = 4096
@@ -58,18 +58,24 @@ EVAL_BATCH = 4096
 
 @dataclass
 class TrainResult:
-    """Where the run is and what it measured (``summary`` is ``summary.json``)."""
+    """Where the run is and what it measured.
+
+    Attributes:
+        run_dir: the run directory.
+        model_dir: ``RUN/model`` (the best weights).
+        summary: ``summary.json``.
+    """
 
     run_dir: Path
     model_dir: Path
-    summary: dict[str, Any]
+    summary: RunSummary
 
 
 def build_model(recipe: Recipe, latent_dim: int, action_dim: int, latent: dict[str, Any]) -> LatentModel:
-    """The recipe's model (any kind of :data:`MODEL_KINDS`, world_model included), freshly initialised
+    """The recipe's model (any registered kind, :mod:`wmhub.models.kinds`), freshly initialised
     from the current torch RNG."""
     params = recipe.model.model_dump(exclude={"kind"})
-    return MODEL_KINDS[recipe.model.kind](latent_dim, action_dim, latent=latent, **params)
+    return kind(recipe.model.kind).load_class()(latent_dim, action_dim, latent=latent, **params)
 
 
 def lr_lambda(warmup: int, total: int, min_ratio: float):
@@ -99,7 +105,7 @@ class _Data:
             self.num_train = len(self.train)
         else:
             if self.windows_per_episode > 1:
-                raise WmhubError(
+                raise ConfigError(
                     f"training.windows_per_episode={self.windows_per_episode} needs the windows in memory, but "
                     f"{dataset.root} needs {need / 2**30:.1f} GiB (memory_budget_gb={t.memory_budget_gb}, "
                     f"data_path={t.data_path}); use training.data_path=memory (or auto with a larger "
@@ -112,8 +118,8 @@ class _Data:
             self.num_workers = t.num_workers
         if self.num_train == 0:
             blocks = f" × frame_skip {spec.frame_skip}" if spec.frame_skip > 1 else ""
-            raise WmhubError(f"no training windows of horizon {spec.horizon}{blocks} in {dataset.root} (episodes too "
-                             "short?)")
+            raise ConfigError(f"no training windows of horizon {spec.horizon}{blocks} in {dataset.root} (episodes too "
+                              "short?)")
         self.steps_per_epoch = math.ceil(self.num_train / self.batch_size)
 
     def train_batches(self, epoch: int, skip: int) -> Iterator[dict[str, torch.Tensor]]:
@@ -157,16 +163,17 @@ def _prepare_run_dir(run_dir: Path, recipe: Recipe, resume: bool) -> None:
     stored = run_dir / "recipe.yaml"
     if resume:
         if not stored.is_file():
-            raise WmhubError(f"--resume: {run_dir} holds no run (no recipe.yaml); drop --resume to start it")
+            raise NotFoundError(f"--resume: {run_dir} holds no run (no recipe.yaml); drop --resume to start it")
         before = parse_recipe(stored.read_text(encoding="utf-8"), str(stored)).model_dump(mode="json")
         now = recipe.model_dump(mode="json")
         if before != now:
             diff = [f"{section}" for section in now if now[section] != before.get(section)]
-            raise WmhubError(f"--resume: {run_dir} was started with a different recipe (sections {diff} differ); "
-                             "pass the same recipe and --set options, or use a new --out")
+            raise ConfigError(f"--resume: {run_dir} was started with a different recipe (sections {diff} differ); "
+                              "pass the same recipe and --set options, or use a new --out")
         return
     if run_dir.exists() and any(run_dir.iterdir()):
-        raise WmhubError(f"{run_dir} already holds a run; add --resume to continue it or choose another --out")
+        raise AlreadyExistsError(f"{run_dir} already holds a run; add --resume to continue it or choose another "
+                                 "--out")
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(stored, recipe.to_yaml())
 
@@ -188,7 +195,7 @@ def _normalisation(dataset: WmDataset, spec: SampleSpec) -> tuple[torch.Tensor, 
     stats = dataset.manifest.stats(spec.config)
     missing = [n for n in spec.latent_features if n not in stats]
     if missing:
-        raise WmhubError(f"{dataset.root}/manifest.json has no statistics for latent feature(s) {missing}")
+        raise ConfigError(f"{dataset.root}/manifest.json has no statistics for latent feature(s) {missing}")
     mean = torch.cat([torch.as_tensor(stats[n].mean, dtype=torch.float32) for n in spec.latent_features])
     std = torch.cat([torch.as_tensor(stats[n].std, dtype=torch.float32) for n in spec.latent_features])
     return mean, std
@@ -196,11 +203,33 @@ def _normalisation(dataset: WmDataset, spec: SampleSpec) -> tuple[torch.Tensor, 
 
 def train(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None, *, resume: bool = False,
           show_progress: bool = True) -> TrainResult:
-    """Train ``recipe`` into ``run_dir`` (default ``runs/<recipe name>``); see the module docstring."""
+    """Train ``recipe`` into a run directory (see the module docstring for what it holds).
+
+    A missing dataset is made by the recipe's data steps (or downloaded, for a Hub source).
+
+    Args:
+        recipe: a validated recipe (:func:`wmhub.load_recipe`).
+        run_dir: the run directory (default ``runs/<recipe name>``).
+        resume: continue an interrupted run from its last checkpoint (a finished run is returned as is).
+        show_progress: draw a progress bar on stderr.
+
+    Returns:
+        The run directory, the model directory and the run's :class:`~wmhub.training.summary.RunSummary`.
+
+    Raises:
+        AlreadyExistsError: ``run_dir`` already holds a run and ``resume`` is false.
+        NotFoundError: ``resume`` on a directory without a run, or the dataset cannot be found or made.
+        ConfigError: the recipe does not fit the data (or a resumed run was started with another recipe).
+
+    Example:
+        >>> import wmhub
+        >>> result = wmhub.train(wmhub.load_recipe("tiny_reacher_dynamics_state"))  # doctest: +SKIP
+        >>> result.summary.val_loss < result.summary.val_baseline_loss               # doctest: +SKIP
+        True
+    """
     run_dir = Path(run_dir or Path("runs") / recipe.name)
-    if resume and (run_dir / "summary.json").is_file():
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        return TrainResult(run_dir, run_dir / "model", summary)
+    if resume and (run_dir / SUMMARY_NAME).is_file():
+        return TrainResult(run_dir, run_dir / "model", RunSummary.read(run_dir / SUMMARY_NAME))
     _prepare_run_dir(run_dir, recipe, resume)
     t = recipe.training
     obtained = obtain_dataset(recipe.dataset, recipe.source, show_progress)
@@ -210,9 +239,9 @@ def train(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None, *, resu
     if info.format == "webdataset":
         latent_names = [f.name for f in info.features]
         if recipe.model.kind != "jepa_world_model" or recipe.model.encoder not in PIXEL_ENCODERS:
-            raise WmhubError(f"{recipe.source}: dataset.config {recipe.dataset.config!r} holds frames; only "
-                             f"model.kind jepa_world_model with model.encoder {' or '.join(PIXEL_ENCODERS)} "
-                             "trains on frames")
+            raise ConfigError(f"{recipe.source}: dataset.config {recipe.dataset.config!r} holds frames; only "
+                              f"model.kind jepa_world_model with model.encoder {' or '.join(PIXEL_ENCODERS)} "
+                              "trains on frames")
     stored_dtype = {f.name: f.dtype for f in info.features}.get(latent_names[0] if latent_names else "", "float32")
     latent_dtype = {"float16": torch.float16, "uint8": torch.uint8}.get(stored_dtype, torch.float32)
     spec = SampleSpec(recipe.dataset.config, list(latent_names), recipe.objective, recipe.window, latent_dtype,
@@ -330,7 +359,7 @@ def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool
     model.to("cpu").save_pretrained(model_dir)
     summary = _summary(recipe, run_dir, model, obtained, dataset, spec, split, data, state, final, step,
                        total_steps, device, time.perf_counter() - started)
-    atomic_write_json(run_dir / "summary.json", summary)
+    summary.write(run_dir / SUMMARY_NAME)
     return TrainResult(run_dir, model_dir, summary)
 
 
@@ -361,9 +390,9 @@ def _validate(model: LatentModel, objective: Objective, data: _Data, device: tor
 
 def _summary(recipe: Recipe, run_dir: Path, model: LatentModel, obtained: ObtainedDataset, dataset: WmDataset,
              spec: SampleSpec, split: EpisodeSplit, data: _Data, state: dict[str, Any], final: dict[str, float],
-             step: int, total_steps: int, device: torch.device, wall: float) -> dict[str, Any]:
+             step: int, total_steps: int, device: torch.device, wall: float) -> RunSummary:
     manifest_path = dataset.root / "manifest.json"
-    return {
+    return RunSummary.model_validate({
         "recipe": recipe.name,
         "model_class": type(model).__name__,
         "num_parameters": model.num_parameters,
@@ -390,8 +419,7 @@ def _summary(recipe: Recipe, run_dir: Path, model: LatentModel, obtained: Obtain
         "val_samples": final["samples"],
         **({"val_prediction_loss": final["prediction"], "val_sigreg": final["sigreg"],
             "sigreg_weight": recipe.sigreg_weight} if recipe.objective == "jepa" else {}),
-        "baseline": {"dynamics": "copy-last", "world_model": "copy-last", "jepa": "copy-last embedding",
-                     "reward": "constant mean reward", "bc": "constant mean action"}[recipe.objective],
+        "baseline": kind(recipe.model.kind).baseline,
         "data_path": data.path,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
@@ -401,4 +429,4 @@ def _summary(recipe: Recipe, run_dir: Path, model: LatentModel, obtained: Obtain
         "data_wait_share": state["data_time_s"] / max(state["wall_time_s"], 1e-9),
         "wall_time_s": wall,
         "versions": {"wmhub": __version__, "torch": torch.__version__, "python": platform.python_version()},
-    }
+    })

@@ -1,6 +1,6 @@
-"""Dataset directories on fsspec filesystems (``s3://``, ``gs://``, ...).
+"""Directories on fsspec filesystems (``s3://``, ``gs://``, ...).
 
-A *destination* is either a local path (a local disk or a mounted network
+A dataset directory is either a local path (a local disk or a mounted network
 filesystem: the usual atomic ``os.replace`` writes and the OS file lock apply)
 or a URL with a protocol, handled here through `fsspec`_ with whatever backend
 the user installed (``s3fs`` for ``s3://``, ``gcsfs`` for ``gs://``, ...).
@@ -38,7 +38,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 import threading
 import time
 import uuid
@@ -47,8 +46,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from wmhub.data.layout import LOCK_NAME, TMP_MARKER, is_temporary
-from wmhub.errors import WmhubError
+from wmhub.errors import MissingDependencyError, UnsupportedLocationError, WmhubError
+from wmhub.storage.files import LOCK_NAME, TMP_MARKER, is_temporary
+from wmhub.storage.location import protocol_of
 
 #: protocols whose single-object writes are atomic (direct PUT, no temporary key)
 OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2", "memory"})
@@ -60,17 +60,9 @@ LEASE_TTL_S = 120.0
 LEASE_REFRESH_S = 20.0
 
 
-def protocol_of(dest: str | os.PathLike[str]) -> str | None:
-    """The URL protocol of ``dest`` (``"s3"``), or None for a plain local path."""
-    text = os.fspath(dest)
-    if "://" not in text:
-        return None
-    return text.split("://", 1)[0].lower()
-
-
 def is_remote(dest: str | os.PathLike[str]) -> bool:
     """True for a URL handled through fsspec (anything but a local path or ``file://``)."""
-    protocol = protocol_of(dest)
+    protocol = protocol_of(os.fspath(dest))
     return protocol is not None and protocol not in _LOCAL_PROTOCOLS
 
 
@@ -86,15 +78,15 @@ def open_filesystem(url: str, storage_options: dict[str, Any] | None = None):
     try:
         import fsspec
     except ImportError as exc:  # pragma: no cover - fsspec ships with datasets
-        raise WmhubError(f"{url}: remote destinations need fsspec (pip install 'wmhub[s3]')") from exc
+        raise MissingDependencyError(f"{url}: remote destinations need fsspec (pip install 'wmhub[s3]')") from exc
     try:
         fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
     except ImportError as exc:
         backend = _BACKENDS.get(protocol, f"the fsspec backend for {protocol}://")
-        raise WmhubError(f"{url}: writing to {protocol}:// needs {backend} (pip install {backend}"
+        raise MissingDependencyError(f"{url}: writing to {protocol}:// needs {backend} (pip install {backend}"
                          f"{'' if protocol not in ('s3', 's3a') else ', or wmhub[s3]'})") from exc
     except ValueError as exc:
-        raise WmhubError(f"{url}: {exc}") from exc
+        raise UnsupportedLocationError(f"{url}: {exc}") from exc
     return fs, root.rstrip("/")
 
 
@@ -111,7 +103,7 @@ class RemoteDir:
     def key(self, rel: str) -> str:
         """The filesystem path of ``rel``."""
         if rel.startswith("/") or ".." in rel.split("/"):
-            raise WmhubError(f"path {rel!r} is not a relative path inside {self.url}")
+            raise UnsupportedLocationError(f"path {rel!r} is not a relative path inside {self.url}")
         return f"{self.root}/{rel}"
 
     def refresh(self) -> None:
@@ -250,109 +242,3 @@ def remote_lease(rdir: RemoteDir, ttl: float = LEASE_TTL_S, refresh: float = LEA
     if lost:
         raise WmhubError(f"the lease of {rdir.url} was taken over by another job ({lost[0]}) while this one ran; "
                          "two writers ran at once: check the dataset with a fresh `--resume` once both stopped")
-
-
-# ----------------------------------------------------------- reading back
-def read_remote_manifest(rdir: RemoteDir):
-    """The :class:`~wmhub.data.manifest.Manifest` at ``rdir``, or None when there is none."""
-    from wmhub.data.manifest import MANIFEST_NAME, Manifest
-
-    try:
-        raw = rdir.read_bytes(MANIFEST_NAME)
-    except FileNotFoundError:
-        return None
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise WmhubError(f"{rdir.url}/{MANIFEST_NAME} is not valid JSON ({exc}); restore it or regenerate the "
-                         "dataset") from exc
-    return Manifest.from_json_obj(data, source=f"{rdir.url}/{MANIFEST_NAME}")
-
-
-def download_dataset(url: str, dest: str | os.PathLike[str], storage_options: dict[str, Any] | None = None) -> Path:
-    """Copy every file of the remote dataset ``url`` (the lease object excepted) to the local ``dest``."""
-    rdir = RemoteDir(url, storage_options)
-    rdir.refresh()
-    dest = Path(dest)
-    for rel in rdir.listing():
-        if rel != LOCK_NAME:
-            rdir.get_file(rel, dest / rel)
-    return dest
-
-
-def verify_remote(url: str, storage_options: dict[str, Any] | None = None) -> list:
-    """``wmhub verify`` for a remote dataset, without keeping a copy of it.
-
-    Sizes are compared from the listing first (a missing or wrong-sized shard is reported without
-    downloading it). Object stores keep no SHA-256 of their objects, so every other shard is
-    downloaded to a scratch directory, one at a time, and checked as ``wmhub verify`` checks a
-    directory (SHA-256, rows, episodes), then deleted. The job file, half-written temporaries,
-    episode coverage and files not listed in the manifest are checked too. Returns the problems.
-    """
-    from wmhub.data.layout import DATA_DIR, JOB_NAME
-    from wmhub.data.manifest import MANIFEST_NAME
-    from wmhub.data.verify import Problem, check_coverage, check_shard
-    from wmhub.fileio import resolve_inside
-
-    rdir = RemoteDir(url, storage_options)
-    rdir.refresh()
-    try:
-        manifest = read_remote_manifest(rdir)
-    except WmhubError as exc:
-        return [Problem(MANIFEST_NAME, str(exc))]
-    if manifest is None:
-        return [Problem(MANIFEST_NAME, f"not found: {rdir.url} holds no wmhub dataset")]
-    sizes = rdir.sizes()
-    problems: list = []
-    if JOB_NAME in sizes:
-        try:
-            kind = json.loads(rdir.read_bytes(JOB_NAME)).get("kind", "generate")
-        except (OSError, ValueError, AttributeError):
-            kind = "unknown"
-        problems.append(Problem(JOB_NAME, f"an interrupted {kind} job is present; re-run `wmhub {kind} ... --resume`"))
-    problems += [Problem(rel, "half-written file of an interrupted job; re-run the job with --resume")
-                 for rel in sorted(sizes) if is_temporary(rel.rsplit("/", 1)[-1])]
-    with tempfile.TemporaryDirectory(prefix="wmhub-verify-") as tmp:
-        for shard in manifest.shards:
-            size = sizes.get(shard.path)
-            if size is None:
-                message = "missing (listed in manifest.json); re-upload or regenerate it"
-            elif size != shard.num_bytes:
-                message = f"size {size} bytes, manifest says {shard.num_bytes} (truncated or replaced)"
-            else:
-                try:
-                    local = resolve_inside(tmp, shard.path)
-                except WmhubError:
-                    message = "manifest path is outside the dataset directory (refused)"
-                else:
-                    rdir.get_file(shard.path, local)
-                    message = check_shard(Path(tmp), shard)
-                    local.unlink()
-            if message:
-                problems.append(Problem(shard.path, message))
-    if manifest.subset is None:
-        problems += check_coverage(manifest)
-    listed = {s.path for s in manifest.shards}
-    problems += [Problem(rel, "extra file not listed in manifest.json; remove it (or re-run the job that made it "
-                              "with --resume)")
-                 for rel in sorted(sizes) if rel.startswith(DATA_DIR + "/") and rel not in listed
-                 and not is_temporary(rel.rsplit("/", 1)[-1])]
-    return problems
-
-
-def summarize_remote(url: str, storage_options: dict[str, Any] | None = None):
-    """``wmhub info`` for a remote dataset: reads the manifest and downloads only the small
-    ``episodes`` shards (one row per episode) to a scratch directory."""
-    from wmhub.data.layout import EPISODES_CONFIG
-    from wmhub.data.summary import summarize
-    from wmhub.fileio import resolve_inside
-
-    rdir = RemoteDir(url, storage_options)
-    rdir.refresh()
-    manifest = read_remote_manifest(rdir)
-    if manifest is None:
-        raise WmhubError(f"{rdir.url} holds no wmhub dataset (no manifest.json)")
-    with tempfile.TemporaryDirectory(prefix="wmhub-info-") as tmp:
-        for shard in manifest.shards_of(EPISODES_CONFIG):
-            rdir.get_file(shard.path, resolve_inside(tmp, shard.path))
-        return summarize(tmp, manifest)

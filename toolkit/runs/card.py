@@ -5,48 +5,28 @@ and its evaluation (``eval/eval_results.json``) go in: parameter count,
 inputs, dataset source + revision + config, the recipe verbatim, every metric
 beside its baseline and published anchor, plots, cost and limitations. The YAML
 ``model-index`` is built from ``EvalResult`` entries, so the Hub shows them.
+The template and the limitations paragraph come from the model kind's registration
+(:mod:`wmhub.models.kinds`).
 """
 
 from __future__ import annotations
 
-import json
+import os
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from jinja2 import Environment, StrictUndefined
 
-TEMPLATE_OF_CLASS = {"MLPDynamics": "dynamics.md", "ResBlockDynamics": "dynamics.md", "Ensemble": "dynamics.md",
-                     "RewardModel": "reward.md", "BCPolicy": "bc.md", "WorldModel": "world_model.md",
-                     "JEPAWorldModel": "jepa_world_model.md"}
+from wmhub.eval.suites import headline_metrics
+from wmhub.models.kinds import kind_of_class
+from wmhub.runs.results import EvalResults, Validation
+from wmhub.runs.run import Run
+
 ANCHORS = {
     "goal-success": "LeWorldModel 86%, DINO-WM 79% (pixels; 50 episodes)",
     "reacher-easy-return": "TD-MPC2 983 (state, 1M online steps); DreamerV3 915–957; random policy ~0–150",
     "seed-protocol": "the seeds' best: 29.0 reward, 44.1% latent-distance improvement",
-}
-LIMITATIONS = {
-    "dynamics.md": ("Trained offline on ε-greedy scripted rollouts of one task: predictions outside that state "
-                    "and action distribution are not checked. Latent prediction quality does not by itself make a "
-                    "planner succeed (the seeds saw latent distance improve while the arm never reached the "
-                    "target); read the planning suites, where present, before relying on the model for control."),
-    "reward.md": ("The reward is sparse (inside the target or not) and imbalanced; the constant-mean baseline "
-                  "is the figure to beat. Not checked outside the training data's state distribution."),
-    "world_model.md": (
-        "Trained offline, on a frozen encoder's latents, on ε-greedy scripted rollouts: predictions outside that "
-        "state and action distribution are not checked. Open-loop error compounds with the horizon; read the "
-        "latent suite's long horizons beside copy-last. Planners that step one latent at a time give it a context "
-        "of one, not its k-latent history. With layer-normalised targets the loss ignores each latent's mean and "
-        "scale across dimensions, which suits layer-normed encoder features but not low-dimensional state "
-        "latents. The encoder is not trained, so collapse is not a risk here; an end-to-end encoder would need "
-        "`wmhub.eval.collapse` checks."),
-    "jepa_world_model.md": (
-        "Trained offline on scripted rollouts: predictions outside that state and action distribution are not "
-        "checked. Its metrics are measured in its own embedding space, which it also learned: read them with the "
-        "collapse diagnostics (per-dimension std, effective rank) and the linear probe of the physical state, not "
-        "alone. Open-loop error compounds with the horizon; compare with copy-last at every horizon."),
-    "bc.md": ("Cloned from a scripted P-controller, so it inherits that controller's limits (it reaches the "
-              "target in about 40% of episodes); it is a baseline policy, not an expert."),
 }
 
 
@@ -61,13 +41,13 @@ def _fmt(stat: dict[str, float] | float, digits: int = 4) -> str:
     return f"{stat:.{digits}g}"
 
 
-def metrics_table(results: dict[str, Any]) -> str:
+def metrics_table(results: EvalResults) -> str:
     """Markdown tables: validation, latent suite per horizon, planning suites with anchors."""
-    v = results["validation"]
+    v = results.validation
     lines = ["| metric | model | baseline |", "|---|---|---|",
-             f"| validation {v['loss_name']} ({v['episodes']} held-out episodes) | {_fmt(v['loss'])} | "
-             f"{_fmt(v['baseline_loss'])} ({v['baseline']}) |"]
-    latent = results["suites"].get("latent")
+             f"| validation {v.loss_name} ({v.episodes} held-out episodes) | {_fmt(v.loss)} | "
+             f"{_fmt(v.baseline_loss)} ({v.baseline}) |"]
+    latent = results.suites.get("latent")
     if latent:
         blocks = (f" in blocks of {latent['frame_skip']} environment steps; horizons count environment steps"
                   if latent.get("frame_skip", 1) > 1 else "")
@@ -89,10 +69,10 @@ def metrics_table(results: dict[str, Any]) -> str:
                       + (f"; share of the variance within episodes {c['within_episode_variance_share']:.3g} "
                          "(near 0: the embedding holds only what an episode keeps fixed)"
                          if "within_episode_variance_share" in c else "") + "."]
-    probe = results["suites"].get("probe")
+    probe = results.suites.get("probe")
     if probe:
         lines += ["", *_probe_section(probe)]
-    for name, suite in results["suites"].items():
+    for name, suite in results.suites.items():
         if name not in ("latent", "probe"):
             lines += ["", *_planning_section(name, suite)]
     return "\n".join(lines)
@@ -124,8 +104,6 @@ def _bin_label(lo: float, hi: float | None) -> str:
 
 def _planning_section(name: str, suite: dict[str, Any]) -> list[str]:
     """A planning suite's headline metrics, settings and cost, as Markdown lines."""
-    from wmhub.eval.runner import headline_metrics
-
     planner = suite["planner"]
     settings = ", ".join(f"{k} {v}" for k, v in planner.items() if k != "kind")
     extra = {"goal-success": f"goal {suite.get('goal_offset')} steps ahead, budget {suite.get('budget')} steps, "
@@ -158,25 +136,23 @@ def _planning_section(name: str, suite: dict[str, Any]) -> list[str]:
     return lines
 
 
-def eval_results_for_index(results: dict[str, Any], dataset_id: str, revision: str | None,
+def eval_results_for_index(results: EvalResults, dataset_id: str, revision: str | None,
                            config: str) -> list[EvalResult]:
     """``EvalResult`` entries for the YAML model-index (model values; baselines are in the card body)."""
     common = dict(task_type="robotics", task_name="world modelling", dataset_type=dataset_id,
                   dataset_name=dataset_id.rsplit("/", 1)[-1], dataset_config=config, dataset_revision=revision,
                   dataset_split="validation")
-    v = results["validation"]
-    out = [EvalResult(metric_type=v["loss_name"], metric_name=f"validation {v['loss_name']}",
-                      metric_value=round(float(v["loss"]), 8), **common)]
-    latent = results["suites"].get("latent")
+    v = results.validation
+    out = [EvalResult(metric_type=v.loss_name, metric_name=f"validation {v.loss_name}",
+                      metric_value=round(float(v.loss), 8), **common)]
+    latent = results.suites.get("latent")
     if latent:
         for k, e in latent["horizons"].items():
             out.append(EvalResult(metric_type="cosine", metric_name=f"cosine@{k}",
                                   metric_value=round(e["cosine"]["mean"], 6), **common))
             out.append(EvalResult(metric_type="relative_l2", metric_name=f"relative L2@{k}",
                                   metric_value=round(e["relative_l2"]["mean"], 6), **common))
-    from wmhub.eval.runner import headline_metrics
-
-    for name, suite in results["suites"].items():
+    for name, suite in results.suites.items():
         if name == "latent":
             continue
         for key, value in headline_metrics(name, suite).items():
@@ -186,59 +162,71 @@ def eval_results_for_index(results: dict[str, Any], dataset_id: str, revision: s
     return out
 
 
-def render_model_card(run_dir: str | Path, repo_ref: str) -> ModelCard:
-    """The card of a trained (and optionally evaluated) run, for the repo ``repo_ref``."""
-    run_dir = Path(run_dir)
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    recipe_yaml = (run_dir / "recipe.yaml").read_text(encoding="utf-8")
-    results_path = run_dir / "eval" / "eval_results.json"
-    results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.is_file() else {
-        "validation": {"loss_name": summary["loss"], "loss": summary["val_loss"], "baseline": summary["baseline"],
-                       "baseline_loss": summary["val_baseline_loss"], "episodes": summary["dataset"]["val_episodes"]},
-        "suites": {}}
-    from wmhub.training.recipe import parse_recipe
+def render_model_card(run_dir: str | os.PathLike[str] | Run, repo_ref: str) -> ModelCard:
+    """The card of a trained (and optionally evaluated) run, for the repo ``repo_ref``.
 
-    recipe = parse_recipe(recipe_yaml, str(run_dir / "recipe.yaml"))
-    template = TEMPLATE_OF_CLASS[summary["model_class"]]
-    ds = summary["dataset"]
-    dataset_id = ds["source"].removeprefix("hf://datasets/")
+    Args:
+        run_dir: a finished run directory (or its :class:`~wmhub.runs.run.Run`).
+        repo_ref: the repository the card is for (named in its usage snippet).
+
+    Returns:
+        The card (``str(card)`` is the ``README.md`` text).
+
+    Raises:
+        NotFoundError: the run is not finished.
+
+    Example:
+        >>> card = render_model_card("runs/tiny_reacher_dynamics_state", "my-org/tiny-dynamics")  # doctest: +SKIP
+        >>> card.data.eval_results[0].metric_name                                                  # doctest: +SKIP
+        'validation huber'
+    """
+    run = run_dir if isinstance(run_dir, Run) else Run(run_dir)
+    summary = run.summary
+    recipe_yaml = run.recipe_path.read_text(encoding="utf-8")
+    results = run.eval_results or EvalResults(
+        recipe=summary.recipe, model_class=summary.model_class, num_parameters=summary.num_parameters,
+        device=summary.device, validation=Validation.of(summary), suites={})
+    recipe = run.recipe
+    model_kind = kind_of_class(summary.model_class)
+    template = model_kind.card_template
+    ds = summary.dataset
+    dataset_id = ds.source.removeprefix("hf://datasets/")
     card_data = ModelCardData(
         model_name=recipe.name, license=recipe.card.license, library_name="wmhub",
         tags=sorted({"wmhub", "world-model", "robotics", *recipe.card.tags}), pipeline_tag="robotics",
-        datasets=[dataset_id] if ds["source"].startswith("hf://") else None,
-        eval_results=eval_results_for_index(results, dataset_id, ds.get("revision"), ds["config"]))
-    latent = summary["latent"]
+        datasets=[dataset_id] if ds.source.startswith("hf://") else None,
+        eval_results=eval_results_for_index(results, dataset_id, ds.revision, ds.config))
+    latent = summary.latent
     encoder = latent.get("encoder", {})
     latent_text = (f"features {', '.join(latent.get('features', []))} of config `{latent.get('config')}`, "
                    f"encoder `{encoder.get('encoder', 'state')}`"
                    + (f" ({encoder.get('model_id')})" if encoder.get("model_id") else ""))
-    plots = sorted(f"eval/{p.name}" for p in (run_dir / "eval").glob("*.png") if p.name != "training_curve.png") \
-        if (run_dir / "eval").is_dir() else []
+    plots = sorted(f"eval/{p.name}" for p in run.plots() if p.name != "training_curve.png")
     training_text = (
-        f"{summary['steps']:,} optimizer steps ({summary['epochs']:.1f} epochs of {summary['steps_per_epoch']:,} "
-        f"steps, batch {recipe.training.batch_size}), {summary['loss']} loss"
-        + (f" over a {summary['horizon']}-step open-loop rollout" if summary["horizon"] > 1 else "")
-        + (f" (model steps of {summary['frame_skip']} environment steps: action blocks)"
-           if summary.get("frame_skip", 1) > 1 else "")
-        + f"; best validation at step {summary['best_step']}"
-        + (" (stopped early)" if summary["stopped_early"] else "")
-        + f". Cost: {summary['train_time_s']:.1f} s of training ({summary['wall_time_s']:.1f} s wall) on "
-        f"{summary['device']} ({summary['device_name']}, {summary['torch_threads']} threads), "
-        f"{summary['samples_per_s']:,.0f} samples/s, data path `{summary['data_path']}` "
-        f"({summary['data_wait_share']:.1%} of step time waiting for data). "
-        f"wmhub {summary['versions']['wmhub']}, torch {summary['versions']['torch']}.")
+        f"{summary.steps:,} optimizer steps ({summary.epochs:.1f} epochs of {summary.steps_per_epoch:,} "
+        f"steps, batch {recipe.training.batch_size}), {summary.loss} loss"
+        + (f" over a {summary.horizon}-step open-loop rollout" if summary.horizon > 1 else "")
+        + (f" (model steps of {summary.frame_skip} environment steps: action blocks)"
+           if summary.frame_skip > 1 else "")
+        + f"; best validation at step {summary.best_step}"
+        + (" (stopped early)" if summary.stopped_early else "")
+        + f". Cost: {summary.train_time_s:.1f} s of training ({summary.wall_time_s:.1f} s wall) on "
+        f"{summary.device} ({summary.device_name}, {summary.torch_threads} threads), "
+        f"{summary.samples_per_s:,.0f} samples/s, data path `{summary.data_path}` "
+        f"({summary.data_wait_share:.1%} of step time waiting for data). "
+        f"wmhub {summary.versions['wmhub']}, torch {summary.versions['torch']}.")
     env = Environment(undefined=StrictUndefined, keep_trailing_newline=True)
     common = env.from_string(_template("common.md")).render(
-        repo_ref=repo_ref, dataset_source=ds["source"], dataset_revision=ds.get("revision"),
-        dataset_config=ds["config"], generator=ds["generator"], train_episodes=ds["train_episodes"],
-        val_episodes=ds["val_episodes"], train_samples=ds["train_samples"], seed=recipe.training.seed,
+        repo_ref=repo_ref, dataset_source=ds.source, dataset_revision=ds.revision,
+        dataset_config=ds.config, generator=ds.generator, train_episodes=ds.train_episodes,
+        val_episodes=ds.val_episodes, train_samples=ds.train_samples, seed=recipe.training.seed,
         metrics_table=metrics_table(results), plots=plots, training_text=training_text, recipe_yaml=recipe_yaml,
-        limitations=LIMITATIONS[template])
+        limitations=model_kind.limitations)
     return ModelCard.from_template(
         card_data, template_str=_template(template), name=recipe.name,
-        summary=recipe.card.summary or recipe.description, model_class=summary["model_class"],
-        num_parameters=summary["num_parameters"], latent_dim=summary["latent_dim"],
-        action_dim=summary["action_dim"], latent_text=latent_text, loss=summary["loss"], common=common,
+        summary=recipe.card.summary or recipe.description, model_class=summary.model_class,
+        num_parameters=summary.num_parameters, latent_dim=summary.latent_dim,
+        action_dim=summary.action_dim, latent_text=latent_text, loss=summary.loss, common=common,
         architecture={**recipe.model.model_dump(), "horizon": recipe.training.horizon,
                       "target_layer_norm": recipe.target_layer_norm, "sigreg_weight": recipe.sigreg_weight,
                       "sigreg_scope": recipe.training.sigreg_scope})
