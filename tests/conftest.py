@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+# the suite never writes into the user's caches: a private HF_HOME (and so wmhub cache root,
+# $HF_HOME/wmhub) per test session; tests that need their own set it themselves
+os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="wmhub-test-hf-home-"))
 _MENAGERIE = Path(__file__).resolve().parents[1].parent / "shared" / "menagerie"
 if "MENAGERIE_ROOT" not in os.environ and _MENAGERIE.is_dir():  # offline Spot model (see its README)
     os.environ["MENAGERIE_ROOT"] = str(_MENAGERIE)

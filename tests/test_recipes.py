@@ -247,7 +247,7 @@ def test_spot_size_rules_live_in_the_environment(tmp_path):
     assert (request.episodes, request.episodes_per_shard) == (90, 100)
     with pytest.raises(ConfigError, match="give exactly one of --episodes N or --hours H"):
         spot.resolve(tmp_path / "new", 4, None, {}, {"hours": 0.5})
-    with pytest.raises(ConfigError, match="--hours must be positive"):
+    with pytest.raises(ConfigError, match="--hours must be a positive number"):
         spot.resolve(tmp_path / "new", None, None, {}, {"hours": 0})
     assert get_env("reacher").resolve(tmp_path / "new", 4, None, {}).episodes_per_shard is None
 

@@ -7,6 +7,8 @@ renamed (``os.replace`` is atomic on POSIX filesystems).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -72,15 +74,23 @@ def hashing_copy(source: str | os.PathLike[str], dest: str | os.PathLike[str],
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename).
+
+    A write that fails (a full disk, say) removes its temporary file before raising.
+    """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_name(final)
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, final)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
     fsync_dir(final.parent)
 
 
@@ -112,3 +122,54 @@ def resolve_inside(root: str | os.PathLike[str], relative: str) -> Path:
     if candidate != root_path and root_path not in candidate.parents:
         raise WmhubError(f"path {relative!r} points outside the dataset directory {root_path}")
     return candidate
+
+
+#: the errors of the environment (the disk, the filesystem, the path given), not of wmhub: reported
+#: as one line naming the path and the fix (:func:`describe_os_error`)
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
+                                errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ELOOP})
+
+
+def short_path(path: str | os.PathLike[str], limit: int = 120) -> str:
+    """``path`` as text, its middle elided when longer than ``limit`` characters (for one-line messages).
+
+    Example:
+        >>> short_path("/data/" + "x" * 300, limit=20)
+        '/data/xxxxxx…xxxxxxx'
+    """
+    text = os.fspath(path)
+    if len(text) <= limit:
+        return text
+    head = limit * 3 // 5
+    return text[:head] + "…" + text[len(text) - (limit - head - 1):]
+
+
+def describe_os_error(exc: OSError, path: str | os.PathLike[str] | None = None) -> str:
+    """One line (problem; fix) for an error of the environment (see :data:`ENVIRONMENT_ERRNOS`).
+
+    Args:
+        exc: the error.
+        path: the path to name when ``exc`` names none (a write to an open file names none).
+
+    Returns:
+        The message.
+
+    Example:
+        >>> describe_os_error(OSError(errno.ENOSPC, "No space left on device"), "data/reacher")[:50]
+        'cannot write data/reacher: No space left on device'
+    """
+    where = exc.filename if exc.filename is not None else path
+    name = short_path(where) if where is not None else "a path"
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENAMETOOLONG:
+        length = len(os.fspath(where)) if where is not None else 0
+        return f"path is too long ({length} characters): {name}; choose a shorter path"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return (f"cannot write {name}: {reason}; free some space (or choose another location), then rerun "
+                "(a job: with --resume)")
+    if exc.errno == errno.EROFS:
+        return f"cannot write {name}: {reason}; choose a location on a writable filesystem"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"cannot use {name}: {reason}; choose a location you may write to (or fix its permissions)"
+    return (f"cannot use {name}: {reason}; choose another path (a file may stand where a directory is needed, "
+            "or a link loops)")

@@ -16,6 +16,7 @@ from wmhub.cli.group import ErrorReportingGroup
 from wmhub.cli.options import store_in_meta
 from wmhub.envs.registry import Environment, get_env, registered_envs
 from wmhub.errors import ConfigError
+from wmhub.generation.job import DEFAULT_EPISODES_PER_SHARD
 
 
 # ------------------------------------------------------ encoding options
@@ -85,17 +86,21 @@ def generate() -> None:
     """
 
 
-def _common_generate_options(func=None, *, episodes_required: bool = True, seed: click.Option | None = None):
+def _common_generate_options(func=None, *, episodes_required: bool = True, seed: click.Option | None = None,
+                             episodes_per_shard: int = DEFAULT_EPISODES_PER_SHARD):
     """The options every ``generate`` command shares; ``episodes_required=False`` for
     commands that also accept another size option (``--hours``). ``seed`` (an option built from the
-    environment's config) is listed after ``--episodes-per-shard``."""
+    environment's config) is listed after ``--episodes-per-shard``; ``episodes_per_shard`` is the
+    environment's shard size for a new dataset, named in the help."""
     if func is None:
-        return lambda f: _common_generate_options(f, episodes_required=episodes_required, seed=seed)
+        return lambda f: _common_generate_options(f, episodes_required=episodes_required, seed=seed,
+                                                  episodes_per_shard=episodes_per_shard)
     options = [
         click.option("--episodes", type=int, required=episodes_required, default=None,
                      help="Total episodes the dataset must hold; more than OUT has appends new shards."),
         click.option("--episodes-per-shard", type=int, default=None,
-                     help="Episodes per shard file (default 500; when growing, the dataset's own value)."),
+                     help=f"Episodes per shard file (default {episodes_per_shard}; when growing, the dataset's "
+                          "own value)."),
         *([seed] if seed is not None else []),
         click.option("--workers", type=int, default=1, show_default=True,
                      help="Parallel worker processes (output is identical for any count)."),
@@ -187,7 +192,8 @@ def env_command(env: Environment) -> click.Command:
         func = _field_option(name, field)(func)
     for name, field in reversed(list(size_fields.items())):
         func = _field_option(name, field)(func)
-    func = _common_generate_options(func, episodes_required=not size_fields, seed=seed)
+    func = _common_generate_options(func, episodes_required=not size_fields, seed=seed,
+                                    episodes_per_shard=env.default_episodes_per_shard or DEFAULT_EPISODES_PER_SHARD)
     func = click.argument("out", type=click.Path(file_okay=False))(func)
     return click.command(env.name, help=env.cli_help)(func)
 

@@ -82,7 +82,8 @@ def eval_command(run_dir, suites, episodes, reward_model, device, quiet, out):
     from wmhub.runs.evaluate import evaluate
     from wmhub.runs.run import RECIPE_NAME, Run, default_run_name
 
-    if not (Path(run_dir) / RECIPE_NAME).is_file():  # a pushed checkpoint, not a run directory
+    local = Path(run_dir)
+    if not (local / RECIPE_NAME).is_file() or (local / "model.safetensors").is_file():  # pushed, not a run dir
         run_dir = str(Run.pull(run_dir, out or Path("runs") / default_run_name(run_dir)).root)
         click.echo(f"evaluating {run_dir} (copied from the pushed checkpoint)")
 
@@ -133,6 +134,10 @@ def push(run_dir, dest, tag, private, message):
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def reproduce(source, tolerance, out, overrides, quiet):
     """Retrain and re-evaluate a pushed checkpoint; exit 1 if any metric is outside the tolerance.
+
+    Writes only inside --out: a local dataset.source of the pushed recipe is
+    recreated in OUT/data/<name> by its data steps (Hub sources are downloaded);
+    --set dataset.source=PATH trains on data of your own instead.
 
     \b
     Example:

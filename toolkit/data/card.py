@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from wmhub.data.layout import CARD_NAME, STEPS_CONFIG
 from wmhub.data.manifest import Manifest
@@ -55,17 +56,101 @@ def with_configs_of(card_text: str, manifest: Manifest) -> str:
 
     card = DatasetCard(card_text)
     card.data.configs = datasets_configs(manifest)
+    card.data.dataset_info = dataset_info(manifest)  # num_examples must match the rows held
     return str(card)
 
 
-def card_metadata(manifest: Manifest):
-    """The card's YAML header."""
-    configs = datasets_configs(manifest)
+DEFAULT_LICENSE = "apache-2.0"
+# the card's title (H1 and YAML ``pretty_name``) per template, followed by the policy and ε of the data
+TITLES = {"reacher.md": "reacher-easy rollouts", "spot.md": "Spot joystick rollouts"}
+_BIT_DTYPES = {"bool"}  # stored as one bit per value in Arrow
+
+
+def pretty_name(manifest: Manifest, template: str) -> str:
+    """The card's title: what the data is, with its policy and ε (``reacher-easy rollouts (p-controller, ε = 0.3)``).
+
+    Args:
+        manifest: the dataset's manifest.
+        template: the card template's name in ``dataset_cards/`` (``reacher.md``).
+
+    Returns:
+        The title, also the YAML ``pretty_name``.
+    """
+    config = manifest.generator.config
+    title = TITLES.get(template, f"{manifest.generator.env} rollouts")
+    return f"{title} ({config.get('policy', 'unknown policy')}, ε = {config.get('epsilon', 0)})"
+
+
+def _yaml_feature(name: str, dtype: str, shape: list[int]) -> dict[str, Any]:
+    """One feature in the Hub's ``dataset_info`` YAML form: ``dtype`` for a scalar, a ``sequence`` with a
+    ``length`` per fixed-size axis (outermost first), the form every ``datasets`` release since 2.x reads."""
+    inner: Any = dtype
+    for length in reversed(shape[1:]):
+        inner = {"sequence": inner, "length": length}
+    if not shape:
+        return {"name": name, "dtype": dtype}
+    return {"name": name, "sequence": inner, "length": shape[0]}
+
+
+def _value_bytes(dtype: str, shape: list[int], rows: int) -> int:
+    """Bytes of the decoded values of a fixed-size column (validity bitmaps excluded)."""
+    import numpy as np
+
+    values = rows * int(np.prod(shape, dtype=np.int64)) if shape else rows
+    return (values + 7) // 8 if dtype in _BIT_DTYPES else values * np.dtype(dtype).itemsize
+
+
+def dataset_info(manifest: Manifest) -> list[dict[str, Any]]:
+    """The YAML ``dataset_info``: per parquet config, its features (from the manifest), its one ``train``
+    split (``num_examples`` = rows held, ``num_bytes`` = decoded values), ``download_size`` (parquet bytes)
+    and ``dataset_size``.
+
+    ``datasets.load_dataset`` checks ``num_examples`` against the rows it reads, so the entries follow the
+    shards that ``manifest`` lists (a partial download's manifest gives a partial ``dataset_info``).
+
+    Args:
+        manifest: the dataset's manifest.
+
+    Returns:
+        One entry per config listed in ``datasets_configs(manifest)``.
+
+    Example:
+        >>> dataset_info(Manifest.read("data/reacher"))[0]["features"][2]  # doctest: +SKIP
+        {'name': 'position', 'sequence': 'float32', 'length': 2}
+    """
+    listed = {entry["config_name"] for entry in datasets_configs(manifest)}
+    info = []
+    for cfg in manifest.configs:
+        if cfg.name not in listed:
+            continue
+        shards = manifest.shards_of(cfg.name)
+        rows = sum(s.num_rows for s in shards)
+        size = sum(_value_bytes(f.dtype, f.shape, rows) for f in cfg.features)
+        info.append({"config_name": cfg.name,
+                     "features": [_yaml_feature(f.name, f.dtype, f.shape) for f in cfg.features],
+                     "splits": [{"name": "train", "num_bytes": size, "num_examples": rows}],
+                     "download_size": sum(s.num_bytes for s in shards), "dataset_size": size})
+    return info
+
+
+def card_metadata(manifest: Manifest, template: str = "", *, license: str = DEFAULT_LICENSE):
+    """The card's YAML header: license, task, tags, size, ``pretty_name``, ``configs`` and ``dataset_info``.
+
+    Args:
+        manifest: the dataset's manifest.
+        template: the card template's name (for ``pretty_name``).
+        license: the Hub license id of the data (``apache-2.0``, ``cc-by-4.0``, ...).
+
+    Returns:
+        The ``huggingface_hub.DatasetCardData``.
+    """
     from huggingface_hub import DatasetCardData
 
-    return DatasetCardData(license="apache-2.0", task_categories=["robotics"],
+    return DatasetCardData(license=license, pretty_name=pretty_name(manifest, template),
+                           task_categories=["robotics"],
                            tags=["wmhub", "world-models", manifest.generator.env, "mujoco"],
-                           size_categories=[_size_category(manifest.num_rows(STEPS_CONFIG))], configs=configs)
+                           size_categories=[_size_category(manifest.num_rows(STEPS_CONFIG))],
+                           configs=datasets_configs(manifest), dataset_info=dataset_info(manifest))
 
 
 def load_template(name: str) -> str:
@@ -93,25 +178,37 @@ def episode_statistics(root: Path, manifest: Manifest) -> dict[str, dict[str, fl
 
 
 def render_dataset_card(root: Path, manifest: Manifest, template: str, *, repo_id: str | None = None,
-                        directory: str | None = None) -> str:
+                        directory: str | None = None, license: str = DEFAULT_LICENSE) -> str:
     """Full README.md text for the dataset in ``root``.
 
-    ``repo_id`` (Hub) or ``directory`` (local hub) is where the card will live, for the
-    loading snippet; with neither, the card names no path, so its bytes do not depend on
-    where the data was generated.
+    Args:
+        root: the dataset directory (its ``episodes`` shards are read for the statistics).
+        manifest: its manifest.
+        template: the card template's name in ``dataset_cards/``.
+        repo_id: the Hub repository the card will live in, for the loading snippet.
+        directory: the local hub directory it will live in; with neither, the card names no
+            path, so its bytes do not depend on where the data was generated.
+        license: the Hub license id of the data (default ``apache-2.0``).
+
+    Returns:
+        The card's text.
+
+    Example:
+        >>> text = render_dataset_card(Path("d"), Manifest.read("d"), "reacher.md")  # doctest: +SKIP
     """
     if repo_id:
-        load_path, local_path = repo_id, repo_id.split("/")[-1]
-        hint = f"after: wmhub download hf://datasets/{repo_id} {local_path}"
+        load_path, open_path = repo_id, f"hf://datasets/{repo_id}"
+        hint = "fetches only the shards it needs; add @<tag> for a version"
     else:
-        load_path = local_path = directory or "path/to/this/dataset"
+        load_path = open_path = directory or "path/to/this/dataset"
         hint = "a local directory"
     from huggingface_hub import DatasetCard
 
     encoders = [c for c in manifest.configs if "identity" in c.extra and c.name.startswith("embeddings-")]
-    card = DatasetCard.from_template(card_metadata(manifest), template_str=load_template(template),
+    card = DatasetCard.from_template(card_metadata(manifest, template, license=license),
+                                     template_str=load_template(template), pretty_name=pretty_name(manifest, template),
                                      manifest=manifest, summary=summarize(root, manifest), encoders=encoders,
-                                     load_path=load_path, local_path=local_path, download_hint=hint,
+                                     load_path=load_path, open_path=open_path, download_hint=hint,
                                      episodes=episode_statistics(root, manifest))
     return str(card).rstrip("\n") + "\n"
 

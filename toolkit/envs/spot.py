@@ -370,15 +370,18 @@ def spot_hours_to_episodes(hours: float, episode_length: int) -> int:
         The number of episodes (at least 1).
 
     Raises:
-        ConfigError: ``hours`` is not positive.
+        ConfigError: ``hours`` is not a positive finite number, or asks for an absurd size.
 
     Example:
         >>> spot_hours_to_episodes(0.5, 1000)
         90
     """
-    if hours <= 0:
-        raise ConfigError(f"--hours must be positive, got {hours}")
-    return max(1, math.ceil(round(hours * 3600 / (episode_length * CTRL_DT), 9)))
+    if not math.isfinite(hours) or hours <= 0:
+        raise ConfigError(f"--hours must be a positive number, got {hours}")
+    episodes = hours * 3600 / (episode_length * CTRL_DT)
+    if not math.isfinite(episodes) or episodes > 1e15:
+        raise ConfigError(f"--hours {hours} asks for more episodes than a dataset holds; give fewer hours")
+    return max(1, math.ceil(round(episodes, 9)))
 
 
 class SpotSize(BaseModel):

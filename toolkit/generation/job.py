@@ -42,10 +42,18 @@ from wmhub.data.manifest import (
 )
 from wmhub.envs.base import RolloutSpec, get_spec
 from wmhub.errors import ConfigError, DatasetMismatchError
-from wmhub.generation.shard_task import ShardTask, describe_existing
+from wmhub.generation.shard_task import ShardTask, check_existing
 from wmhub.jobs.destination import Destination, open_destination, worker_files
-from wmhub.jobs.engine import claim_job, finish_job, make_executor, plan_ranges, run_units
-from wmhub.jobs.units import Executor
+from wmhub.jobs.engine import (
+    claim_job,
+    environment_errors,
+    finish_job,
+    make_executor,
+    plan_ranges,
+    run_units,
+    temporaries_removed_on_failure,
+)
+from wmhub.jobs.units import Executor, UnitResult
 from wmhub.progress import Progress
 from wmhub.version import __version__
 
@@ -53,6 +61,13 @@ from wmhub.version import __version__
 # float16 V-JEPA 2 (1024-d) embeddings, the dataset's main payload; the state
 # shards share the same episode ranges so configs stay aligned shard by shard.
 DEFAULT_EPISODES_PER_SHARD = 500
+
+#: the most episodes a dataset holds: shard names carry 8-digit episode numbers (so that appended
+#: shards sort after existing ones)
+MAX_EPISODES = 99_999_999
+
+#: the most shards one job plans (per config): enough for MAX_EPISODES at the default shard size
+MAX_SHARDS = 200_000
 
 
 @dataclass
@@ -181,16 +196,30 @@ def generate(env: str, out: str | os.PathLike[str], episodes: int, *, options: d
     spec = get_spec(env)
     if episodes <= 0:
         raise ConfigError(f"--episodes must be positive, got {episodes}")
+    if episodes > MAX_EPISODES:
+        raise ConfigError(f"--episodes {episodes} is more than a dataset holds (at most {MAX_EPISODES:,}: shard "
+                          "names carry 8-digit episode numbers); generate fewer episodes")
     if episodes_per_shard is not None and episodes_per_shard <= 0:
         raise ConfigError(f"--episodes-per-shard must be positive, got {episodes_per_shard}")
+    if episodes_per_shard is not None:
+        _check_shard_count(episodes, episodes_per_shard)
     if workers <= 0:
         raise ConfigError(f"--workers must be positive, got {workers}")
     config = _validate_config(spec, options or {})
     runner = make_executor(executor, workers, ray_address)
-    dest = open_destination(out, storage_options)
-    dest.check_and_create()
-    with dest.lock():
-        return _generate_locked(spec, dest, episodes, config, episodes_per_shard, runner, resume, show_progress)
+    with environment_errors(out):  # a full or read-only disk, a path too long: one line naming OUT
+        dest = open_destination(out, storage_options)
+        dest.check_and_create()
+        with dest.lock(), temporaries_removed_on_failure(dest):
+            return _generate_locked(spec, dest, episodes, config, episodes_per_shard, runner, resume, show_progress)
+
+
+def _check_shard_count(episodes: int, per_shard: int) -> None:
+    """Refuse a plan of more than :data:`MAX_SHARDS` shards before it is made (it would fill memory)."""
+    shards = -(-episodes // per_shard)
+    if shards > MAX_SHARDS:
+        raise ConfigError(f"--episodes {episodes} at --episodes-per-shard {per_shard} makes {shards:,} shards, more "
+                          f"than one job plans ({MAX_SHARDS:,}); raise --episodes-per-shard")
 
 
 def _episodes_per_shard(existing: Manifest | None, per_shard: int | None, out: Destination) -> int:
@@ -209,17 +238,26 @@ def _episodes_per_shard(existing: Manifest | None, per_shard: int | None, out: D
     return per_shard
 
 
-def _describe_complete(spec: RolloutSpec, dest: Destination, ranges: list[tuple[int, int]]) -> list[ShardInfo]:
-    """Manifest entries of the complete shards an interrupted run left (read on the driver)."""
+def _check_complete(spec: RolloutSpec, dest: Destination, ranges: list[tuple[int, int]],
+                    recorded: dict[str, str] | None) -> tuple[list[ShardInfo], list[tuple[int, int]]]:
+    """Check the shard pairs an interrupted run left (read on the driver, see
+    :func:`~wmhub.generation.shard_task.check_existing`): the entries of those kept, and the
+    ranges to generate again (each named on stderr with the reason)."""
     if not ranges:
-        return []
+        return [], []
+    infos: list[ShardInfo] = []
+    redo: list[tuple[int, int]] = []
     with worker_files(dest.location, dest.storage_options, prefix="wmhub-describe-") as files:
-        infos = []
         for start, end in ranges:
             for config in (STEPS_CONFIG, EPISODES_CONFIG):
                 files.fetch(shard_path(config, start, end))
-            infos += describe_existing(spec, files.root, start, end)
-        return infos
+            checked = check_existing(spec, files.root, start, end, recorded)
+            if isinstance(checked, str):
+                print(f"wmhub generate: {checked}; regenerating episodes [{start}, {end})", file=sys.stderr)
+                redo.append((start, end))
+            else:
+                infos += checked
+        return infos, redo
 
 
 def _generate_locked(spec: RolloutSpec, dest: Destination, episodes: int, config: BaseModel, per_shard: int | None,
@@ -229,6 +267,7 @@ def _generate_locked(spec: RolloutSpec, dest: Destination, episodes: int, config
     if existing is not None:
         _check_same_dataset(existing, spec, config, dest)
     per_shard = _episodes_per_shard(existing, per_shard, dest)
+    _check_shard_count(episodes, per_shard)
     job_content = {"kind": "generate", "env": spec.name, "config": config.model_dump(mode="json"), "episodes": episodes,
                    "episodes_per_shard": per_shard}
     found = dest.read_job()
@@ -237,8 +276,12 @@ def _generate_locked(spec: RolloutSpec, dest: Destination, episodes: int, config
         # another kind of job (encode) was interrupted after generation finished: nothing to generate
         return GenerateResult(existing, 0, 0, 0, 0.0)
     job = claim_job(dest, job_content, resume=resume)
+    recorded: dict[str, str] | None = {}  # shard path -> SHA-256 of the shards this job saw finished
     if job is not None:
         start = int(job["episode_start"])
+        recorded = job.get("shards")  # None: a job file that records no checksums (structure checked only)
+        if recorded is not None and not isinstance(recorded, dict):
+            recorded = {}
     else:
         start = existing.num_episodes if existing else 0
         if episodes < start:
@@ -247,18 +290,29 @@ def _generate_locked(spec: RolloutSpec, dest: Destination, episodes: int, config
         if episodes == start:
             assert existing is not None
             return GenerateResult(existing, 0, 0, 0, 0.0)
-        dest.write_job({**job_content, "episode_start": start})
+        dest.write_job({**job_content, "episode_start": start, "shards": {}})
 
     dest.remove_stale_temporaries()
     ranges = plan_ranges(start, episodes, per_shard)
-    done = [r for r in ranges if all(dest.exists(shard_path(c, *r)) for c in (STEPS_CONFIG, EPISODES_CONFIG))]
-    todo = [r for r in ranges if r not in done]
-    reused = _describe_complete(spec, dest, done)
+    complete = [r for r in ranges if all(dest.exists(shard_path(c, *r)) for c in (STEPS_CONFIG, EPISODES_CONFIG))]
+    reused, redo = _check_complete(spec, dest, complete, recorded)
+    redo_ranges = set(redo)
+    done = [r for r in complete if r not in redo_ranges]
+    done_ranges = set(done)
+    todo = [r for r in ranges if r not in done_ranges]
+    job_file = {**job_content, "episode_start": start, "shards": {s.path: s.sha256 for s in reused}}
+    if job is not None and job_file != job:
+        dest.write_job(job_file)
+
+    def record(result: UnitResult) -> None:  # the job file names each finished shard and its SHA-256
+        job_file["shards"].update({s.path: s.sha256 for s in result.shards})
+        dest.write_job(job_file)
+
     remaining_episodes = sum(b - a for a, b in todo)
     progress = Progress(remaining_episodes, "ep", "transitions", f"generate {spec.name}", enabled=show_progress)
     config_json = config.model_dump_json()
     tasks = [ShardTask(spec.name, config_json, dest.location, a, b, dest.storage_options) for a, b in todo]
-    written = [info for result in run_units(runner, tasks, progress) for info in result.shards]
+    written = [info for result in run_units(runner, tasks, progress, record) for info in result.shards]
 
     kept = [s for s in existing.shards if s.episode_end <= start] if existing else []
     order = {STEPS_CONFIG: 0, EPISODES_CONFIG: 1}

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from wmhub.data.layout import EPISODES_CONFIG, STEPS_CONFIG, shard_path
 from wmhub.data.manifest import ShardInfo
-from wmhub.data.schema import table_from_numpy
+from wmhub.data.schema import arrow_schema, table_from_numpy
 from wmhub.data.shard_io import read_parquet, shard_info, write_parquet_atomic
 from wmhub.envs.base import EpisodeData, EpisodeRunner, RolloutSpec, get_spec
 from wmhub.jobs.destination import worker_files
@@ -79,25 +79,50 @@ def features_of(spec: RolloutSpec, config: str):
     return spec.step_features if config == STEPS_CONFIG else spec.episode_features
 
 
-def describe_existing(spec: RolloutSpec, root: Path, start: int, end: int) -> list[ShardInfo]:
-    """Manifest entries for the shards of [start, end) that a previous (interrupted) run completed.
+def check_existing(spec: RolloutSpec, root: Path, start: int, end: int,
+                   recorded: dict[str, str] | None = None) -> list[ShardInfo] | str:
+    """Describe the shards of [start, end) an interrupted run left, if they are what the job writes.
+
+    Each shard must be a readable parquet file with its config's schema holding exactly the
+    episodes [start, end); with ``recorded`` (the SHA-256 the job file holds for each shard it
+    saw finished) its bytes must also be those recorded, so that a foreign but valid file under
+    the shard's name is not kept.
 
     Args:
-        spec: the environment (its features, for the statistics).
+        spec: the environment (its features, for the schema and the statistics).
         root: a local directory holding the two shard files.
         start: first episode.
         end: one past the last episode.
+        recorded: shard path -> SHA-256 of the shards the job recorded; None for a job file that
+            records none (only the structure is checked then).
 
     Returns:
-        The ``steps`` and ``episodes`` entries.
+        The ``steps`` and ``episodes`` entries, or why the pair must be generated again.
 
     Example:
-        >>> infos = describe_existing(get_spec("reacher"), Path("data/reacher"), 0, 4)  # doctest: +SKIP
+        >>> infos = check_existing(get_spec("reacher"), Path("data/reacher"), 0, 4)  # doctest: +SKIP
     """
     infos = []
     for config in (STEPS_CONFIG, EPISODES_CONFIG):
         rel = shard_path(config, start, end)
-        infos.append(shard_info(root, rel, config, start, end, read_parquet(root / rel), features_of(spec, config)))
+        features = features_of(spec, config)
+        try:
+            table = read_parquet(root / rel)
+        except (OSError, pa.ArrowException):
+            return f"{rel} is not a readable parquet file"
+        if not table.schema.equals(arrow_schema(features)):
+            return f"{rel} does not have the {config} schema"
+        episodes = np.asarray(table.column("episode_index").to_numpy(zero_copy_only=False)) \
+            if "episode_index" in table.column_names else np.zeros(0)
+        planned = np.arange(start, end)
+        if episodes.size == 0 or not np.array_equal(np.unique(episodes), planned) or \
+                np.any(np.diff(episodes) < 0) or (config == EPISODES_CONFIG and episodes.size != end - start):
+            return f"{rel} does not hold exactly episodes [{start}, {end})"
+        info = shard_info(root, rel, config, start, end, table, features)
+        if recorded is not None and recorded.get(rel) != info.sha256:
+            return (f"{rel} is not the file this job wrote (SHA-256 differs from the one recorded)"
+                    if rel in recorded else f"{rel} was not recorded as finished")
+        infos.append(info)
     return infos
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from wmhub.data.layout import DATA_DIR, EPISODES_CONFIG, JOB_NAME, is_temporary
 from wmhub.data.summary import DatasetSummary, summarize
-from wmhub.data.verify import Problem, check_coverage, check_shard
+from wmhub.data.verify import STALE_ADVICE, Problem, check_manifest, check_shard
 from wmhub.errors import WmhubError
 from wmhub.fileio import resolve_inside
 from wmhub.hub.download import download_into
@@ -46,8 +46,9 @@ def verify_stored(source: StoredDataset, full: bool = False) -> list[Problem]:
         except (OSError, ValueError, AttributeError):
             kind = "unknown"
         problems.append(Problem(JOB_NAME, f"an interrupted {kind} job is present; re-run `wmhub {kind} ... --resume`"))
-    problems += [Problem(rel, "half-written file of an interrupted job; re-run the job with --resume")
+    problems += [Problem(rel, STALE_ADVICE)
                  for rel in sorted(listing) if is_temporary(rel.rsplit("/", 1)[-1])]
+    configs = {c.name: c for c in manifest.configs}
     with tempfile.TemporaryDirectory(prefix="wmhub-verify-") as tmp:
         for shard in manifest.shards:
             remote = listing.get(shard.path)
@@ -66,12 +67,11 @@ def verify_stored(source: StoredDataset, full: bool = False) -> list[Problem]:
                 else:
                     # the store's bytes, not a cached copy; hashed while they arrive
                     store.fetch(shard.path, revision, local, force=True)
-                    message = check_shard(Path(tmp), shard)
+                    message = check_shard(Path(tmp), shard, configs.get(shard.config))
                     local.unlink(missing_ok=True)
             if message:
                 problems.append(Problem(shard.path, message))
-    if manifest.subset is None:  # a partial download holds a selection of shards by design
-        problems += check_coverage(manifest)
+    problems += check_manifest(manifest)
     listed = {s.path for s in manifest.shards}
     problems += [Problem(rel, "extra file not listed in manifest.json; remove it (or re-run the job that made it "
                               "with --resume)")

@@ -9,6 +9,15 @@ with an HTTP Range request; remote shards land in wmhub's content-addressed cach
 (:mod:`wmhub.storage.cache`), so a second identical download transfers nothing.
 The revision is resolved to a commit first, so every file comes from the same
 version even if the repo moves during the download.
+
+The source's manifest is checked before anything is fetched (declared configs, no path listed
+twice, no gap or overlap in episode coverage), and every shard's rows, episodes and columns
+after it arrives, before OUT's manifest is written: a source that does not add up is refused.
+
+OUT may already hold (part of) the same dataset: a download adds to it when every shard OUT
+lists is, byte for byte, a shard of the version downloaded (an earlier partial download, an
+older version the new one grew from); OUT's manifest then lists what OUT holds of that version.
+Anything else (another dataset, a newer version, shards made locally) is refused, never replaced.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from pathlib import Path
 from wmhub.data.card import with_configs_of
 from wmhub.data.layout import CARD_NAME, remove_stale_temporaries
 from wmhub.data.manifest import Manifest, ShardInfo
+from wmhub.data.verify import check_manifest, check_shard_content
 from wmhub.errors import ChecksumMismatchError, ConfigError, DatasetMismatchError, NotFoundError
 from wmhub.fileio import atomic_write_text, resolve_inside, sha256_file
 from wmhub.hub.source import StoredDataset
@@ -129,13 +139,19 @@ def download_into(source: StoredDataset, out: Path, *, configs: list[str] | None
         What was fetched and kept.
 
     Raises:
-        DatasetMismatchError: ``out`` holds another dataset.
-        ChecksumMismatchError: a shard is corrupt at the source (after a second download).
+        DatasetMismatchError: ``out`` holds another dataset, or a version with shards this one lacks.
+        ChecksumMismatchError: a shard is corrupt at the source (after a second download), or holds
+            other rows, episodes or columns than the manifest says.
+        ConfigError: the source's manifest does not add up (configs, duplicates, coverage).
 
     Example:
         >>> download_into(open_stored(dataset_location("hf://datasets/my-lab/reacher")), Path("out"))  # doctest: +SKIP
     """
     store, resolved, manifest = source.store, source.revision, source.manifest
+    inconsistent = check_manifest(manifest)
+    if inconsistent:
+        raise ConfigError(f"{store.describe()} at {resolved[:12]}: manifest.json does not add up ({inconsistent[0]}); "
+                          "report it to the dataset's maintainers")
     selected = select_shards(manifest, configs, shards, episodes)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -144,8 +160,7 @@ def download_into(source: StoredDataset, out: Path, *, configs: list[str] | None
         # left by an interrupted download; partial shards stay, to be continued by Range requests
         remove_stale_temporaries(out, keep_partial_downloads=True)
         existing = Manifest.read(out) if (out / "manifest.json").exists() else None
-        if existing is not None and not existing.same_dataset_as(manifest):
-            raise DatasetMismatchError(f"{out} holds another dataset; download into a new directory")
+        held = _held_shards(existing, manifest, out, store.describe())
         progress = Progress(sum(s.num_bytes for s in selected), "B", "bytes", "download", enabled=show_progress)
         try:
             outcomes = _obtain_all(store, selected, resolved, out, workers or default_workers(), progress)
@@ -160,16 +175,47 @@ def download_into(source: StoredDataset, out: Path, *, configs: list[str] | None
             result.bytes_transferred += fetched.bytes_transferred
             if fetched.from_cache:
                 result.from_cache.append(shard.path)
-        complete = len(selected) == len(manifest.shards)
+        _check_contents(manifest, selected, out, store.describe())
+        wanted = {s.path for s in selected} | held
+        listed = [s for s in manifest.shards if s.path in wanted]
+        complete = len(listed) == len(manifest.shards)
         subset = None if complete else {"source": store.describe(), "revision": resolved,
                                          "configs": configs, "shards": shards, "episodes": episodes}
-        local = manifest.model_copy(update={"shards": selected, "subset": subset})
+        if subset is not None and existing is not None and not held <= {s.path for s in selected}:
+            subset["added_to"] = existing.subset or {"episodes": f"0-{existing.num_episodes - 1}"}
+        local = manifest.model_copy(update={"shards": listed, "subset": subset})
         card_bytes = store.read_bytes(CARD_NAME, resolved)
         if card_bytes is not None:  # a partial download lists only its shards, so load_dataset(OUT) reads them
             card = card_bytes.decode("utf-8")
             atomic_write_text(out / CARD_NAME, card if subset is None else with_configs_of(card, local))
         local.write(out)
     return result
+
+
+def _held_shards(existing: Manifest | None, manifest: Manifest, out: Path, where: str) -> set[str]:
+    """Paths of the shards OUT already lists, when each is, byte for byte, a shard of ``manifest``;
+    raises otherwise (OUT holds another dataset or another version)."""
+    if existing is None:
+        return set()
+    if not existing.same_dataset_as(manifest):
+        raise DatasetMismatchError(f"{out} holds another dataset; download into a new directory")
+    source = {s.path: s for s in manifest.shards}
+    for shard in existing.shards:
+        theirs = source.get(shard.path)
+        if theirs is None or (theirs.sha256, theirs.config) != (shard.sha256, shard.config):
+            raise DatasetMismatchError(f"{out} holds a version of this dataset that {where} at this revision lacks "
+                                       f"({shard.path}); download into a new directory")
+    return {s.path for s in existing.shards}
+
+
+def _check_contents(manifest: Manifest, selected: list[ShardInfo], out: Path, where: str) -> None:
+    """Rows, episodes and columns of every selected shard (their bytes are the manifest's)."""
+    configs = {c.name: c for c in manifest.configs}
+    for shard in selected:
+        problem = check_shard_content(resolve_inside(out, shard.path), shard, configs.get(shard.config))
+        if problem:
+            raise ChecksumMismatchError(f"{shard.path} from {where}: {problem}, although its SHA-256 matches the "
+                                        "manifest (the manifest is wrong); report it to the dataset's maintainers")
 
 
 def _obtain(store: Store, shard: ShardInfo, revision: str, out: Path) -> Fetched | None:

@@ -12,6 +12,13 @@ Rules (each tested):
 * ``--tag`` marks the published version; an existing tag is never moved
   (re-tagging the same revision is a no-op), and a tag that would have to move is refused
   before anything is committed. An fsspec URL keeps no tags: ``--tag`` there is refused first.
+  Tag names are checked like git ref names before anything is read or written;
+* writers to one destination serialise: a local hub is locked from reading its manifest to the
+  last rename (a second publisher waits); a Hub commit is made on the commit it was planned on
+  (``parent_commit``), and when another writer got there first the publish reads the
+  destination again and re-plans (a few times), so a publish never undoes another's;
+* a publish never moves a dataset backwards: fewer episodes than the destination holds, or a
+  manifest lacking one of the destination's shards, is refused; so is a partial download.
 """
 
 from __future__ import annotations
@@ -27,8 +34,11 @@ from wmhub.envs.base import get_spec
 from wmhub.errors import AlreadyExistsError, ChecksumMismatchError, ConfigError, DatasetMismatchError
 from wmhub.fileio import dumps_json, resolve_inside
 from wmhub.hub.source import read_manifest
-from wmhub.storage.location import HubRepo, LocalDir, Location
-from wmhub.storage.stores import Store, open_store
+from wmhub.storage.location import HubRepo, LocalDir, Location, check_ref_name
+from wmhub.storage.stores import CommitConflict, Store, open_store
+
+COMMIT_ATTEMPTS = 5
+"""Plans of one publish to a Hub repo that other writers moved meanwhile (each re-reads the destination)."""
 
 
 @dataclass
@@ -67,6 +77,10 @@ def plan_upload(local: Manifest, remote: Manifest | None, where: str) -> list[st
     if remote is None:
         return [s.path for s in local.shards]
     _same_dataset(local, remote, where)
+    if local.num_episodes < remote.num_episodes:
+        raise DatasetMismatchError(f"{where} holds {remote.num_episodes} episodes, this directory "
+                                   f"{local.num_episodes}: a publish never moves a dataset backwards; download "
+                                   "the published dataset, grow it, then publish")
     mine = {s.path: s for s in local.shards}
     for shard in remote.shards:
         if shard.path not in mine:
@@ -110,18 +124,39 @@ def publish_to(src: Path, location: Location, *, tag: str | None = None, private
         DatasetMismatchError: the destination holds another dataset, or shards this one lacks.
         ChecksumMismatchError: a shard exists there with other bytes.
         AlreadyExistsError: ``tag`` marks another version (checked before any commit).
-        ConfigError: ``src`` does not verify, or is the destination itself.
+        ConfigError: ``src`` does not verify, is a partial download, or is the destination itself;
+            or ``tag`` is not a valid ref name.
+        CommitConflict: other writers kept moving the Hub repo through every attempt.
 
     Example:
         >>> publish_to(Path("data/reacher"), parse_location("/shared/hub/reacher"), tag="v1")  # doctest: +SKIP
     """
+    if tag is not None:
+        check_ref_name(tag, "tag", local=isinstance(location, LocalDir))
     local = Manifest.read(src)
+    if local.subset is not None:
+        raise ConfigError(f"{src} is a partial download (it holds a selection of the shards of "
+                          f"{local.subset.get('source', 'another dataset')}); download the whole dataset to publish it")
     problems = verify_dataset(src)
     if problems:
         raise ConfigError(f"{src} does not verify ({problems[0]}); fix it before publishing")
     if isinstance(location, LocalDir) and location.path.resolve() == src.resolve():
         raise ConfigError("publish destination is the dataset directory itself; choose another")
     store = open_store(location)
+    with store.writer():
+        attempt = 1
+        while True:
+            try:
+                return _publish_once(src, local, location, store, tag, private, message)
+            except CommitConflict:
+                if attempt >= COMMIT_ATTEMPTS:
+                    raise
+                attempt += 1  # another writer committed first: read the destination again and re-plan
+
+
+def _publish_once(src: Path, local: Manifest, location: Location, store: Store, tag: str | None, private: bool,
+                  message: str | None) -> PublishResult:
+    """One plan and commit against the destination as it is now (the caller holds its writer)."""
     head = store.resolve(None)
     remote = read_manifest(store, head)
     new_paths = plan_upload(local, remote, store.describe())
@@ -138,7 +173,8 @@ def publish_to(src: Path, location: Location, *, tag: str | None = None, private
         files = {p: resolve_inside(src, p) for p in new_paths}
         summary = message or (f"wmhub publish: {len(new_paths)} new shard(s), "
                               f"{local.num_episodes} episodes")
-        revision = store.commit(files, {CARD_NAME: card_text, MANIFEST_NAME: manifest_text}, summary, private)
+        revision = store.commit(files, {CARD_NAME: card_text, MANIFEST_NAME: manifest_text}, summary, private,
+                                parent=head)
     if create_tag:
         store.create_tag(tag, revision)
     sizes = {s.path: s.num_bytes for s in local.shards}

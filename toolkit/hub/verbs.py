@@ -87,7 +87,8 @@ def verify(source: str | Path, *, full: bool = False, storage_options: dict[str,
 
     Raises:
         UnsupportedLocationError: a model repo, or a malformed location.
-        NotFoundError: a bare ``<org>/<name>`` that is not a local directory (did-you-mean hint).
+        NotFoundError: no such local directory, repo or revision, no dataset at a remote location,
+            or a bare ``<org>/<name>`` that is not a local directory (did-you-mean hint).
 
     Example:
         >>> import wmhub
@@ -97,10 +98,13 @@ def verify(source: str | Path, *, full: bool = False, storage_options: dict[str,
     """
     location = dataset_location(str(source))
     if _in_place(location):
+        if not location.path.exists():  # nothing to check is the caller's mistake, not bad data
+            raise NotFoundError(f"{source}: no such directory; give a dataset directory, "
+                                "hf://datasets/<org>/<name> or an fsspec URL")
         return VerifyReport(str(source), verify_dataset(location.path))
     try:
-        stored = open_stored(location, storage_options)
-    except (NotFoundError, UnsupportedFormatError, ConfigError) as exc:  # no (readable) manifest: one problem
+        stored = open_stored(location, storage_options)  # no repo, revision or dataset there: NotFoundError
+    except (UnsupportedFormatError, ConfigError) as exc:  # an unreadable manifest: bad data, one problem
         return VerifyReport(str(source), [Problem(MANIFEST_NAME, str(exc))])
     return VerifyReport(str(source), verify_stored(stored, full=full))
 
@@ -139,7 +143,9 @@ def publish(src: str | Path, dest: str | Path, *, tag: str | None = None, privat
     Uploads only the shards the destination lacks (by path and SHA-256), plus the regenerated
     card and manifest, in one commit (Hub) or with the manifest written last (elsewhere).
     Re-running is a no-op. A tag that exists for another version is refused before anything is
-    committed; tags are never moved.
+    committed; tags are never moved. Publishers to one destination take turns (a local hub's
+    lock; a Hub commit on the commit it was planned on, re-planned when another came first),
+    and a publish never moves a dataset backwards.
 
     Args:
         src: the local dataset directory (it must verify).
@@ -155,8 +161,9 @@ def publish(src: str | Path, dest: str | Path, *, tag: str | None = None, privat
         UnsupportedLocationError: ``dest`` is a model repo (``hf://<org>/<name>``) or names a revision,
             ``src`` is not a local directory, or ``tag`` on an fsspec URL.
         AlreadyExistsError: ``tag`` marks another version.
-        DatasetMismatchError: ``dest`` holds another dataset.
+        DatasetMismatchError: ``dest`` holds another dataset, more episodes, or shards ``src`` lacks.
         ChecksumMismatchError: a shard exists at ``dest`` with other bytes.
+        ConfigError: ``tag`` is not a valid ref name, or ``src`` is a partial download or does not verify.
 
     Example:
         >>> import wmhub
@@ -176,7 +183,9 @@ def download(source: str | Path, out: str | Path, *, revision: str | None = None
     """Download a dataset (or a selection of its shards) into a local directory, verifying every SHA-256.
 
     Shards already in ``out`` with the right checksum are kept; a shard cut off mid-transfer is
-    continued by the next run; remote shards are shared through wmhub's cache.
+    continued by the next run; remote shards are shared through wmhub's cache (copied into
+    ``out``, never hard-linked). An ``out`` that already holds part of this dataset is added to
+    only when every shard it lists is a shard of this version; anything else is refused.
 
     Args:
         source: ``hf://datasets/<org>/<name>[@rev]``, a local hub or dataset directory, or an fsspec URL.
@@ -196,8 +205,10 @@ def download(source: str | Path, out: str | Path, *, revision: str | None = None
         NotFoundError: no dataset at ``source``, no such revision, or a bare ``<org>/<name>``
             (did-you-mean hint).
         UnsupportedLocationError: a model repo, or ``out`` that is not a local directory.
-        DatasetMismatchError: ``out`` holds another dataset.
-        ChecksumMismatchError: a shard is corrupt at the source.
+        DatasetMismatchError: ``out`` holds another dataset, or a version with shards this one lacks.
+        ChecksumMismatchError: a shard is corrupt at the source, or holds other rows, episodes or
+            columns than its manifest says.
+        ConfigError: ``revision`` is not a valid ref name, or the source's manifest does not add up.
 
     Example:
         >>> import wmhub

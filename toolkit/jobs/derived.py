@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,8 +37,14 @@ from wmhub.data.shard_io import read_parquet
 from wmhub.envs.base import get_spec
 from wmhub.errors import ChecksumMismatchError, ConfigError, DatasetMismatchError
 from wmhub.fileio import sha256_file
-from wmhub.jobs.destination import open_destination, read_existing_manifest, worker_files
-from wmhub.jobs.engine import claim_job, finish_job, run_units
+from wmhub.jobs.destination import Destination, open_destination, read_existing_manifest, worker_files
+from wmhub.jobs.engine import (
+    claim_job,
+    environment_errors,
+    finish_job,
+    run_units,
+    temporaries_removed_on_failure,
+)
 from wmhub.jobs.local_executor import LocalExecutor
 from wmhub.jobs.ray_actors import RayActorPool, WorkerNeeds
 from wmhub.jobs.units import ProgressSink, UnitResult
@@ -171,8 +178,12 @@ class DerivedShardUnit:
         location: the dataset (an absolute path or an fsspec URL).
         step_shard: the step shard it derives from.
         path: the derived shard's path.
-        resume: keep a complete shard an interrupted run left.
+        resume: keep a complete shard an interrupted run left (once checked, see :meth:`run`).
         storage_options: fsspec options for a remote ``location``.
+        recorded_sha256: the SHA-256 the job file recorded for the shard when it was finished (None:
+            not recorded).
+        records: the job file records the shards it saw finished (False for a job file that records
+            none: a kept shard is then checked by reading it).
     """
 
     factory: DerivedFactory
@@ -183,6 +194,8 @@ class DerivedShardUnit:
     path: str
     resume: bool
     storage_options: dict[str, Any] | None = None
+    recorded_sha256: str | None = None
+    records: bool = False
 
     @property
     def key(self) -> str:
@@ -210,16 +223,32 @@ class DerivedShardUnit:
         rows_total = self.step_shard.num_rows
         with worker_files(self.location, self.storage_options, prefix="wmhub-derive-") as files:
             if self.resume and files.exists(self.path):
-                rows, stats = derived.describe_shard(files.fetch(self.path))
-                progress.update(rows_total, 0)
-                entry = _entry(files.path(self.path), self, derived.name, rows, stats)
-                return UnitResult([entry], entry.num_rows, 0, reused=True)
+                kept = self._kept(derived, files.fetch(self.path))
+                if isinstance(kept, ShardInfo):
+                    progress.update(rows_total, 0)
+                    return UnitResult([kept], kept.num_rows, 0, reused=True)
+                print(f"wmhub {derived.kind}: {self.path} {kept}; building it again", file=sys.stderr)
             steps = read_parquet(files.fetch(self.step_shard.path))
             target = files.path(self.path)
             rows, stats = derived.build_shard(steps, target, progress)
             entry = _entry(target, self, derived.name, rows, stats)  # checks the rows before uploading
             files.publish(self.path)
             return UnitResult([entry], entry.num_rows, entry.num_rows)
+
+
+    def _kept(self, derived: DerivedConfig, path: Path) -> ShardInfo | str:
+        """The entry of the shard an interrupted run left, or why it cannot be kept: its bytes must be
+        those the job file recorded (when it records them) and it must describe as this shard."""
+        if self.records:
+            if self.recorded_sha256 is None:
+                return "was not recorded as finished"
+            if sha256_file(path) != self.recorded_sha256:
+                return "is not the file this job wrote (SHA-256 differs from the one recorded)"
+        try:
+            rows, stats = derived.describe_shard(path)
+            return _entry(path, self, derived.name, rows, stats)
+        except (OSError, ValueError, KeyError, pa.ArrowException, ChecksumMismatchError) as exc:
+            return f"cannot be kept ({type(exc).__name__})"
 
 
 # ------------------------------------------------------------------ the job
@@ -234,31 +263,52 @@ def _updated_manifest(manifest: Manifest, meta: DerivedMeta, listed: list[ShardI
 def _run_job(location: str | os.PathLike[str], factory: DerivedFactory, meta: DerivedMeta, device: str,
              executor: LocalExecutor | RayActorPool, *, resume: bool, show_progress: bool, unit: str,
              rate_unit: str, storage_options: dict[str, Any] | None) -> DerivedResult:
-    dest = open_destination(location, storage_options)
-    with dest.lock():
-        manifest = read_existing_manifest(dest)
-        existing = next((c for c in manifest.configs if c.name == meta.name), None)
-        if existing is not None and existing.extra.get("identity") != meta.identity:
-            raise DatasetMismatchError(f"{dest} already has config {meta.name!r} built differently "
-                                       f"({json.dumps(existing.extra.get('identity'), sort_keys=True)[:200]}); "
-                                       "remove that config first or choose other options")
-        job = {"kind": meta.kind, "config": meta.name, "identity": meta.identity}
-        if claim_job(dest, job, resume=resume) is None:
-            dest.write_job(job)
-        dest.remove_stale_temporaries()
-        listed = {(s.episode_start, s.episode_end): s for s in manifest.shards if s.config == meta.name}
-        units = [DerivedShardUnit(factory, device, meta.identity, dest.location, s,
-                                  shard_path(meta.name, s.episode_start, s.episode_end, meta.extension), resume,
-                                  storage_options)
-                 for s in manifest.shards_of(STEPS_CONFIG) if (s.episode_start, s.episode_end) not in listed]
-        rows = sum(u.step_shard.num_rows for u in units)
-        progress = Progress(rows, unit, rate_unit, f"{meta.kind} {meta.name}", enabled=show_progress)
-        done = run_units(executor, units, progress)
-        new = [shard for result in done for shard in result.shards]
-        reused = sum(1 for result in done if result.reused)
-        finish_job(dest, _updated_manifest(manifest, meta, list(listed.values()), new),
-                   get_spec(manifest.generator.env))  # card, then manifest.json last
-        return DerivedResult(meta.name, len(units) - reused, reused, rows, progress.elapsed)
+    with environment_errors(location):  # a full or read-only disk, a path too long: one line naming it
+        dest = open_destination(location, storage_options)
+        with dest.lock(), temporaries_removed_on_failure(dest):
+            return _run_locked(dest, factory, meta, device, executor, resume=resume, show_progress=show_progress,
+                               unit=unit, rate_unit=rate_unit, storage_options=storage_options)
+
+
+def _run_locked(dest: Destination, factory: DerivedFactory, meta: DerivedMeta, device: str,
+                executor: LocalExecutor | RayActorPool, *, resume: bool, show_progress: bool, unit: str,
+                rate_unit: str, storage_options: dict[str, Any] | None) -> DerivedResult:
+    manifest = read_existing_manifest(dest)
+    existing = next((c for c in manifest.configs if c.name == meta.name), None)
+    if existing is not None and existing.extra.get("identity") != meta.identity:
+        raise DatasetMismatchError(f"{dest} already has config {meta.name!r} built differently "
+                                   f"({json.dumps(existing.extra.get('identity'), sort_keys=True)[:200]}); "
+                                   "remove that config first or choose other options")
+    job = {"kind": meta.kind, "config": meta.name, "identity": meta.identity}
+    found = claim_job(dest, job, resume=resume)
+    # shard path -> SHA-256 of the shards the job saw finished; None: a job file that records none
+    recorded = found.get("shards") if found is not None else {}
+    recorded = recorded if isinstance(recorded, dict) or recorded is None else {}
+    job_file = {**job, "shards": dict(recorded or {})}
+    if found is None or job_file != found:
+        dest.write_job(job_file)
+    dest.remove_stale_temporaries()
+    listed = {(s.episode_start, s.episode_end): s for s in manifest.shards if s.config == meta.name}
+    units = []
+    for s in manifest.shards_of(STEPS_CONFIG):
+        if (s.episode_start, s.episode_end) in listed:
+            continue
+        path = shard_path(meta.name, s.episode_start, s.episode_end, meta.extension)
+        units.append(DerivedShardUnit(factory, device, meta.identity, dest.location, s, path, resume,
+                                      storage_options, (recorded or {}).get(path), recorded is not None))
+
+    def record(result: UnitResult) -> None:  # the job file names each finished shard and its SHA-256
+        job_file["shards"].update({s.path: s.sha256 for s in result.shards})
+        dest.write_job(job_file)
+
+    rows = sum(u.step_shard.num_rows for u in units)
+    progress = Progress(rows, unit, rate_unit, f"{meta.kind} {meta.name}", enabled=show_progress)
+    done = run_units(executor, units, progress, record)
+    new = [shard for result in done for shard in result.shards]
+    reused = sum(1 for result in done if result.reused)
+    finish_job(dest, _updated_manifest(manifest, meta, list(listed.values()), new),
+               get_spec(manifest.generator.env))  # card, then manifest.json last
+    return DerivedResult(meta.name, len(units) - reused, reused, rows, progress.elapsed)
 
 
 def run_derived(location: str | os.PathLike[str], factory: DerivedFactory, *, device: str = "auto",

@@ -22,17 +22,20 @@ executor or the number of workers.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from wmhub.data.manifest import Manifest
 from wmhub.envs.base import RolloutSpec
-from wmhub.errors import ConfigError, InterruptedJobError
+from wmhub.errors import ConfigError, InterruptedJobError, WmhubError
+from wmhub.fileio import ENVIRONMENT_ERRNOS, describe_os_error
 from wmhub.jobs.destination import Destination
 from wmhub.jobs.local_executor import LocalExecutor
 from wmhub.jobs.ray_tasks import RayTaskExecutor
-from wmhub.jobs.units import Executor, UnitResult, WorkUnit
+from wmhub.jobs.units import Executor, ResultCallback, UnitResult, WorkUnit
 from wmhub.progress import Progress
 
 #: the command that resumes each kind of job, for messages
@@ -73,6 +76,51 @@ def claim_job(dest: Destination, content: dict[str, Any], *, resume: bool) -> di
     return found
 
 
+@contextlib.contextmanager
+def environment_errors(where: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn an error of the environment (a full or read-only disk, a path too long, see
+    :data:`wmhub.fileio.ENVIRONMENT_ERRNOS`) raised in the block into one :class:`WmhubError` line
+    naming the path (``where`` when the error names none) and the fix.
+
+    Args:
+        where: the job's destination.
+
+    Raises:
+        WmhubError: the block raised such an error (other errors pass unchanged).
+
+    Example:
+        >>> with environment_errors("data/reacher"):  # doctest: +SKIP
+        ...     generate_into("data/reacher")
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        raise WmhubError(describe_os_error(exc, where)) from exc
+
+
+@contextlib.contextmanager
+def temporaries_removed_on_failure(dest: Destination) -> Iterator[None]:
+    """Delete the temporaries of the job's writers when the block fails (the caller holds the lock, and
+    the executor has stopped its workers), so that a failed job leaves complete shards and its job
+    file only.
+
+    Args:
+        dest: the destination, locked.
+
+    Example:
+        >>> with dest.lock(), temporaries_removed_on_failure(dest):  # doctest: +SKIP
+        ...     run_units(executor, units, progress)
+    """
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):  # best effort: the error being raised is the one to report
+            dest.remove_stale_temporaries()
+        raise
+
+
 def finish_job(dest: Destination, manifest: Manifest, spec: RolloutSpec) -> None:
     """Finalize: the dataset card, then ``manifest.json`` (last), then remove the job file.
 
@@ -106,13 +154,16 @@ def plan_ranges(start: int, end: int, per_shard: int) -> list[tuple[int, int]]:
     return [(a, min(a + per_shard, end)) for a in range(start, end, per_shard)]
 
 
-def run_units(executor: Executor, units: Sequence[WorkUnit], progress: Progress) -> list[UnitResult]:
+def run_units(executor: Executor, units: Sequence[WorkUnit], progress: Progress,
+              on_result: ResultCallback | None = None) -> list[UnitResult]:
     """Run ``units`` on ``executor``, closing ``progress`` afterwards.
 
     Args:
         executor: where the units run.
         units: the work.
         progress: the job's progress bar.
+        on_result: called with each unit's result as soon as it arrives (e.g. to record it in the
+            job file).
 
     Returns:
         One result per unit (empty when there is no work).
@@ -121,7 +172,7 @@ def run_units(executor: Executor, units: Sequence[WorkUnit], progress: Progress)
         >>> results = run_units(LocalExecutor(2), units, progress)  # doctest: +SKIP
     """
     try:
-        return executor.run(units, progress) if units else []
+        return executor.run(units, progress, on_result) if units else []
     finally:
         progress.close()
 

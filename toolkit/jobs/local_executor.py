@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from wmhub.jobs.units import UnitResult, WorkUnit
+from wmhub.jobs.units import ResultCallback, UnitResult, WorkUnit
 from wmhub.progress import Progress
 from wmhub.workers import die_with_parent
 
@@ -56,10 +56,19 @@ class LocalExecutor:
         """Run ``fn(*args)`` where the units run (here)."""
         return fn(*args)
 
-    def run(self, units: Sequence[WorkUnit], progress: Progress) -> list[UnitResult]:
-        if self.workers <= 1 or len(units) <= 1:
-            return [unit.run(progress) for unit in units]
+    def run(self, units: Sequence[WorkUnit], progress: Progress,
+            on_result: ResultCallback | None = None) -> list[UnitResult]:
         results: list[UnitResult] = []
+
+        def finished(result: UnitResult) -> None:
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+
+        if self.workers <= 1 or len(units) <= 1:
+            for unit in units:
+                finished(unit.run(progress))
+            return results
         ctx = mp.get_context("spawn")
         progress_queue = ctx.Queue()
         with ctx.Pool(min(self.workers, len(units)), initializer=_worker_init, initargs=(progress_queue,)) as pool:
@@ -70,7 +79,7 @@ class LocalExecutor:
                 except queue_mod.Empty:
                     pass
                 for done in [p for p in pending if p.ready()]:
-                    results.append(UnitResult.from_json(done.get()))
+                    finished(UnitResult.from_json(done.get()))
                     pending.remove(done)
             while True:  # drain the last progress messages
                 try:

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from wmhub.errors import ConfigError, WmhubError
-from wmhub.jobs.units import UnitFailedError, UnitResult, WorkUnit
+from wmhub.jobs.units import ResultCallback, UnitFailedError, UnitResult, WorkUnit
 from wmhub.progress import Progress
 from wmhub.ray_support import (
     DEFAULT_MAX_RETRIES,
@@ -258,7 +258,8 @@ class RayActorPool:
         """Run ``fn(*args)`` on the first actor and return its result."""
         return self._get(self.actors[0].call.remote(fn, *args), what)
 
-    def run(self, units: Sequence[WorkUnit], progress: Progress) -> list[UnitResult]:
+    def run(self, units: Sequence[WorkUnit], progress: Progress,
+            on_result: ResultCallback | None = None) -> list[UnitResult]:
         """Run every unit on the pool; returns their results (raises if one fails for good)."""
         ray = self.ray
         while len(self.actors) < min(self.plan.count, len(units)):
@@ -280,6 +281,8 @@ class RayActorPool:
             result = UnitResult.from_json(self._get(ref, f"encoding shard [{unit.key.replace('-', ', ')})"))
             results.append(result)
             relay.finish(unit.key, result.units, result.secondary)
+            if on_result is not None:
+                on_result(result)
             return submit(actor)  # this actor is free: give it the next unit
 
         for actor in self.actors:

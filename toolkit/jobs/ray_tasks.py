@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from wmhub.jobs.units import UnitFailedError, UnitResult, WorkUnit
+from wmhub.jobs.units import ResultCallback, UnitFailedError, UnitResult, WorkUnit
 from wmhub.progress import Progress
 from wmhub.ray_support import (
     DEFAULT_MAX_RETRIES,
@@ -68,12 +68,14 @@ class RayTaskExecutor:
         self.max_retries = max_retries
         self.num_cpus = num_cpus
 
-    def run(self, units: Sequence[WorkUnit], progress: Progress) -> list[UnitResult]:
+    def run(self, units: Sequence[WorkUnit], progress: Progress,
+            on_result: ResultCallback | None = None) -> list[UnitResult]:
         """Run every unit as a Ray task; returns their results (raises if one fails for good)."""
         with connected(self.address) as ray:
-            return self._run(ray, units, progress)
+            return self._run(ray, units, progress, on_result)
 
-    def _run(self, ray: Any, units: Sequence[WorkUnit], progress: Progress) -> list[UnitResult]:
+    def _run(self, ray: Any, units: Sequence[WorkUnit], progress: Progress,
+             on_result: ResultCallback | None) -> list[UnitResult]:
         relay = ProgressRelay(ray, progress)
         remote = ray.remote(_run_unit)
         crash_dir = crash_dir_from_env()
@@ -94,6 +96,8 @@ class RayTaskExecutor:
                                       "--resume (completed shards are kept)") from exc
             results.append(result)
             relay.finish(key, result.units, result.secondary)
+            if on_result is not None:
+                on_result(result)
 
         try:
             drain(ray, pending, relay, on_ready)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -50,6 +50,10 @@ class UnitResult:
                    int(data["secondary"]), bool(data["reused"]))
 
 
+ResultCallback = Callable[[UnitResult], None]
+"""Called on the driver with each finished unit's result, as it arrives."""
+
+
 class WorkUnit(Protocol):
     """One picklable unit of work: everything a worker needs (shard range, config, destination).
 
@@ -72,9 +76,12 @@ class Executor(Protocol):
     """Runs a job's work units and reports progress.
 
     ``run`` returns one result per unit, in any order; it calls ``progress.update`` as work
-    completes and raises (leaving the job file for ``--resume``) if a unit fails for good.
+    completes, ``on_result`` (when given) with each unit's result as soon as it arrives (the driver
+    records what is finished, for ``--resume``), and raises (leaving the job file for ``--resume``)
+    if a unit fails for good.
     """
 
     name: str
 
-    def run(self, units: Sequence[WorkUnit], progress: Progress) -> list[UnitResult]: ...
+    def run(self, units: Sequence[WorkUnit], progress: Progress,
+            on_result: ResultCallback | None = None) -> list[UnitResult]: ...

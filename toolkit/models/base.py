@@ -15,9 +15,22 @@ from typing import Any
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
 from torch import nn
 
-from wmhub.errors import ConfigError, DatasetMismatchError, NotFoundError, UnsupportedFormatError
+from wmhub.errors import (
+    ConfigError,
+    DatasetMismatchError,
+    NotFoundError,
+    TransferError,
+    UnsupportedFormatError,
+)
 
 REPO_URL = "https://github.com/wmhub/wmhub"
 
@@ -92,26 +105,50 @@ class LatentModel(nn.Module, PyTorchModelHubMixin, library_name="wmhub", repo_ur
     def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir, force_download: bool,
                          local_files_only: bool, token, map_location: str = "cpu", strict: bool = True,
                          **model_kwargs):
-        """Load with ``strict=True``: a checkpoint missing a weight is an error, not a random init."""
+        """Load ``model.safetensors`` with ``strict=True``: a checkpoint missing a weight is an error, not a
+        random init. Only safetensors weights are ever loaded: a repo holding only ``pytorch_model.bin``
+        (pickle) is refused, never unpickled."""
         import os
 
         import safetensors.torch
+        from safetensors import SafetensorError
 
         try:
             if os.path.isdir(model_id):  # local: load directly (the mixin would print a line)
+                weights = os.path.join(model_id, "model.safetensors")
+                if not os.path.isfile(weights):
+                    raise FileNotFoundError(weights)
+            else:  # a Hub repo: model.safetensors and nothing else (no pickle fallback)
+                from huggingface_hub import hf_hub_download
+
+                weights = hf_hub_download(model_id, "model.safetensors", revision=revision, cache_dir=cache_dir,
+                                          force_download=force_download, token=token,
+                                          local_files_only=local_files_only)
+            try:
                 model = cls(**model_kwargs)
-                safetensors.torch.load_model(model, os.path.join(model_id, "model.safetensors"), strict=True,
-                                             device=map_location)
-                return model.eval()
-            return super()._from_pretrained(  # type: ignore[misc]
-                model_id=model_id, revision=revision, cache_dir=cache_dir, force_download=force_download,
-                local_files_only=local_files_only, token=token, map_location=map_location, strict=True,
-                **model_kwargs)
-        except FileNotFoundError as exc:
-            raise NotFoundError(f"{model_id}: no model.safetensors ({exc})") from exc
+            except (TypeError, ValueError) as exc:
+                raise UnsupportedFormatError(f"{model_id}: config.json does not describe a {cls.__name__} "
+                                             f"({type(exc).__name__}: {exc})") from exc
+            safetensors.torch.load_model(model, weights, strict=True, device=map_location)
+            return model.eval()
+        except LocalEntryNotFoundError as exc:  # before EntryNotFoundError, its base class
+            raise TransferError(f"{model_id}: the Hub cannot be reached and the file is not cached "
+                                f"({str(exc).splitlines()[0]}); check your network connection and HF_ENDPOINT") from exc
+        except (FileNotFoundError, EntryNotFoundError) as exc:
+            raise NotFoundError(f"{model_id}: no model.safetensors (wmhub loads safetensors weights only, never "
+                                "pickle files such as pytorch_model.bin); push the checkpoint with `wmhub push`"
+                                ) from exc
+        except SafetensorError as exc:
+            raise UnsupportedFormatError(f"{model_id}: model.safetensors is not a readable safetensors file "
+                                         f"({exc}); download or train it again") from exc
+        except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
+            raise NotFoundError(f"{model_id}: repository or revision not found (or you lack access: log in with "
+                                "`hf auth login` or set HF_TOKEN)") from exc
+        except HfHubHTTPError as exc:
+            raise TransferError(f"{model_id}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
         except RuntimeError as exc:  # load_model(strict=True) on mismatched keys or shapes
             raise UnsupportedFormatError(f"{model_id}: the weights do not match {cls.__name__}'s config.json "
-                                         f"({exc})") from exc
+                                         f"({str(exc).splitlines()[0]})") from exc
 
 
 def mlp(dims: list[int], layer_norm: bool = True, dropout: float = 0.0) -> nn.Sequential:

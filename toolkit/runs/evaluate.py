@@ -60,7 +60,7 @@ def evaluate(run_dir: str | os.PathLike[str] | Run, suites: list[str] | None = N
     check_suites(chosen)
     torch_device = resolve_device(device)
     model = load_model(run.model_dir)
-    dataset = WmDataset(run.dataset_root(show_progress=True))
+    dataset = WmDataset(run.dataset_root(show_progress=show_progress))
     context = SuiteContext(model, dataset, split.train_episodes, split.val_episodes, torch_device,
                            run.root / EVAL_DIR, show_progress)
     measured: dict[str, dict[str, Any]] = {}

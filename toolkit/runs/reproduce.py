@@ -2,15 +2,21 @@
 
 Reads the pushed ``recipe.yaml``, ``summary.json`` and ``eval_results.json``;
 obtains the data (the recorded dataset revision for Hub sources, or the
-recipe's deterministic generation commands); trains into a fresh run;
+recipe's deterministic data steps); trains into a fresh run;
 re-runs the same suites; and compares every numeric metric. A metric passes
 when its relative difference is within ``tolerance`` (an absolute difference
 within ``tolerance`` when the claim is 0). Timings are reported, not compared.
+
+The pushed files are untrusted: everything reproduce writes stays inside the run directory
+(``out``). A local ``dataset.source`` of the pushed recipe is re-rooted to ``RUN/data/<name>`` and
+recreated there by the recipe's data steps; Hub sources are downloaded into the data cache
+(:mod:`wmhub.runs.confine`). ``--set dataset.source=PATH`` uses data of one's own instead.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from wmhub.errors import ConfigError
+from wmhub.runs.confine import confined_dataset
 from wmhub.runs.evaluate import evaluate
 from wmhub.runs.pushed import read_pushed
 from wmhub.runs.results import RESULTS_NAME, EvalResults
 from wmhub.runs.run import RECIPE_NAME
-from wmhub.training.recipe import parse_recipe
+from wmhub.training.recipe import DatasetSpec, Recipe, parse_recipe
 from wmhub.training.summary import SUMMARY_NAME, RunSummary
 from wmhub.training.trainer import train
 
@@ -83,16 +90,21 @@ def reproduce(source: str, *, tolerance: float = 0.02, out: str | os.PathLike[st
         source: ``hf://<org>/<name>[@rev]`` or a local hub directory written by ``wmhub push``
             (before or after ``schema_version`` was added to its files).
         tolerance: the largest relative difference allowed (absolute when the claim is 0).
-        out: the run directory of the retraining (default: a new temporary directory).
-        overrides: ``--set`` recipe overrides (the data must stay the same).
+        out: the run directory of the retraining (default: a new temporary directory); nothing is
+            written outside it but the data cache of Hub datasets.
+        overrides: ``--set`` recipe overrides (the data must stay the same); ``dataset.source=PATH``
+            trains on a local dataset of one's own instead of recreating the pushed recipe's inside ``out``.
         show_progress: whether to show progress bars.
 
     Returns:
         The retrained run and the comparisons (``result.failed`` lists those outside the tolerance).
 
     Raises:
-        ConfigError: a negative tolerance, or an invalid recipe override.
-        NotFoundError: ``source`` lacks a pushed file (``eval_results.json``, ``summary.json``, ``recipe.yaml``).
+        ConfigError: a negative tolerance, an invalid recipe override, or a pushed Hub revision that is not
+            a ref name.
+        NotFoundError: ``source`` does not exist, or lacks a pushed file (``eval_results.json``,
+            ``summary.json``, ``recipe.yaml``); or its local dataset is absent and the recipe has no data step.
+        TransferError: the Hub cannot be reached.
 
     Example:
         >>> import wmhub
@@ -102,12 +114,16 @@ def reproduce(source: str, *, tolerance: float = 0.02, out: str | os.PathLike[st
     """
     if tolerance < 0:
         raise ConfigError(f"--tolerance must be >= 0, got {tolerance}")
-    claimed = EvalResults.from_json(read_pushed(source, RESULTS_NAME), f"{source}/{RESULTS_NAME}")
     summary = RunSummary.from_json(read_pushed(source, SUMMARY_NAME), f"{source}/{SUMMARY_NAME}")
-    revision = summary.dataset.revision
-    pinned = [f"dataset.revision={revision}"] if revision and summary.dataset.source.startswith("hf://") else []
-    recipe = parse_recipe(read_pushed(source, RECIPE_NAME), f"{source}/{RECIPE_NAME}", [*pinned, *overrides])
+    # a summary but no results: pushed with `wmhub push` before any `wmhub eval`, so nothing to compare with
+    no_results = ("the checkpoint carries no evaluation results to reproduce; run `wmhub eval RUN` on the "
+                  "trained run, then `wmhub push` it again")
+    claimed = EvalResults.from_json(read_pushed(source, RESULTS_NAME, missing_hint=no_results),
+                                    f"{source}/{RESULTS_NAME}")
+    where = f"{source}/{RECIPE_NAME}"
+    recipe = parse_recipe(read_pushed(source, RECIPE_NAME), where, overrides)
     run_dir = Path(out) if out else Path(tempfile.mkdtemp(prefix="wmhub-reproduce-")) / recipe.name
+    recipe = recipe.model_copy(update={"dataset": _pulled_dataset(recipe, summary, run_dir, overrides, where)})
     train(recipe, run_dir, show_progress=show_progress)
     reproduced = evaluate(run_dir, suites=list(claimed.suites) or None)
     mine, theirs = flatten_metrics(reproduced), flatten_metrics(claimed)
@@ -115,3 +131,22 @@ def reproduce(source: str, *, tolerance: float = 0.02, out: str | os.PathLike[st
     for name, value in sorted(theirs.items()):
         result.metrics.append(MetricComparison(name, value, mine.get(name)))
     return result
+
+
+def _pulled_dataset(recipe: Recipe, summary: RunSummary, run_dir: Path, overrides: list[str] | tuple[str, ...],
+                    where: str) -> DatasetSpec:
+    """The dataset section to train on: the recorded Hub revision pinned, a local source re-rooted in ``run_dir``
+    (unless ``--set`` names the source: the user's own data is trusted)."""
+    chosen = {assignment.partition("=")[0].strip() for assignment in overrides}
+    spec = recipe.dataset
+    revision = summary.dataset.revision
+    if revision and summary.dataset.source.startswith("hf://") and not chosen & {"dataset", "dataset.revision"}:
+        spec = spec.model_copy(update={"revision": revision})
+    if chosen & {"dataset", "dataset.source"}:
+        return spec
+    confined = confined_dataset(spec, run_dir, where)
+    if confined.source != spec.source:
+        print(f"wmhub: the pushed recipe's dataset.source {spec.source} is recreated inside the run directory, "
+              f"at {confined.source} (pass --set dataset.source=PATH to use data of your own)",
+              file=sys.stderr, flush=True)
+    return confined

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from wmhub.errors import AlreadyExistsError, NotFoundError, UnsupportedFormatError
-from wmhub.fileio import atomic_write_text
+from wmhub.fileio import atomic_write_text, dumps_json
 from wmhub.models.registry import load_model
 from wmhub.runs.pushed import read_pushed
 from wmhub.runs.results import EVAL_DIR, RESULTS_NAME, EvalResults
@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 RECIPE_NAME = "recipe.yaml"
 SPLIT_NAME = "split.json"
+PULLED_NAME = "pulled.json"  # written by Run.pull: the run's recipe came from elsewhere (untrusted)
 MODEL_DIR = "model"
 # what a finished run holds (and what `wmhub push` publishes beside the weights)
 RUN_FILES = (RECIPE_NAME, SUMMARY_NAME, SPLIT_NAME)
@@ -113,7 +114,8 @@ class Run:
 
         ``out`` receives ``model/`` plus the pushed recipe, summary, split and training log. Claimed
         results are not copied: every suite run on it is measured here. An ``out`` that already
-        holds the run is reused.
+        holds the run is reused. ``pulled.json`` marks the run as pulled: the data its recipe makes
+        stays inside ``out`` (:meth:`dataset_root`).
 
         Args:
             source: ``hf://<org>/<name>[@rev]`` or a local hub directory.
@@ -124,7 +126,8 @@ class Run:
 
         Raises:
             AlreadyExistsError: ``out`` holds something else.
-            NotFoundError: ``source`` is not a pushed checkpoint (a file is missing).
+            NotFoundError: ``source`` does not exist or is not a pushed checkpoint (a file is missing).
+            TransferError: the Hub cannot be reached.
 
         Example:
             >>> run = Run.pull("hf://my-org/tiny-dynamics@v1.0", "runs/tiny-dynamics")  # doctest: +SKIP
@@ -147,6 +150,7 @@ class Run:
             atomic_write_text(tmp / METRICS_NAME, read_pushed(source, METRICS_NAME))
         except NotFoundError:
             pass  # an older push without the training log: no training curve
+        atomic_write_text(tmp / PULLED_NAME, dumps_json({"source": source}))
         if out.exists():
             out.rmdir()
         tmp.replace(out)
@@ -185,6 +189,11 @@ class Run:
     @property
     def checkpoints_dir(self) -> Path:
         return self.root / CHECKPOINTS_DIR
+
+    @property
+    def is_pulled(self) -> bool:
+        """Whether the run was copied from a pushed checkpoint (:meth:`pull`), so its recipe is untrusted."""
+        return (self.root / PULLED_NAME).is_file()
 
     @property
     def is_finished(self) -> bool:
@@ -270,6 +279,9 @@ class Run:
         """The run's dataset: the local copy it was trained on, else obtained again from the recipe's
         source (at the revision the run recorded, for a Hub source).
 
+        The recipe of a pulled run (:meth:`pull`) is untrusted: its local dataset is made inside the run
+        directory (:func:`wmhub.runs.confine.confined_dataset`), never where the recipe says.
+
         Raises:
             NotFoundError: the dataset is gone and the recipe cannot make it again.
         """
@@ -282,6 +294,10 @@ class Run:
         revision = summary.dataset.revision
         if revision and str(spec.source).startswith("hf://"):
             spec = spec.model_copy(update={"revision": revision})
+        if self.is_pulled:
+            from wmhub.runs.confine import confined_dataset
+
+            spec = confined_dataset(spec, self.root, recipe.source)
         return obtain_dataset(spec, recipe.source, show_progress=show_progress).root
 
 

@@ -14,10 +14,12 @@ Nothing is ever evicted; deleting the directory at any time is safe.
 
 A second download of the same shard (into another directory, of another tag holding the
 same file, or of a repo that holds a copy) is served from here without network transfer.
-Files are stored as ``<cache>/sha256/<aa>/<sha256>`` and placed into OUT by a hard link
-when both are on one filesystem (no copy), else by a copy. Every hit is hashed again while
-it is placed, so a cache file changed behind wmhub's back (hard links share bytes with the
-copies in OUT) is dropped and downloaded again, never served.
+Files are stored as ``<cache>/sha256/<aa>/<sha256>`` and placed into OUT by a reflink
+(a copy-on-write clone, where the filesystem has them: btrfs, XFS, ...) or else by a copy;
+never by a hard link, so editing a downloaded file in place changes no other download and not
+the cache (the cost: a second copy of each cached file on filesystems without reflinks). Every
+hit is hashed again while it is placed, so a cache file changed behind wmhub's back is dropped
+and downloaded again, never served.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import uuid
 from pathlib import Path
 
@@ -35,7 +36,33 @@ CACHE_ENV = "WMHUB_CACHE"
 DATA_CACHE_ENV = "WMHUB_DATA_CACHE"
 _DISABLED = ("", "0", "off", "false", "no", "none")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_FICLONE = 0x40049409  # Linux ioctl: make ``dest`` share ``source``'s extents, copy-on-write
 logger = logging.getLogger(__name__)
+
+
+def clone_file(source: str | os.PathLike[str], dest: str | os.PathLike[str]) -> tuple[str, int]:
+    """Copy ``source`` to a new file ``dest`` (a reflink where the filesystem makes them, else
+    the bytes), never a hard link: writing to either file later leaves the other as it was.
+
+    Args:
+        source: the file to copy.
+        dest: the new file (an existing one is unlinked first, never truncated).
+
+    Returns:
+        The hex SHA-256 and size of the bytes now at ``dest``.
+
+    Example:
+        >>> clone_file("cache/sha256/ab/ab12...", "out/data/steps/episodes-00000000-00000004.parquet")  # doctest: +SKIP
+    """
+    Path(dest).unlink(missing_ok=True)
+    try:
+        import fcntl
+
+        with open(source, "rb") as reader, open(dest, "wb") as writer:
+            fcntl.ioctl(writer.fileno(), _FICLONE, reader.fileno())
+    except (ImportError, OSError):  # no reflinks here (another filesystem, ext4, tmpfs, Windows): copy
+        return hashing_copy(source, dest)
+    return sha256_file(dest), Path(dest).stat().st_size
 
 
 def hf_home() -> Path:
@@ -117,13 +144,7 @@ class BlobCache:
                 return False
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = tmp_name(dest)
-            tmp.unlink(missing_ok=True)
-            try:
-                os.link(blob, tmp)
-            except OSError:  # another filesystem (or no hard links): copy, hashing as it goes
-                digest, _ = hashing_copy(blob, tmp)
-            else:
-                digest = sha256_file(tmp)
+            digest, _ = clone_file(blob, tmp)
             if digest != sha256:
                 tmp.unlink(missing_ok=True)
                 blob.unlink(missing_ok=True)
@@ -136,18 +157,15 @@ class BlobCache:
             return False
 
     def add(self, sha256: str, source: Path) -> None:
-        """Keep ``source`` (whose SHA-256 the caller verified) under its digest: a hard link when
-        possible, else a copy. Best effort: a cache that cannot be written is skipped."""
+        """Keep a copy (or reflink) of ``source``, whose SHA-256 the caller verified, under its digest.
+        Best effort: a cache that cannot be written is skipped."""
         blob = self.path(sha256)
         if blob is None or blob.is_file():
             return
         tmp = blob.with_name(f".{sha256}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         try:
             blob.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(source, tmp)
-            except OSError:
-                shutil.copyfile(source, tmp)
+            clone_file(source, tmp)
             os.replace(tmp, blob)
         except OSError as exc:
             tmp.unlink(missing_ok=True)

@@ -22,11 +22,63 @@ from typing import Literal
 from wmhub.errors import ConfigError, NotFoundError, UnsupportedLocationError
 from wmhub.storage.files import TAGS_DIR
 
-__all__ = ["FsspecURL", "HubRepo", "LocalDir", "Location", "RepoType", "parse_location", "protocol_of"]
+__all__ = ["FsspecURL", "HubRepo", "LocalDir", "Location", "RepoType", "check_ref_name", "parse_location",
+           "protocol_of"]
 
 RepoType = Literal["dataset", "model"]
 _REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _LOCAL_PROTOCOLS = ("file", "local")
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+_LOCAL_TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_MAX_REF_CHARS = 200
+_LOCAL_NAMES = ("latest", "main")
+
+
+def check_ref_name(name: str, what: str = "revision", *, local: bool = False) -> str:
+    """Check a tag, branch or revision name as git checks a ref name; return it unchanged.
+
+    Refused: an empty name, ``..``, ``@{``, a lone ``@``, control characters, spaces and any of
+    ``~ ^ : ? * [ \\``, a leading ``-``, an empty path component (leading, trailing or double
+    ``/``), a component starting with ``.`` or ending with ``.lock``, a trailing ``.``, more than
+    200 characters. A local hub keeps each tag as one folder, so there (``local=True``) a name is
+    one component of letters, digits, ``.``, ``_`` and ``-`` starting with a letter or digit.
+
+    Args:
+        name: the name given.
+        what: what it names, for the message (``"tag"``, ``"revision"``).
+        local: the name is a local hub's tag (stricter, see above).
+
+    Returns:
+        ``name``.
+
+    Raises:
+        ConfigError: the name is not a valid ref name (one line naming the rule broken).
+
+    Example:
+        >>> check_ref_name("v1.0", "tag", local=True)
+        'v1.0'
+    """
+    problem = None
+    parts = name.split("/")
+    if not name:
+        problem = "is empty"
+    elif len(name) > _MAX_REF_CHARS:
+        problem = f"is longer than {_MAX_REF_CHARS} characters"
+    elif _REF_FORBIDDEN.search(name):
+        problem = "contains a space, a control character or one of ~ ^ : ? * [ \\"
+    elif ".." in name or "@{" in name or name == "@":
+        problem = "contains '..' or '@{' (or is '@')"
+    elif name.startswith("-"):
+        problem = "starts with '-'"
+    elif any(not part for part in parts):
+        problem = "has an empty component (a leading, trailing or double '/')"
+    elif any(part.startswith(".") or part.endswith(".lock") for part in parts) or name.endswith("."):
+        problem = "has a component starting with '.' or ending with '.lock', or ends with '.'"
+    elif local and name not in _LOCAL_NAMES and not _LOCAL_TAG_RE.fullmatch(name):
+        problem = "is not one name of letters, digits, '.', '_' and '-' (a local hub keeps no '/' in tags)"
+    if problem:
+        raise ConfigError(f"{what} {name!r} {problem}; choose a name like v1.0")
+    return name
 
 
 @dataclass(frozen=True)
@@ -158,6 +210,8 @@ def parse_location(text: str, revision: str | None = None, *, repo_type: RepoTyp
             raise UnsupportedLocationError(f"{text}: an fsspec URL has no revisions (drop --revision/@{revision})")
         return FsspecURL(text.rstrip("/"), protocol)
     path = Path(text.split("://", 1)[1]) if protocol in _LOCAL_PROTOCOLS else Path(text)
+    if revision is not None:
+        check_ref_name(revision, local=True)
     if protocol is None and not path.exists() and _REPO_RE.match(text.strip("/")):
         if bare_repo_ids:
             return HubRepo(repo_type or "model", text.strip("/"), revision)
@@ -180,4 +234,9 @@ def _parse_hf(text: str, revision: str | None) -> HubRepo:
         raise UnsupportedLocationError(f"{text}: expected a namespaced repo id <org>/<name> (letters, digits, . _ -)")
     if at_revision and revision and at_revision != revision:
         raise ConfigError(f"{text}: revision given twice ({at_revision!r} and --revision {revision!r})")
+    if "@" in rest and not at_revision:
+        raise ConfigError(f"{text}: empty revision after '@'; drop the '@' or name a revision")
+    for name in (at_revision, revision):
+        if name:
+            check_ref_name(name)
     return HubRepo(kind, repo_id, at_revision or revision)

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -54,15 +54,14 @@ from wmhub.fileio import (
 )
 from wmhub.storage.cache import BlobCache
 from wmhub.storage.files import CARD_NAME, INDEX_NAME, LOCK_NAME, TAGS_DIR, TMP_MARKER, directory_lock
-from wmhub.storage.location import FsspecURL, HubRepo, LocalDir, Location
+from wmhub.storage.location import FsspecURL, HubRepo, LocalDir, Location, check_ref_name
 from wmhub.storage.transfer import Received, download_to_file, fetch_small, with_retries
 
-__all__ = ["ChecksumMismatch", "Fetched", "FsspecStore", "HfHubStore", "LocalHubStore", "RemoteFile", "Store",
-           "ensure_tag", "open_store", "with_retries"]
+__all__ = ["ChecksumMismatch", "CommitConflict", "Fetched", "FsspecStore", "HfHubStore", "LocalHubStore",
+           "RemoteFile", "Store", "ensure_tag", "open_store", "with_retries"]
 
 T = TypeVar("T")
 _CHUNK = 1 << 20
-_TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass
@@ -90,6 +89,11 @@ class ChecksumMismatch(ChecksumMismatchError):
     def __init__(self, path: str, where: str, expected: str, actual: str) -> None:
         super().__init__(f"{path} from {where}: SHA-256 {actual[:12]}…, expected {expected[:12]}…")
         self.path, self.expected, self.actual = path, expected, actual
+
+
+class CommitConflict(TransferError):
+    """The destination moved since it was read (another writer committed first); nothing was committed.
+    Read the destination again, re-plan, and commit again."""
 
 
 class Store(Protocol):
@@ -120,8 +124,18 @@ class Store(Protocol):
         caches and partial files (the store's bytes, from the first one).
         """
 
-    def commit(self, files: dict[str, Path], texts: dict[str, str], message: str, private: bool) -> str:
-        """Add ``files`` (path -> local file) and ``texts`` in one commit, the index last; returns the revision."""
+    def writer(self) -> AbstractContextManager[None]:
+        """Hold the destination for one writer, from reading its index to the last write: a local
+        directory's OS lock (waiting for another writer to finish), nothing on the Hub (whose
+        commits are compare-and-swapped, see ``commit``'s ``parent``)."""
+
+    def commit(self, files: dict[str, Path], texts: dict[str, str], message: str, private: bool,
+               parent: str | None = None) -> str:
+        """Add ``files`` (path -> local file) and ``texts`` in one commit, the index last; returns the revision.
+
+        With ``parent`` (the revision the commit was planned on, ``""`` for an empty destination),
+        the commit is made only if the destination is still there; else :class:`CommitConflict`.
+        """
 
     def tags(self) -> dict[str, str]:
         """Existing tags -> the id of the revision they mark (see ``revision_id``)."""
@@ -166,6 +180,35 @@ class LocalHubStore:
     def __init__(self, root: str | os.PathLike[str], versioned: tuple[str, ...] = (CARD_NAME, INDEX_NAME)) -> None:
         self.root = Path(root)
         self.versioned = versioned
+        self._held = False
+
+    @contextmanager
+    def writer(self) -> Iterator[None]:
+        """The directory's lock (waiting for another writer), held until the block ends; the
+        temporaries a killed writer left are removed first."""
+        if self._held:
+            yield
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        with directory_lock(self.root, wait=True):
+            self._held = True
+            try:
+                self._remove_stale_temporaries()
+                yield
+            finally:
+                self._held = False
+
+    def _locked(self) -> AbstractContextManager[None]:
+        """The lock, unless this store's ``writer`` already holds it."""
+        return nullcontext() if self._held else directory_lock(self.root)
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete what a killed writer left under a temporary name (the caller holds the lock)."""
+        for path in sorted(p for p in self.root.rglob(".*") if TMP_MARKER in p.name):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
     def describe(self) -> str:
         return str(self.root)
@@ -176,7 +219,8 @@ class LocalHubStore:
     def resolve(self, revision: str | None) -> str:
         if revision in (None, "latest", "main"):
             return "latest"
-        if revision.startswith(".") or not (self.root / TAGS_DIR / revision).is_dir():
+        check_ref_name(revision, local=True)
+        if not (self.root / TAGS_DIR / revision).is_dir():
             known = ", ".join(sorted(self.tags())) or "none"
             raise NotFoundError(f"{self.root} has no version {revision!r} (tags: {known})")
         return revision
@@ -224,18 +268,31 @@ class LocalHubStore:
             tmp.unlink(missing_ok=True)
         return Fetched(digest, size, size)
 
-    def commit(self, files: dict[str, Path], texts: dict[str, str], message: str, private: bool) -> str:
+    def commit(self, files: dict[str, Path], texts: dict[str, str], message: str, private: bool,
+               parent: str | None = None) -> str:
         self.root.mkdir(parents=True, exist_ok=True)
-        with directory_lock(self.root):
-            for path, source in files.items():
-                dest = resolve_inside(self.root, path)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = tmp_name(dest)
-                shutil.copyfile(source, tmp)
-                with open(tmp, "rb+") as handle:
-                    os.fsync(handle.fileno())
+        with self._locked():
+            # every new file is written under a hidden temporary name first, so an interrupted
+            # commit leaves the old version and temporaries (which the next writer removes); only
+            # the renames below, then the index, make the new version appear
+            staged: list[tuple[Path, Path]] = []
+            try:
+                for path, source in files.items():
+                    dest = resolve_inside(self.root, path)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = tmp_name(dest)
+                    staged.append((tmp, dest))
+                    shutil.copyfile(source, tmp)
+                    with open(tmp, "rb+") as handle:
+                        os.fsync(handle.fileno())
+            except BaseException:
+                for tmp, _ in staged:
+                    tmp.unlink(missing_ok=True)
+                raise
+            for tmp, dest in staged:
                 os.replace(tmp, dest)
-                fsync_dir(dest.parent)
+            for folder in sorted({dest.parent for _, dest in staged}):
+                fsync_dir(folder)
             # the index goes last: readers never see it list a missing file
             for path in sorted(texts, key=lambda p: p == INDEX_NAME):
                 atomic_write_bytes(resolve_inside(self.root, path), texts[path].encode("utf-8"))
@@ -261,9 +318,10 @@ class LocalHubStore:
         return self._content_id(self._base(revision))
 
     def create_tag(self, tag: str, revision: str) -> None:
-        if not _TAG_RE.fullmatch(tag):
-            raise ConfigError(f"tag {tag!r}: use letters, digits, '.', '_' and '-' (starting with a letter or digit)")
-        with directory_lock(self.root):
+        check_ref_name(tag, "tag", local=True)
+        if tag in ("latest", "main"):
+            raise ConfigError(f"tag {tag!r} names the latest version of a local hub; choose a name like v1.0")
+        with self._locked():
             target = self.root / TAGS_DIR / tag
             if target.exists():
                 raise AlreadyExistsError(f"tag {tag!r} already exists in {self.root}; tags are never moved")
@@ -391,16 +449,34 @@ class HfHubStore:
             out.update({f.path: f for f in map(self._entry, entries) if f is not None})
         return out
 
-    def commit(self, files: dict[str, Path], texts: dict[str, str], message: str, private: bool) -> str:
+    def writer(self) -> AbstractContextManager[None]:
+        return nullcontext()  # commits are compare-and-swapped on ``parent``
+
+    def commit(self, files: dict[str, Path], texts: dict[str, str], message: str, private: bool,
+               parent: str | None = None) -> str:
+        """One commit; with ``parent``, made only on top of that commit (``parentCommit``), and for
+        ``parent == ""`` only while the repo (created here if missing) holds no index yet."""
         from huggingface_hub import CommitOperationAdd
+        from huggingface_hub.errors import HfHubHTTPError
 
         self._call(lambda: self.api.create_repo(self.repo.repo_id, repo_type=self.repo.repo_type, private=private,
                                                 exist_ok=True), f"creating {self.repo}", writing=True)
+        if parent == "":  # planned on a repo that did not exist: commit on its first commit only if still empty
+            parent = self.resolve(None)
+            if self.read_bytes(INDEX_NAME, parent) is not None:
+                raise CommitConflict(f"{self.repo} was published to by another writer meanwhile; run the command "
+                                     "again")
         operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(src)) for p, src in files.items()]
         operations += [CommitOperationAdd(path_in_repo=p, path_or_fileobj=t.encode("utf-8")) for p, t in texts.items()]
-        info = self._call(lambda: self.api.create_commit(self.repo.repo_id, operations, commit_message=message,
-                                                         repo_type=self.repo.repo_type), f"committing to {self.repo}",
-                          writing=True)
+        try:
+            info = with_retries(lambda: self.api.create_commit(
+                self.repo.repo_id, operations, commit_message=message, repo_type=self.repo.repo_type,
+                parent_commit=parent or None), f"committing to {self.repo}")
+        except HfHubHTTPError as exc:
+            if exc.response is not None and exc.response.status_code in (409, 412):
+                raise CommitConflict(f"{self.repo} moved since {parent[:12] if parent else 'it was read'} "
+                                     "(another writer committed first); run the command again") from exc
+            raise _explain_http_error(exc, self.repo, True) from exc
         return info.oid
 
     def tags(self) -> dict[str, str]:
@@ -447,6 +523,7 @@ class FsspecStore:
 
         self.dir = RemoteDir(url, storage_options)
         self.dir.refresh()
+        self._held = False
 
     def describe(self) -> str:
         return self.dir.url
@@ -491,10 +568,24 @@ class FsspecStore:
         return _verified_fetch(self.dir.url, path, dest, transfer, expected_sha256=expected_sha256,
                                expected_size=expected_size, force=force)
 
-    def commit(self, files: dict[str, Path], texts: dict[str, str], message: str, private: bool) -> str:
+    @contextmanager
+    def writer(self) -> Iterator[None]:
+        """The prefix's lease (another writer holding it is an error at once), held until the block ends."""
         from wmhub.storage.fsspec_dir import remote_lease
 
+        if self._held:
+            yield
+            return
         with remote_lease(self.dir):
+            self._held = True
+            try:
+                yield
+            finally:
+                self._held = False
+
+    def commit(self, files: dict[str, Path], texts: dict[str, str], message: str, private: bool,
+               parent: str | None = None) -> str:
+        with self.writer():
             for path, source in files.items():
                 self.dir.put_file(source, path)
             for path in sorted(texts, key=lambda p: p == INDEX_NAME):

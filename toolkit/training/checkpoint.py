@@ -86,20 +86,87 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 
 def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
                     device: torch.device) -> tuple[int, dict[str, Any], dict[str, torch.Tensor]]:
-    """Restore model, optimizer, scheduler and RNG; returns (step, trainer state, best weights)."""
+    """Restore model, optimizer, scheduler and RNG; returns (step, trainer state, best weights).
+
+    Every file is read and checked before anything is restored, so a checkpoint that cannot be
+    read leaves the model, optimizer and scheduler as they were (an older one can be tried next).
+
+    Raises:
+        UnsupportedFormatError: a file is missing, truncated or not what it should be.
+    """
+    from safetensors import SafetensorError
+
     try:
         payload = json.loads((path / "state.json").read_text(encoding="utf-8"))
-        model.load_state_dict(load_file(path / "model.safetensors", device=str(device)))
+        weights = load_file(path / "model.safetensors", device=str(device))
         best = load_file(path / "best.safetensors", device=str(device))
-        optimizer.load_state_dict(_unflatten_optimizer(load_file(path / "optimizer.safetensors", device=str(device)),
-                                                       payload["param_groups"]))
-        scheduler.load_state_dict(payload["scheduler"])
+        moments = load_file(path / "optimizer.safetensors", device=str(device))
         rng = load_file(path / "rng.safetensors")
-    except (OSError, KeyError, ValueError, RuntimeError) as exc:
-        raise UnsupportedFormatError(f"checkpoint {path} cannot be restored ({exc}); delete it to resume from an "
+        step, trainer, groups, schedule = (int(payload["step"]), payload["trainer"], payload["param_groups"],
+                                           payload["scheduler"])
+        model_before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        optimizer_before, scheduler_before = optimizer.state_dict(), scheduler.state_dict()
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError, SafetensorError) as exc:
+        raise UnsupportedFormatError(f"checkpoint {path} cannot be restored ({type(exc).__name__}: "
+                                     f"{str(exc).splitlines()[0] if str(exc) else ''}); delete it to resume from an "
+                                     "older one, or start a new run without --resume") from exc
+    try:
+        model.load_state_dict(weights)
+        optimizer.load_state_dict(_unflatten_optimizer(moments, groups))
+        scheduler.load_state_dict(schedule)
+        if set(best) != set(model_before):
+            raise KeyError(f"best.safetensors holds {len(best)} tensors, the model {len(model_before)}")
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        model.load_state_dict(model_before)
+        optimizer.load_state_dict(optimizer_before)
+        scheduler.load_state_dict(scheduler_before)
+        raise UnsupportedFormatError(f"checkpoint {path} does not fit this model ({type(exc).__name__}: "
+                                     f"{str(exc).splitlines()[0] if str(exc) else ''}); delete it to resume from an "
                                      "older one, or start a new run without --resume") from exc
     torch.set_rng_state(rng["cpu"])
     cuda_states = [rng[k] for k in sorted(k for k in rng if k.startswith("cuda."))]
     if cuda_states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda_states)
-    return int(payload["step"]), payload["trainer"], best
+    return step, trainer, best
+
+
+def load_latest_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+                           device: torch.device, warn: Any = None
+                           ) -> tuple[int, dict[str, Any], dict[str, torch.Tensor]] | None:
+    """Restore the newest checkpoint that can be read; an unreadable newer one is skipped with a warning.
+
+    Args:
+        run_dir: the run directory.
+        model: restored in place.
+        optimizer: restored in place.
+        scheduler: restored in place.
+        device: where the tensors go.
+        warn: called with one line for each checkpoint skipped (default: printed on stderr).
+
+    Returns:
+        (step, trainer state, best weights), or None when the run has no checkpoint.
+
+    Raises:
+        UnsupportedFormatError: no checkpoint can be read (the newest one's error).
+
+    Example:
+        >>> load_latest_checkpoint(Path("runs/r"), model, optimizer, scheduler, torch.device("cpu"))  # doctest: +SKIP
+    """
+    import sys
+
+    checkpoints = list_checkpoints(run_dir)
+    first_error: UnsupportedFormatError | None = None
+    for path in reversed(checkpoints):
+        try:
+            return load_checkpoint(path, model, optimizer, scheduler, device)
+        except UnsupportedFormatError as exc:
+            first_error = first_error or exc
+            line = f"wmhub: warning: {exc}; trying an older checkpoint"
+            if warn is not None:
+                warn(line)
+            else:
+                print(line, file=sys.stderr, flush=True)
+    if first_error is not None:
+        raise UnsupportedFormatError(f"no checkpoint of {run_dir} can be restored ({first_error}); start a new run "
+                                     "without --resume") from None
+    return None

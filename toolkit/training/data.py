@@ -24,6 +24,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from wmhub.data.layout import STEPS_CONFIG
 from wmhub.data.reader import WmDataset
 from wmhub.data.schema import column_numpy
+from wmhub.data.tensors import TensorData
 from wmhub.data.windows import WindowDataset
 from wmhub.errors import ConfigError, NotFoundError
 
@@ -67,10 +68,71 @@ class SampleSpec:
         has_flag = any(f.name == "is_random_action" for f in dataset.features(STEPS_CONFIG))
         data = dataset.load_tensors(self.config, self.latent_features, shards=shards, latent_dtype=self.latent_dtype,
                                     extra_columns=["is_random_action"] if bc and has_flag else None)
+        check_finite_data(dataset, self.config, self.latent_features, data, shards)
         windows = WindowDataset(data, horizon=self.horizon, frame_skip=self.frame_skip)
         if bc and has_flag:
             windows.select(~data.columns["is_random_action"][windows.rows].bool())
         return windows
+
+
+def _first_bad_row(values: torch.Tensor, rows: torch.Tensor | None = None) -> int | None:
+    if not values.is_floating_point():
+        return None
+    flat = values.reshape(len(values), -1)
+    step = 1 << 16  # rows per pass: the boolean mask of a large embedding config stays small
+    for first in range(0, len(flat), step):
+        bad = ~torch.isfinite(flat[first:first + step]).all(dim=1)
+        if rows is not None:
+            bad &= rows[first:first + step]
+        found = torch.nonzero(bad)
+        if len(found):
+            return first + int(found[0, 0])
+    return None
+
+
+def check_finite_data(dataset: WmDataset, config: str, latent_features: list[str], data: TensorData,
+                      shards: list[int] | None = None) -> None:
+    """Refuse training data holding nan or inf (the actions and rewards of an episode's last row are nan by
+    design and are never read).
+
+    Args:
+        dataset: the dataset the tensors came from (for the message).
+        config: the latent's config.
+        latent_features: the latent features, in the order of ``data.latents``' columns.
+        data: the loaded tensors.
+        shards: the shard positions loaded (None: all), for the message.
+
+    Raises:
+        ConfigError: the first non-finite value, naming the config, the column, the row and its episode.
+
+    Example:
+        >>> check_finite_data(dataset, "steps", ["obs"], dataset.load_tensors("steps", ["obs"]))  # doctest: +SKIP
+    """
+    ends = data.episode_starts[1:] - 1
+    acting = torch.ones(len(data.episode_index), dtype=torch.bool)
+    acting[ends[(ends >= 0) & (ends < len(acting))]] = False
+    found: list[tuple[int, str, str]] = []
+    row = _first_bad_row(data.latents)
+    if row is not None:
+        dims = {f.name: math.prod(f.shape or (1,)) for f in dataset.config_info(config).features}
+        bad_col = int(torch.nonzero(~torch.isfinite(data.latents[row].reshape(-1)))[0, 0])
+        offset, name = 0, latent_features[0] if latent_features else "latents"
+        for feature in latent_features:
+            offset += dims.get(feature, 1)
+            if bad_col < offset:
+                name = feature
+                break
+        found.append((row, config, name))
+    for column, values in (("action", data.actions), ("reward", data.rewards)):
+        row = _first_bad_row(values, acting)
+        if row is not None:
+            found.append((row, STEPS_CONFIG, column))
+    if found:
+        row, where, column = min(found)
+        which = "all shards" if shards is None else f"shards {list(shards)}"
+        raise ConfigError(f"{dataset.root}: config {where!r}, column {column!r} holds nan or inf at row {row} of "
+                          f"{which} (episode {int(data.episode_index[row])}); the data cannot be trained on: "
+                          "regenerate it, or fix the encoder that wrote it")
 
 
 def restrict(windows: WindowDataset, episodes: list[int]) -> WindowDataset:

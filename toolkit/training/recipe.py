@@ -51,7 +51,8 @@ PositiveInt = Annotated[int, Field(ge=1)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # nan and inf are never a valid setting (``--set training.lr=.inf`` is refused at load)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class GenerateStep(BaseModel):
@@ -349,7 +350,8 @@ class TrainingSpec(_Strict):
     checkpoint_every: PositiveInt = 1000
     log_every: PositiveInt = 50
     seed: int = 0
-    device: str = "auto"
+    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:[0-9]+)?)$",
+                        description="auto (CUDA when present), cpu, cuda, cuda:N or mps")
     data_path: Literal["auto", "memory", "stream"] = Field(
         "auto", description="memory: tensors on the device; stream: a DataLoader over shards; auto: memory if it fits")
     memory_budget_gb: Annotated[float, Field(gt=0)] = 8.0

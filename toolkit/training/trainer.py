@@ -8,7 +8,15 @@ episodes), ``metrics.jsonl`` (train and validation records), ``checkpoints/``
 The loop is seeded and, on CPU, deterministic: an epoch's batch order comes
 from a generator seeded by (seed, epoch), dropout from the torch RNG whose state
 is checkpointed, so ``--resume`` after a kill reproduces the uninterrupted run
-bit for bit.
+bit for bit; a newest checkpoint that cannot be read is skipped (with a warning) for the
+older one kept.
+
+Hostile inputs stop a run with one line, never a traceback: recipe errors found before any
+training (the run directory, the device, the dataset's config and latent features) are raised
+before ``RUN/`` is created, so a corrected rerun is not blocked; shards that are not the
+manifest's are refused (:mod:`wmhub.training.data_check`); nan or inf in the data, the latent
+statistics, a training loss or a validation loss stops training naming the column, row or step,
+before anything from those steps is logged, kept as best or checkpointed.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from wmhub.models.base import LatentModel
 from wmhub.models.jepa import PIXEL_ENCODERS
 from wmhub.models.kinds import kind
 from wmhub.progress import Progress
-from wmhub.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from wmhub.training.checkpoint import load_latest_checkpoint, save_checkpoint
 from wmhub.training.data import (
     EpisodeSplit,
     SampleSpec,
@@ -46,6 +54,7 @@ from wmhub.training.data import (
     shards_for,
     split_episodes,
 )
+from wmhub.training.data_check import check_training_shards
 from wmhub.training.dataset_source import ObtainedDataset, obtain_dataset
 from wmhub.training.metrics_log import MetricsLog
 from wmhub.training.objectives import Objective, evaluate
@@ -159,7 +168,8 @@ class _Data:
             yield from self.stream
 
 
-def _prepare_run_dir(run_dir: Path, recipe: Recipe, resume: bool) -> None:
+def _check_run_dir(run_dir: Path, recipe: Recipe, resume: bool) -> None:
+    """Refuse a run directory that holds another run (or, with ``resume``, none or another recipe's)."""
     stored = run_dir / "recipe.yaml"
     if resume:
         if not stored.is_file():
@@ -174,8 +184,34 @@ def _prepare_run_dir(run_dir: Path, recipe: Recipe, resume: bool) -> None:
     if run_dir.exists() and any(run_dir.iterdir()):
         raise AlreadyExistsError(f"{run_dir} already holds a run; add --resume to continue it or choose another "
                                  "--out")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(stored, recipe.to_yaml())
+
+
+def _create_run_dir(run_dir: Path, recipe: Recipe, resume: bool) -> None:
+    """Write the resolved recipe into a new run directory (once every check has passed)."""
+    if not resume:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "recipe.yaml", recipe.to_yaml())
+
+
+def _latent_names(recipe: Recipe, dataset: WmDataset) -> list[str]:
+    """The latent features the recipe trains on, checked against the dataset's config."""
+    info = dataset.config_info(recipe.dataset.config)
+    if info.format == "webdataset":
+        if recipe.model.kind != "jepa_world_model" or recipe.model.encoder not in PIXEL_ENCODERS:
+            raise ConfigError(f"{recipe.source}: dataset.config {recipe.dataset.config!r} holds frames; only "
+                              f"model.kind jepa_world_model with model.encoder {' or '.join(PIXEL_ENCODERS)} "
+                              "trains on frames")
+        return [f.name for f in info.features]
+    names = list(recipe.dataset.latent_features or info.latent_features)
+    have = [f.name for f in info.features]
+    unknown = [n for n in names if n not in have]
+    if unknown:
+        raise ConfigError(f"{recipe.source}: dataset.latent_features names {unknown}, which config "
+                          f"{recipe.dataset.config!r} of {dataset.root} does not have; choose from {have}")
+    if not names:
+        raise ConfigError(f"{recipe.source}: config {recipe.dataset.config!r} of {dataset.root} declares no latent "
+                          "features; set dataset.latent_features")
+    return names
 
 
 def _latent_description(dataset: WmDataset, spec: SampleSpec) -> dict[str, Any]:
@@ -196,8 +232,14 @@ def _normalisation(dataset: WmDataset, spec: SampleSpec) -> tuple[torch.Tensor, 
     missing = [n for n in spec.latent_features if n not in stats]
     if missing:
         raise ConfigError(f"{dataset.root}/manifest.json has no statistics for latent feature(s) {missing}")
-    mean = torch.cat([torch.as_tensor(stats[n].mean, dtype=torch.float32) for n in spec.latent_features])
-    std = torch.cat([torch.as_tensor(stats[n].std, dtype=torch.float32) for n in spec.latent_features])
+    mean = torch.cat([torch.as_tensor(stats[n].mean, dtype=torch.float32).reshape(-1) for n in spec.latent_features])
+    std = torch.cat([torch.as_tensor(stats[n].std, dtype=torch.float32).reshape(-1) for n in spec.latent_features])
+    bad = [n for n in spec.latent_features
+           if not (torch.isfinite(torch.as_tensor(stats[n].mean, dtype=torch.float32)).all()
+                   and torch.isfinite(torch.as_tensor(stats[n].std, dtype=torch.float32)).all())]
+    if bad:
+        raise ConfigError(f"{dataset.root}/manifest.json: the statistics of latent feature(s) {bad} hold nan or inf "
+                          "(the data does); regenerate the dataset, or fix the encoder that wrote it")
     return mean, std
 
 
@@ -230,31 +272,33 @@ def train(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None, *, resu
     run_dir = Path(run_dir or Path("runs") / recipe.name)
     if resume and (run_dir / SUMMARY_NAME).is_file():
         return TrainResult(run_dir, run_dir / "model", RunSummary.read(run_dir / SUMMARY_NAME))
-    _prepare_run_dir(run_dir, recipe, resume)
+    # every check that needs no training comes before the run directory is created, so a refused
+    # recipe leaves nothing that blocks the next attempt
+    _check_run_dir(run_dir, recipe, resume)
     t = recipe.training
+    try:
+        device = resolve_device(t.device)
+    except RuntimeError as exc:
+        raise ConfigError(f"{recipe.source}: training.device {t.device!r} is not a torch device here "
+                          f"({str(exc).splitlines()[0]}); use auto, cpu or cuda") from None
     obtained = obtain_dataset(recipe.dataset, recipe.source, show_progress)
     dataset = WmDataset(obtained.root)
     info = dataset.config_info(recipe.dataset.config)
-    latent_names = recipe.dataset.latent_features or info.latent_features
-    if info.format == "webdataset":
-        latent_names = [f.name for f in info.features]
-        if recipe.model.kind != "jepa_world_model" or recipe.model.encoder not in PIXEL_ENCODERS:
-            raise ConfigError(f"{recipe.source}: dataset.config {recipe.dataset.config!r} holds frames; only "
-                              f"model.kind jepa_world_model with model.encoder {' or '.join(PIXEL_ENCODERS)} "
-                              "trains on frames")
+    latent_names = _latent_names(recipe, dataset)
     stored_dtype = {f.name: f.dtype for f in info.features}.get(latent_names[0] if latent_names else "", "float32")
     latent_dtype = {"float16": torch.float16, "uint8": torch.uint8}.get(stored_dtype, torch.float32)
     spec = SampleSpec(recipe.dataset.config, list(latent_names), recipe.objective, recipe.window, latent_dtype,
                       recipe.frame_skip)
     shards = shards_for(dataset, spec.config, recipe.dataset.max_episodes)
+    check_training_shards(dataset, sorted({STEPS_CONFIG, spec.config}), shards)
     infos = dataset.manifest.shards_of(spec.config)
     limit = recipe.dataset.max_episodes
     episodes = sorted({e for k in shards for e in range(infos[k].episode_start, infos[k].episode_end)
                        if limit is None or e < limit})
     split = split_episodes(episodes, t.val_fraction, t.seed)
+    _create_run_dir(run_dir, recipe, resume)
     atomic_write_json(run_dir / "split.json", {"train_episodes": split.train, "val_episodes": split.val})
 
-    device = resolve_device(t.device)
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     deterministic_before = torch.are_deterministic_algorithms_enabled()
@@ -292,9 +336,9 @@ def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool
                              "wall_time_s": 0.0, "data_time_s": 0.0, "samples": 0}
     best = {k: v.detach().clone() for k, v in model.state_dict().items()}
     step = 0
-    checkpoints = list_checkpoints(run_dir)
-    if resume and checkpoints:
-        step, state, best = load_checkpoint(checkpoints[-1], model, optimizer, scheduler, device)
+    restored = load_latest_checkpoint(run_dir, model, optimizer, scheduler, device) if resume else None
+    if restored is not None:
+        step, state, best = restored
     log = MetricsLog(run_dir, tensorboard=t.tensorboard, truncate_after=step if resume else None)
 
     progress = Progress(total_steps, "step", "samples", f"train {recipe.name}", enabled=show_progress, initial=step)
@@ -328,6 +372,7 @@ def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool
                         torch.cuda.synchronize()
                     elapsed = time.perf_counter() - window_start
                     mean_loss = float(window_loss) / window_steps
+                    _check_finite(mean_loss, "training loss", step - window_steps + 1, step)
                     state["wall_time_s"] += elapsed
                     state["data_time_s"] += window_data
                     log.write({"split": "train", "step": step, "epoch": step / data.steps_per_epoch,
@@ -344,6 +389,8 @@ def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool
                                                 t.early_stopping_patience))
                     window_start = time.perf_counter()
                 if step % t.checkpoint_every == 0 and step < total_steps and not state["stopped_early"]:
+                    if window_steps:  # steps since the last log: never checkpoint weights a nan went through
+                        _check_finite(float(window_loss), "training loss", step - window_steps + 1, step)
                     save_checkpoint(run_dir, step, model, best, optimizer, scheduler, state)
                     window_start = time.perf_counter()
     finally:
@@ -374,6 +421,7 @@ def _validate(model: LatentModel, objective: Objective, data: _Data, device: tor
               patience: int | None) -> dict[str, float]:
     """Validate at ``step``, keep the weights when they are the best so far, log; returns the metrics."""
     metrics = evaluate(model, objective, data.val_batches(), device)
+    _check_finite(metrics["loss"], "validation loss", step, step)
     improved = state["best_val"] is None or metrics["loss"] < state["best_val"]
     if improved:
         state["best_val"], state["best_step"], state["bad_evals"] = metrics["loss"], step, 0
@@ -386,6 +434,16 @@ def _validate(model: LatentModel, objective: Objective, data: _Data, device: tor
     log.write({"split": "val", "step": step, **{k: v for k, v in metrics.items() if k != "samples"},
                "best": improved})
     return metrics
+
+
+def _check_finite(value: float, what: str, first: int, last: int) -> None:
+    """Stop training at a nan or inf loss: nothing from these steps is logged, kept as best or checkpointed."""
+    if math.isfinite(value):
+        return
+    steps = f"step {last}" if first >= last else f"steps {first}-{last}"
+    raise ConfigError(f"training stopped: the {what} is {value} at {steps} (nothing from these steps is logged "
+                      "or saved); lower training.lr, set training.grad_clip, or check the data for nan/inf "
+                      "(`wmhub verify`)")
 
 
 def _summary(recipe: Recipe, run_dir: Path, model: LatentModel, obtained: ObtainedDataset, dataset: WmDataset,
