@@ -13,11 +13,11 @@ copy-last baseline. Measured in the same run: each model's training samples/s (s
 what equal wall-clock would buy) and peak memory (CUDA: ``max_memory_allocated``; CPU: the process's
 peak RSS so far, which includes the pilots' when ``--fit-seconds`` ran them).
 
-``--fit-seconds S`` sizes the budget for a machine whose speed is not known yet (a lent GPU): a pilot
+``--fit-seconds S`` sizes the budget for a machine whose speed is not known yet (a GPU machine): a pilot
 run of each recipe (``--pilot-steps`` on the first 8 episodes) measures its training samples/s, and the
 budget is the one whose training takes S seconds in all at those rates (``fit_budget``). The budget is
 still equal across recipes; only its size comes from the measurement. S counts training alone: loading
-the data, validation and the latent suite come on top. ``benchmarks/gpu_session/`` runs it on a lent GPU.
+the data, validation and the latent suite come on top. ``benchmarks/gpu_session/`` runs it on a GPU machine.
 
 The dataset is the recipes' 50-hour generation command cut to ``--episodes`` (the first episodes of the
 same seed), generated under ``data/`` when missing. Runs go to ``--out/<recipe>``; a finished run is

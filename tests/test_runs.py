@@ -182,7 +182,7 @@ def test_the_card_of_a_run_pushed_before_the_change_renders_byte_identical(tmp_p
         (run.eval_dir / plot).write_bytes(b"")
     from wmhub.runs.card import render_model_card
 
-    pushed_to = "/tmp/fx/work/hub"  # the destination the fixture was pushed to, named in its card
+    pushed_to = "/tmp/fixture/hub"  # the destination the fixture was pushed to, named in its card
     assert str(render_model_card(run, pushed_to)) == (PUSHED_BEFORE / "README.md").read_text()
 
 

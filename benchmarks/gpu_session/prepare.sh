@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run HERE (the CPU machine), once per session, before the first device call:
 #   bash benchmarks/gpu_session/prepare.sh
-# It fills .device-kit/ (gitignored, ~15 MB) with what a lent GPU machine lacks for the Spot
+# It fills .device-kit/ (gitignored, ~15 MB) with what a bare GPU machine image lacks for the Spot
 # world-model benchmarks (see benchmarks/gpu_session/README.md):
 #   wheels/     CPython 3.12 x86_64 wheels, at requirements.lock's versions, of the packages the
 #               machine's image does not hold (the image has torch, numpy, pyarrow, pandas, ...)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Run ON A LENT GPU MACHINE through the device tool, from the repository root, with .device-kit
-# carried (make it first with benchmarks/gpu_session/prepare.sh):
-#   run(command="bash benchmarks/gpu_session/run.sh", carry=[".device-kit"], timeout_s=590)
+# Run ON THE GPU MACHINE, from the repository root, with .device-kit copied beside the working tree
+# (make it first with benchmarks/gpu_session/prepare.sh), under a 590 s limit:
+#   bash benchmarks/gpu_session/run.sh
 # It installs the kit's wheels and wmhub into /tmp/site (the image's torch stays), generates the first
 # EPISODES episodes of the 50-hour Spot dataset on all cores, and runs benchmarks/world_model_sizes.py
 # over the 10M / 100M / 300M recipes with a budget fitted to FIT_SECONDS of training in all. What it

@@ -18,7 +18,6 @@ import numpy as np
 from pydantic import BaseModel
 
 from wmhub.data.schema import Feature
-from wmhub.envs import registry
 
 
 @dataclass
@@ -57,25 +56,6 @@ class RolloutSpec:
     make_runner: Callable[[BaseModel], EpisodeRunner]
     card_template: str = "rollouts.md"
     versions: Callable[[], dict[str, str]] = field(default=lambda: {})
-
-
-def get_spec(name: str) -> RolloutSpec:
-    """The rollout spec of environment ``name``, importing its module lazily.
-
-    Args:
-        name: an environment name.
-
-    Returns:
-        Its :class:`RolloutSpec`.
-
-    Raises:
-        ConfigError: no environment of that name.
-
-    Example:
-        >>> get_spec("reacher").name
-        'reacher'
-    """
-    return registry.get_env(name).rollout
 
 
 def episode_seed_sequence(dataset_seed: int, episode_index: int) -> np.random.SeedSequence:

@@ -252,3 +252,22 @@ def get_env(name: str) -> Environment:
     if name not in _LOADED:
         importlib.import_module(_MODULES[name])
     return _LOADED[name]
+
+
+def get_spec(name: str) -> RolloutSpec:
+    """The rollout spec of environment ``name``, importing its module lazily.
+
+    Args:
+        name: an environment name.
+
+    Returns:
+        Its :class:`~wmhub.envs.base.RolloutSpec`.
+
+    Raises:
+        ConfigError: no environment of that name.
+
+    Example:
+        >>> get_spec("reacher").name
+        'reacher'
+    """
+    return get_env(name).rollout

@@ -40,7 +40,8 @@ from wmhub.data.manifest import (
     ShardInfo,
     extend_provenance,
 )
-from wmhub.envs.base import RolloutSpec, get_spec
+from wmhub.envs.base import RolloutSpec
+from wmhub.envs.registry import get_spec
 from wmhub.errors import ConfigError, DatasetMismatchError
 from wmhub.generation.shard_task import ShardTask, check_existing
 from wmhub.jobs.destination import Destination, open_destination, worker_files

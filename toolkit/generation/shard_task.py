@@ -20,7 +20,8 @@ from wmhub.data.layout import EPISODES_CONFIG, STEPS_CONFIG, shard_path
 from wmhub.data.manifest import ShardInfo
 from wmhub.data.schema import arrow_schema, table_from_numpy
 from wmhub.data.shard_io import read_parquet, shard_info, write_parquet_atomic
-from wmhub.envs.base import EpisodeData, EpisodeRunner, RolloutSpec, get_spec
+from wmhub.envs.base import EpisodeData, EpisodeRunner, RolloutSpec
+from wmhub.envs.registry import get_spec
 from wmhub.jobs.destination import worker_files
 from wmhub.jobs.units import ProgressSink, UnitResult
 

@@ -30,7 +30,7 @@ from wmhub.data.card import render_dataset_card
 from wmhub.data.layout import CARD_NAME
 from wmhub.data.manifest import MANIFEST_NAME, Manifest
 from wmhub.data.verify import verify_dataset
-from wmhub.envs.base import get_spec
+from wmhub.envs.registry import get_spec
 from wmhub.errors import AlreadyExistsError, ChecksumMismatchError, ConfigError, DatasetMismatchError
 from wmhub.fileio import dumps_json, resolve_inside
 from wmhub.hub.source import read_manifest

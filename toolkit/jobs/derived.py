@@ -34,7 +34,7 @@ import pyarrow as pa
 from wmhub.data.layout import STEPS_CONFIG, shard_path
 from wmhub.data.manifest import ConfigInfo, Manifest, ShardInfo
 from wmhub.data.shard_io import read_parquet
-from wmhub.envs.base import get_spec
+from wmhub.envs.registry import get_spec
 from wmhub.errors import ChecksumMismatchError, ConfigError, DatasetMismatchError
 from wmhub.fileio import sha256_file
 from wmhub.jobs.destination import Destination, open_destination, read_existing_manifest, worker_files
