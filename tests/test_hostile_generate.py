@@ -250,3 +250,16 @@ def test_a_running_job_is_not_called_interrupted(small_copy):
         proc.kill()
         proc.wait()
     assert "--resume" in _cli("verify", str(small_copy)).output  # the job died: now it is interrupted
+
+
+def test_a_damaged_job_file_is_one_error_line(tmp_path):
+    from click.testing import CliRunner
+
+    from wmhub.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".wmhub-job.json").write_text("[1, 2")
+    result = CliRunner().invoke(main, ["generate", "reacher", str(out), "--episodes", "2", "--resume", "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "is damaged (not a wmhub job file)" in result.output and "Traceback" not in result.output

@@ -138,3 +138,20 @@ def test_a_source_named_with_set_is_the_users_own_and_kept(tmp_path):
     assert kept.source == str(tmp_path / "mine")
     moved = _pulled_dataset(parse_recipe(text, "r.yaml"), summary, tmp_path / "run", [], "r.yaml")
     assert moved.source == str(tmp_path / "run" / "data" / "tiny-reacher")
+
+
+@pytest.mark.parametrize("url", ["memory://x/../../../victim", "s3://bucket/./data/../../elsewhere"])
+def test_a_pulled_fsspec_source_with_dot_segments_is_refused(url, tmp_path):
+    """An fsspec URL's path never names a folder outside the cache: '.' and '..' are refused."""
+    with pytest.raises(ConfigError, match=r"'\.' or '\.\.'"):
+        confined_dataset(DatasetSpec(source=url), tmp_path / "run", "recipe.yaml")
+
+
+def test_a_recipes_fsspec_source_is_cached_under_a_digest(tmp_path, monkeypatch):
+    from wmhub.storage.location import parse_location
+    from wmhub.training.dataset_source import _cache_dir
+
+    monkeypatch.setenv("WMHUB_CACHE", str(tmp_path / "cache"))
+    folder = _cache_dir(parse_location("memory://x/../../../../../../victim"))
+    assert folder.resolve().is_relative_to((tmp_path / "cache").resolve())
+    assert "victim" not in str(folder)

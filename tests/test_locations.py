@@ -227,3 +227,30 @@ def test_encode_on_the_hub_is_refused_with_download_first(hub):
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "download" in lines[0]
+
+
+def test_processes_opening_the_same_remote_dataset_take_turns(tmp_path, monkeypatch):
+    """The cache folder of a remote dataset is shared: a second opener waits for the first, not fails."""
+    import threading
+    import time
+
+    from wmhub.storage.files import directory_lock
+
+    from support.datasets import make_small
+
+    monkeypatch.setenv("WMHUB_CACHE", str(tmp_path / "cache"))
+    publish(make_small(tmp_path / "src", episodes=4), str(tmp_path / "hub"), tag="v1")
+    first = open_dataset(str(tmp_path / "hub"), revision="v1")
+    held = threading.Event()
+
+    def hold():
+        with directory_lock(first.root):
+            held.set()
+            time.sleep(0.5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait()
+    again = open_dataset(str(tmp_path / "hub"), revision="v1")
+    holder.join()
+    assert again.root == first.root and again.manifest.num_episodes == 4

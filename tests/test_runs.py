@@ -209,3 +209,10 @@ def test_cli_prints_what_it_always_printed(tiny_run, tmp_path):
     out = CliRunner().invoke(main, ["push", str(tiny_run), str(tmp_path / "hub"), "--tag", "v1.0"])
     assert out.exit_code == 0, out.output
     assert out.output == f"pushed 10 files to {tmp_path / 'hub'} (revision latest), tagged v1.0\n"
+
+
+def test_default_run_name_ignores_a_revision_with_slashes():
+    from wmhub.runs.run import default_run_name
+
+    assert default_run_name("hf://org/name@release/v1") == "name"
+    assert default_run_name("hub/tiny-dynamics@v1.0") == "tiny-dynamics"

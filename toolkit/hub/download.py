@@ -118,7 +118,7 @@ def select_shards(manifest: Manifest, configs: list[str] | None, shards: str | N
 
 def download_into(source: StoredDataset, out: Path, *, configs: list[str] | None = None,
                   shards: str | None = None, episodes: str | None = None, show_progress: bool = True,
-                  workers: int | None = None) -> DownloadResult:
+                  workers: int | None = None, wait: bool = False) -> DownloadResult:
     """Download (part of) the dataset ``source`` into the local directory ``out``.
 
     ``workers`` shards are transferred at once (default :func:`default_workers`). When one
@@ -134,6 +134,7 @@ def download_into(source: StoredDataset, out: Path, *, configs: list[str] | None
         episodes: only shards overlapping these episodes, e.g. ``"0-999"``.
         show_progress: show a progress bar.
         workers: parallel transfers.
+        wait: wait for another process writing to ``out`` instead of failing at once.
 
     Returns:
         What was fetched and kept.
@@ -156,7 +157,7 @@ def download_into(source: StoredDataset, out: Path, *, configs: list[str] | None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     result = DownloadResult(source=store.describe(), revision=resolved)
-    with directory_lock(out):
+    with directory_lock(out, wait=wait):
         # left by an interrupted download; partial shards stay, to be continued by Range requests
         remove_stale_temporaries(out, keep_partial_downloads=True)
         existing = Manifest.read(out) if (out / "manifest.json").exists() else None

@@ -295,5 +295,6 @@ def open_dataset(source: str | Path, *, episodes: str | Iterable[int] | None = N
     spec = _episode_spec(episodes)
     wanted = sorted({STEPS_CONFIG, EPISODES_CONFIG, *configs}) if configs else None
     out = _cache_dir(location, stored.revision, wanted, spec)
-    download_into(stored, out, configs=wanted, episodes=spec, show_progress=show_progress)
+    # the cache folder is shared: processes opening the same data (ranks, loaders) take turns
+    download_into(stored, out, configs=wanted, episodes=spec, show_progress=show_progress, wait=True)
     return WmDataset(out)

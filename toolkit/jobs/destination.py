@@ -34,7 +34,13 @@ from wmhub.data.layout import (
 )
 from wmhub.data.manifest import MANIFEST_NAME, Manifest
 from wmhub.envs.base import RolloutSpec
-from wmhub.errors import AlreadyExistsError, ConfigError, NotFoundError, UnsupportedLocationError
+from wmhub.errors import (
+    AlreadyExistsError,
+    ConfigError,
+    NotFoundError,
+    UnsupportedFormatError,
+    UnsupportedLocationError,
+)
 from wmhub.fileio import atomic_write_json, dumps_json, resolve_inside
 from wmhub.storage.files import directory_lock
 from wmhub.storage.fsspec_dir import RemoteDir, is_remote, local_path, remote_lease
@@ -79,6 +85,33 @@ class Destination(Protocol):
 
     def finalize(self, manifest: Manifest, spec: RolloutSpec) -> None:
         """Write the dataset card, then ``manifest.json`` (last: the dataset is then complete)."""
+
+
+def parse_job(data: bytes, where: str) -> dict[str, Any]:
+    """The job file's content; one clear error when it is not a JSON object (a damaged job file).
+
+    Args:
+        data: the file's bytes.
+        where: the file, for the message.
+
+    Returns:
+        The job description.
+
+    Raises:
+        UnsupportedFormatError: the file is not a JSON object.
+
+    Example:
+        >>> parse_job(b'{"kind": "generate"}', "out/.wmhub-job.json")
+        {'kind': 'generate'}
+    """
+    try:
+        job = json.loads(data)
+    except ValueError:
+        job = None
+    if not isinstance(job, dict):
+        raise UnsupportedFormatError(f"{where} is damaged (not a wmhub job file); remove the unfinished output and "
+                                     "run the job again")
+    return job
 
 
 def _stray_entry(names: list[str]) -> str | None:
@@ -130,7 +163,7 @@ class LocalDestination:
 
     def read_job(self) -> dict[str, Any] | None:
         job_path = self.path / JOB_NAME
-        return json.loads(job_path.read_text(encoding="utf-8")) if job_path.exists() else None
+        return parse_job(job_path.read_bytes(), str(job_path)) if job_path.exists() else None
 
     def write_job(self, job: dict[str, Any]) -> None:
         atomic_write_json(self.path / JOB_NAME, job)
@@ -193,9 +226,10 @@ class FsspecDestination:
 
     def read_job(self) -> dict[str, Any] | None:
         try:
-            return json.loads(self.dir.read_bytes(JOB_NAME))
+            data = self.dir.read_bytes(JOB_NAME)
         except FileNotFoundError:
             return None
+        return parse_job(data, f"{self}/{JOB_NAME}")
 
     def write_job(self, job: dict[str, Any]) -> None:
         self.dir.write_bytes(JOB_NAME, dumps_json(job).encode("utf-8"))

@@ -62,7 +62,7 @@ def confined_dataset(spec: DatasetSpec, run_dir: str | Path, where: str) -> Data
         ``spec`` itself for a remote source; otherwise a copy whose ``source`` is ``RUN/data/<name>``.
 
     Raises:
-        ConfigError: a Hub revision that is not a ref-like name.
+        ConfigError: a Hub revision that is not a ref-like name, or an fsspec URL with ``.``/``..`` in its path.
         UnsupportedLocationError: a malformed ``hf://`` source.
 
     Example:
@@ -82,6 +82,10 @@ def confined_dataset(spec: DatasetSpec, run_dir: str | Path, where: str) -> Data
         except Exception:  # noqa: BLE001 - an unusable URL is re-rooted like any local name
             location = None
         if isinstance(location, FsspecURL):
+            parts = location.url.split("://", 1)[1].split("/")
+            if any(part in (".", "..") for part in parts):
+                raise ConfigError(f"{where}: dataset.source {source!r} has '.' or '..' in its path; a pulled "
+                                  "recipe must name its data plainly")
             return spec
     name = Path(source.split("://", 1)[-1].split("@", 1)[0].rstrip("/")).name
     if name in ("", ".", "..") or name.startswith("."):

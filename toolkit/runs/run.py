@@ -37,7 +37,7 @@ from wmhub.models.registry import load_model
 from wmhub.runs.pushed import read_pushed
 from wmhub.runs.results import EVAL_DIR, RESULTS_NAME, EvalResults
 from wmhub.training.checkpoint import CHECKPOINTS_DIR, list_checkpoints
-from wmhub.training.dataset_source import obtain_dataset
+from wmhub.training.dataset_source import check_generator, obtain_dataset
 from wmhub.training.metrics_log import METRICS_NAME, read_metrics
 from wmhub.training.recipe import Recipe, parse_recipe
 from wmhub.training.summary import SUMMARY_NAME, RunSummary
@@ -284,12 +284,15 @@ class Run:
 
         Raises:
             NotFoundError: the dataset is gone and the recipe cannot make it again.
+            DatasetMismatchError: a pulled run's summary names data that another generator config made.
         """
         summary = self.summary
+        recipe = self.recipe
         root = Path(summary.dataset.path)
         if (root / "manifest.json").is_file():
+            if self.is_pulled:  # a path from a pushed summary: read it only if it is the recipe's data
+                check_generator(root, recipe.dataset, recipe.source)
             return root
-        recipe = self.recipe
         spec = recipe.dataset
         revision = summary.dataset.revision
         if revision and str(spec.source).startswith("hf://"):
@@ -303,4 +306,4 @@ class Run:
 
 def default_run_name(source: str) -> str:
     """The last component of a pushed checkpoint's location, without ``@revision`` (``runs/<name>``)."""
-    return source.rstrip("/").rsplit("/", 1)[-1].split("@", 1)[0]
+    return source.split("@", 1)[0].rstrip("/").rsplit("/", 1)[-1]

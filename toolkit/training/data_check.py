@@ -3,8 +3,8 @@
 ``wmhub verify`` hashes every byte; training cannot afford that on every start of a large
 dataset, and does not need to after the first. So, before a run reads a shard:
 
-* always: the shard exists, its size is the manifest's ``num_bytes`` and its row count (the
-  parquet footer, or the tar's sample count) is the manifest's ``num_rows``: a truncated, missing
+* always: the shard exists, its size is the manifest's ``num_bytes`` and a parquet shard's row
+  count (its footer) is the manifest's ``num_rows``: a truncated, missing
   or swapped shard is refused, at the cost of one ``stat`` and one footer read per shard;
 * once per dataset state: the SHA-256 of every shard read is compared with the manifest's. A
   shard whose (path, size, modification time, manifest digest) was hashed before is not hashed
@@ -97,7 +97,7 @@ def check_training_shards(dataset: WmDataset, configs: list[str], shards: list[i
     if not hashes:
         return
     state_file = _state_file(root)
-    known = _read_states(state_file)
+    known = _read_states(state_file) if cache_enabled() else {}
     read = {shard.path for _, shard in chosen}
     fresh = {key: value for key, value in known.items() if key.split("|", 1)[0] not in read}  # other shards' states
     for path, shard in chosen:

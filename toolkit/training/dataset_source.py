@@ -18,6 +18,7 @@ The checks compare configs (the manifest records the generator's config), not co
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from dataclasses import dataclass
@@ -230,10 +231,12 @@ def _obtain_local(location: Path, spec: DatasetSpec, source: str, show_progress:
 
 
 def _cache_dir(location: HubRepo | FsspecURL) -> Path:
-    """Where a recipe's remote dataset is downloaded: ``<cache>/<org>/<name>/<revision>`` for a Hub repo."""
+    """Where a recipe's remote dataset is downloaded: ``<cache>/<org>/<name>/<revision>`` for a Hub repo
+    (both validated: no ``..``), ``<cache>/<protocol>/<digest of the URL>`` for an fsspec URL, whose path
+    is untrusted in a pulled recipe and so never names a folder."""
     if isinstance(location, HubRepo):
         return data_cache_dir() / location.repo_id / (location.revision or "main")
-    return data_cache_dir() / location.protocol / location.url.split("://", 1)[1].strip("/")
+    return data_cache_dir() / location.protocol / hashlib.sha256(location.url.encode()).hexdigest()[:16]
 
 
 def _download(source: str, out: Path, configs: list[str], show_progress: bool) -> str | None:
