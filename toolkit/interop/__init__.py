@@ -1,0 +1,1 @@
+"""Interoperability: wmhub datasets written as LeRobotDataset v3 and Minari datasets (``wmhub export``)."""
