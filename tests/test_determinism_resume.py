@@ -49,7 +49,7 @@ def test_resume_cleans_stale_temporary_and_keeps_complete_shards(small_dataset, 
         shard.unlink()
     (out / "data" / "steps" / ".episodes-00000008-00000012.parquet.tmp-999").write_bytes(b"half")
     job = {"kind": "generate", "env": "reacher", "config": SMALL_OPTIONS, "episodes": 12, "episodes_per_shard": 4,
-           "episode_start": 0}
+           "format_version": 2, "episode_start": 0}
     (out / ".wmhub-job.json").write_text(json.dumps(job))
     with pytest.raises(InterruptedJobError):
         make_small(out)

@@ -113,14 +113,14 @@ def test_foreign_directory_is_refused(tmp_path):
 
 def test_unknown_manifest_version_is_refused(small_copy):
     manifest = json.loads((small_copy / "manifest.json").read_text())
-    manifest["format_version"] = 2
+    manifest["format_version"] = 3
     (small_copy / "manifest.json").write_text(json.dumps(manifest))
     before = tree_bytes(small_copy)
     for argv in (["info", str(small_copy)],
                  ["generate", "reacher", str(small_copy), "--episodes", "20", "--seed", "7"]):
         result = _invoke(*argv)
         assert result.exit_code == 2
-        assert result.output.count("\n") == 1 and "format_version 2" in result.output
+        assert result.output.count("\n") == 1 and "format_version 3" in result.output
     assert tree_bytes(small_copy) == before
 
 

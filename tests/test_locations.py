@@ -101,7 +101,7 @@ def test_every_verb_on_a_local_dir_and_a_local_hub_at_a_tag(small_dataset, tmp_p
 
 def test_every_verb_on_hf_at_a_revision(hub, small_dataset, tmp_path, cache):
     first = publish(small_dataset, REPO, tag="v1")
-    assert first.tag == "v1"
+    assert first.tag == "data-v1"  # a Hub dataset version is tagged data-<name> (wmhub.storage.tags)
     _check_all_verbs(REPO, tmp_path, revision="v1")
     assert verify(f"{REPO}@{first.revision}", full=True).ok
     ds = wmhub.open_dataset(f"{REPO}@v1")
@@ -179,7 +179,8 @@ def test_an_existing_tag_fails_before_any_commit(hub, small_dataset, tmp_path):
     commits = len(HfApi().list_repo_commits("wm-lab/loc", repo_type="dataset"))
     make_small(src, episodes=12)
     result = _cli("publish", str(src), REPO, "--tag", "v1.0")
-    assert result.exit_code == 2 and result.output.startswith("error: tag 'v1.0' already marks another version")
+    # (on the Hub, version v1.0 is the tag data-v1.0: wmhub.storage.tags)
+    assert result.exit_code == 2 and result.output.startswith("error: tag 'data-v1.0' already marks another version")
     assert len(HfApi().list_repo_commits("wm-lab/loc", repo_type="dataset")) == commits  # nothing committed
     # the same on a local hub: the manifest there is untouched
     local = tmp_path / "hub"

@@ -182,14 +182,18 @@ def test_hub_source_falls_back_to_generating_only_when_missing(tmp_path, monkeyp
 
 
 # ------------------------------------------------------------------ the CLI, built from the config models
-EXPECTED_OPTIONS = {  # (name, flag, default, required) of `wmhub generate <env>`, in --help order, as before
+# (name, flag, default, required) of `wmhub generate <env>`, in --help order: as before, plus --license (the
+# dataset card's license) and reacher's --engine (an execution option: both engines write the same bytes)
+EXPECTED_OPTIONS = {
     "reacher": [
         ("out", None, None, True), ("episodes", "--episodes", None, True),
         ("episodes_per_shard", "--episodes-per-shard", None, False), ("seed", "--seed", 0, False),
         ("workers", "--workers", 1, False), ("resume", "--resume", False, False), ("quiet", "--quiet", False, False),
         ("executor", "--executor", "local", False), ("ray_address", "--ray-address", None, False),
+        ("license", "--license", None, False),
         ("episode_length", "--episode-length", 200, False), ("policy", "--policy", "p-controller", False),
-        ("epsilon", "--epsilon", 0.3, False), ("encoder_spec", "--encoder", None, False),
+        ("epsilon", "--epsilon", 0.3, False), ("engine", "--engine", "mujoco", False),
+        ("encoder_spec", "--encoder", None, False),
         ("pooling", "--pooling", "cls", False), ("device", "--device", "auto", False),
         ("dtype", "--dtype", "fp32", False), ("batch_size", "--batch-size", 16, False),
         ("frame_size", "--frame-size", None, False), ("save_frames", "--save-frames", False, False),
@@ -200,11 +204,13 @@ EXPECTED_OPTIONS = {  # (name, flag, default, required) of `wmhub generate <env>
         ("episodes_per_shard", "--episodes-per-shard", None, False), ("seed", "--seed", 0, False),
         ("workers", "--workers", 1, False), ("resume", "--resume", False, False), ("quiet", "--quiet", False, False),
         ("executor", "--executor", "local", False), ("ray_address", "--ray-address", None, False),
-        ("hours", "--hours", None, False), ("episode_length", "--episode-length", 1000, False),
+        ("license", "--license", None, False), ("hours", "--hours", None, False),
+        ("episode_length", "--episode-length", 1000, False),
         ("policy", "--policy", "trot", False), ("epsilon", "--epsilon", 0.0, False),
         ("obs_noise", "--obs-noise", True, False), ("policy_sha256", "--policy-sha256", "", False)],
 }
 EXPECTED_CHOICES = {("reacher", "policy"): ["p-controller", "jacobian", "random"],
+                    ("reacher", "engine"): ["mujoco", "dm_control"],
                     ("reacher", "executor"): ["local", "ray"], ("spot", "executor"): ["local", "ray"]}
 
 

@@ -55,7 +55,7 @@ def test_files_keep_their_keys_and_gain_schema_version(tiny_run):
     written = json.loads((tiny_run / "summary.json").read_text())
     before = json.loads((PUSHED_BEFORE / "summary.json").read_text())
     assert set(written) == set(before) | {"schema_version"}
-    assert set(written["dataset"]) == set(before["dataset"])
+    assert set(written["dataset"]) == set(before["dataset"]) | {"format_version"}  # recorded since format 2
     results = json.loads((tiny_run / "eval" / "eval_results.json").read_text())
     claimed = json.loads((PUSHED_BEFORE / "eval_results.json").read_text())
     assert set(results) == set(claimed) | {"schema_version"}
@@ -133,7 +133,7 @@ def test_pull_and_evaluate_a_checkpoint_pushed_before_the_change(tmp_path, tiny_
 
 def test_model_kind_registry():
     assert list(kinds()) == ["mlp_dynamics", "resblock_dynamics", "ensemble", "reward", "bc", "world_model",
-                             "jepa_world_model"]
+                             "jepa_world_model", "actor_critic"]
     assert kind("reward").baseline == "constant mean reward" and kind("reward").losses[0] == "bce"
     assert kind_of_class("Ensemble").card_template == "dynamics.md"
     assert kind("jepa_world_model").load_class().__name__ == "JEPAWorldModel"

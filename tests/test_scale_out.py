@@ -116,7 +116,7 @@ def test_ray_resume_after_crash_keeps_completed_shards(ray_cluster, small_datase
     for shard in (out / "data").rglob("*00000004-00000008.parquet"):
         shard.unlink()
     job = {"kind": "generate", "env": "reacher", "config": SMALL_OPTIONS, "episodes": 12, "episodes_per_shard": 4,
-           "episode_start": 0}
+           "format_version": 2, "episode_start": 0}
     (out / ".wmhub-job.json").write_text(json.dumps(job))
     with pytest.raises(InterruptedJobError):
         _generate(out, executor="ray")
@@ -162,6 +162,8 @@ def _read_back(url, options, tmp_path):
     from wmhub.hub.verbs import download
 
     download(url, tmp_path / "back", storage_options=options, show_progress=False)
+    origin = tmp_path / "back" / ".wmhub-origin.json"  # where the copy came from (download's record), not data
+    assert json.loads(origin.read_text())["source"] == url
     return tree_bytes(tmp_path / "back")
 
 
@@ -192,7 +194,7 @@ def test_s3_resume_and_single_writer_lease(s3, small_dataset, tmp_path):
                 "data/steps/episodes-00000008-00000012.parquet", "data/episodes/episodes-00000008-00000012.parquet"):
         fs.rm_file(f"{url}/{rel}")
     job = {"kind": "generate", "env": "reacher", "config": SMALL_OPTIONS, "episodes": 12, "episodes_per_shard": 4,
-           "episode_start": 0}
+           "format_version": 2, "episode_start": 0}
     fs.pipe_file(f"{url}/.wmhub-job.json", json.dumps(job).encode())
     fs.invalidate_cache()
     with pytest.raises(InterruptedJobError):

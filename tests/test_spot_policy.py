@@ -10,6 +10,7 @@ deterministic policy: normalize -> MLP (swish between layers) -> tanh(loc).
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from wmhub.envs.spot_mlp_policy import (
 )
 from wmhub.errors import WmhubError
 
-OBS, ACT, PRIV = 81, 12, 30
+OBS, ACT, PRIV = 81, 12, 167  # Spot's state and privileged_state sizes
 SPOT_HIDDEN = (128, 128, 128, 128)  # mujoco_playground locomotion_params default (Spot)
 
 
@@ -74,16 +75,18 @@ def _mlp_params(rng, sizes):
     return {"params": layers}
 
 
-def brax_state_dict(seed=0, hidden=SPOT_HIDDEN, dict_obs=True):
+def brax_state_dict(seed=0, hidden=SPOT_HIDDEN, dict_obs=True, policy_obs_key="state"):
     """to_state_dict((RunningStatisticsState, policy_params, value_params)) as Brax PPO returns it."""
     rng = np.random.default_rng(seed)
     mean = rng.normal(0, 1, OBS).astype(np.float32)
     std = rng.uniform(0.3, 2.0, OBS).astype(np.float32)
     if dict_obs:
         priv_mean = rng.normal(0, 1, PRIV).astype(np.float32)
+        priv_std = rng.uniform(0.3, 2.0, PRIV).astype(np.float32) if policy_obs_key == "privileged_state" else \
+            np.ones(PRIV, np.float32)
         mean_tree = {"privileged_state": priv_mean, "state": mean}
-        std_tree = {"privileged_state": np.ones(PRIV, np.float32), "state": std}
-        var_tree = {"privileged_state": np.ones(PRIV, np.float32), "state": std**2}
+        std_tree = {"privileged_state": priv_std, "state": std}
+        var_tree = {"privileged_state": priv_std**2, "state": std**2}
     else:
         mean_tree, std_tree, var_tree = mean, std, std**2
     normalizer = {  # RunningStatisticsState data fields (mode is pytree_node=False)
@@ -93,7 +96,7 @@ def brax_state_dict(seed=0, hidden=SPOT_HIDDEN, dict_obs=True):
         "summed_variance": var_tree,
         "std_eps": 0.0,
     }
-    policy = _mlp_params(rng, [OBS, *hidden, 2 * ACT])
+    policy = _mlp_params(rng, [PRIV if policy_obs_key == "privileged_state" else OBS, *hidden, 2 * ACT])
     value = _mlp_params(rng, [OBS, 16, 1])
     return {"0": normalizer, "1": policy, "2": value}
 
@@ -120,7 +123,7 @@ def observations(state_dict, n=64, seed=1, obs_key="state"):
     if isinstance(mean, dict):
         mean, std = mean[obs_key], std[obs_key]
     rng = np.random.default_rng(seed)
-    return (mean + std * rng.normal(0, 1.5, (n, OBS))).astype(np.float32)
+    return (mean + std * rng.normal(0, 1.5, (n, len(mean)))).astype(np.float32)
 
 
 def entries(directory: Path) -> list[str]:
@@ -348,3 +351,104 @@ def test_cli_convert_brax(tmp_path):
     assert result.exit_code == 2 and "error:" in result.output and "--overwrite" in result.output
     help_text = CliRunner().invoke(policy_cli, ["convert-brax", "--help"]).output
     assert "Example:" in help_text
+
+
+# ----------------------------------------------------------- observation key and Brax config
+def _ppo_network_config(path: Path, obs_key: str, activation: str = "swish") -> Path:
+    """What brax.training.agents.ppo.checkpoint.save writes next to the orbax files of a step."""
+    path.write_text(json.dumps({
+        "network_factory_kwargs": {"policy_hidden_layer_sizes": [16, 16], "activation": activation,
+                                   "policy_obs_key": obs_key, "value_obs_key": "privileged_state",
+                                   "distribution_type": "tanh_normal"},
+        "normalize_observations": True, "observation_size": {"state": [OBS], "privileged_state": [PRIV]},
+        "action_size": ACT}))
+    return path
+
+
+def test_privileged_state_policy_converts_and_is_checked(tmp_path):
+    sd = brax_state_dict(seed=7, hidden=(16, 16), policy_obs_key="privileged_state")
+    step = tmp_path / "ckpt" / "000000100000"
+    step.mkdir(parents=True)
+    src = step / "spot_policy.msgpack"
+    src.write_bytes(flax_to_bytes(sd))
+    _ppo_network_config(step / "ppo_network_config.json", "privileged_state", activation="relu")
+    out = convert_brax_checkpoint(src, tmp_path / "priv")  # the step's ppo_network_config.json is found
+    config = MLPPolicyConfig.model_validate_json((out / "config.json").read_text())
+    assert (config.obs_key, config.obs_dim, config.activation) == ("privileged_state", PRIV, "relu")
+    config.check_obs_size()
+
+    # the step directory given as --brax-config, through the CLI
+    result = CliRunner().invoke(policy_cli, ["convert-brax", str(src), str(tmp_path / "cli"), "--brax-config",
+                                             str(step)])
+    assert result.exit_code == 0, result.output
+    assert "privileged_state 167 -> hidden [16, 16]" in result.output
+
+    # the wrong key: the normaliser's statistics do not fit the network, or the config's sizes do not
+    _assert_fails(tmp_path, src, r"shapes \(81,\)/\(81,\).*167 inputs.*--obs-key", obs_key="state")
+    other = _ppo_network_config(tmp_path / "ppo_network_config.json", "state")
+    plain = brax_state_dict(seed=7, hidden=(16, 16), dict_obs=False)
+    flat = tmp_path / "flat.msgpack"
+    flat.write_bytes(flax_to_bytes(plain))
+    _assert_fails(tmp_path, flat, r"observation_size\['privileged_state'\] is 167 but the network takes 81 inputs; "
+                  r"pass --obs-key state", obs_key="privileged_state", brax_config=other)
+    result = CliRunner().invoke(policy_cli, ["convert-brax", str(src), str(tmp_path / "x"), "--obs-key", "obs"])
+    assert result.exit_code == 2 and "'obs' is not one of 'state', 'privileged_state'" in result.output
+
+    # a network on privileged_state with plain-array statistics, converted as if it read state
+    (tmp_path / "alone").mkdir()
+    flat_priv = tmp_path / "alone" / "flat_priv.msgpack"  # no ppo_network_config.json beside it
+    flat_priv.write_bytes(flax_to_bytes(dict(sd, **{"0": dict(sd["0"], mean=sd["0"]["mean"]["privileged_state"],
+                                                               std=sd["0"]["std"]["privileged_state"])})))
+    _assert_fails(tmp_path, flat_priv, r"reads 'state' \(81 values\) but its network takes 167 inputs; it matches "
+                  r"'privileged_state'")
+    assert convert_brax_checkpoint(flat_priv, tmp_path / "fp", obs_key="privileged_state").is_dir()
+
+    # a hand-made directory whose key and input size disagree is refused before it runs
+    mislabeled = save_policy(SpotMLPPolicy(MLPPolicyConfig(obs_dim=PRIV, action_dim=ACT, hidden_sizes=[8])),
+                             tmp_path / "mislabeled")
+    with pytest.raises(WmhubError, match=r"reads 'state' \(81 values\) but its network takes 167 inputs; it matches "
+                                         r"'privileged_state': convert it again with --obs-key privileged_state"):
+        load_mlp_policy(mislabeled).config.check_obs_size(f"MLP policy {mislabeled}")
+
+
+def test_brax_config_file_name_and_pickle_message(tmp_path):
+    from wmhub.envs.brax_convert import BRAX_PPO_CONFIG_FILE, find_brax_config
+
+    assert BRAX_PPO_CONFIG_FILE == "ppo_network_config.json"  # brax/training/agents/ppo/checkpoint.py
+    src = tmp_path / "params.msgpack"
+    src.write_bytes(flax_to_bytes(brax_state_dict(hidden=(16,))))
+    assert find_brax_config(src, None) is None
+    beside = _ppo_network_config(tmp_path / BRAX_PPO_CONFIG_FILE, "state")
+    assert find_brax_config(src, None) == beside and find_brax_config(src, tmp_path) == beside
+    (tmp_path / "empty_step").mkdir()
+    with pytest.raises(WmhubError, match=r"holds no ppo_network_config.json"):
+        find_brax_config(src, tmp_path / "empty_step")
+    with pytest.raises(WmhubError, match=r"CKPT_DIR/<step>/ppo_network_config.json"):
+        find_brax_config(src, tmp_path / "absent.json")
+    help_text = CliRunner().invoke(policy_cli, ["convert-brax", "--help"]).output
+    assert "ppo_network_config.json" in help_text and "orbax checkpoint step" not in help_text
+
+    pickled = tmp_path / "params.pkl"
+    pickled.write_bytes(pickle.dumps({"params": np.zeros(3)}, protocol=4))
+    _assert_fails(tmp_path, pickled, r"never unpickles.*brax\.io\.model\.load_params\(PATH\).*to_bytes")
+
+
+@pytest.mark.skipif(not os.environ.get("MENAGERIE_ROOT"), reason="no Menagerie Spot model (set MENAGERIE_ROOT)")
+def test_privileged_state_policy_drives_spot(tmp_path):
+    from wmhub.envs.spot import SpotConfig, SpotRunner, make_policy
+    from wmhub.envs.spot_model import build_spot_model
+
+    sd = brax_state_dict(seed=3, hidden=(16, 16), policy_obs_key="privileged_state")
+    src = tmp_path / "p.msgpack"
+    src.write_bytes(flax_to_bytes(sd))
+    out = convert_brax_checkpoint(src, tmp_path / "priv", obs_key="privileged_state")
+    (ep,) = SpotRunner(SpotConfig(episode_length=6, policy=f"mlp:{out}", obs_noise=False)).run_episodes([0])
+    privileged, actions = ep.steps["privileged_state"][:-1], ep.steps["action"][:-1]
+    np.testing.assert_array_equal(actions, np.clip(load_mlp_policy(out)(privileged), -1, 1))
+    np.testing.assert_allclose(actions, brax_reference(sd, privileged, obs_key="privileged_state"), atol=1e-5)
+
+    config = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps(dict(config, obs_key="state")))
+    model, info = build_spot_model()
+    with pytest.raises(WmhubError, match=r"reads 'state' \(81 values\) but its network takes 167 inputs"):
+        make_policy(f"mlp:{out}", model, info)

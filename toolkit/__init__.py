@@ -34,6 +34,12 @@ _LAZY: dict[str, str] = {
     "info": "wmhub.hub.verbs:info",
     "publish": "wmhub.hub.verbs:publish",
     "download": "wmhub.hub.verbs:download",
+    # other tools: Gymnasium, LeRobot, Minari
+    "recover_environment": "wmhub.hub.environment:recover_environment",
+    "export": "wmhub.interop.export:export",
+    # look
+    "view": "wmhub.render.episode_video:view",
+    "report": "wmhub.reporting.build:report",
     # checkpoints
     "load_recipe": "wmhub.training.recipe:load_recipe",
     "train": "wmhub.training.trainer:train",
@@ -52,8 +58,12 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the real objects
     from wmhub.encoding.job import encode_dataset as encode
     from wmhub.errors import WmhubError
     from wmhub.generation.job import generate
+    from wmhub.hub.environment import recover_environment
     from wmhub.hub.verbs import download, info, open_dataset, publish, verify
+    from wmhub.interop.export import export
     from wmhub.models.registry import load_model
+    from wmhub.render.episode_video import view
+    from wmhub.reporting.build import report
     from wmhub.runs.evaluate import evaluate
     from wmhub.runs.push import push
     from wmhub.runs.reproduce import reproduce

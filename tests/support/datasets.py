@@ -23,9 +23,10 @@ def make_small(out: Path, workers: int = 1, **overrides) -> Path:
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` (relative path -> bytes), lock file excluded."""
+    """Every file under ``root`` (relative path -> bytes); the lock file and a download's record of where
+    the copy came from (``.wmhub-origin.json``, not part of the dataset) excluded."""
     return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".wmhub.lock"}
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name not in (".wmhub.lock", ".wmhub-origin.json")}
 
 
 def kill_then_resume(cli: list[str], resume_cli: list[str], out: Path, kill_after_shards: int) -> None:

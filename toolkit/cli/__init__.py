@@ -27,9 +27,17 @@ def main() -> None:
 
 
 # each command family lives in its own module (one job per file); registered here in --help order
-from wmhub.cli import datasets, generate, policy, runs  # noqa: E402
+from wmhub.cli import datasets, export, generate, policy, runs  # noqa: E402
 
 for _command in (generate.generate, generate.encode, datasets.verify, datasets.info, datasets.publish,
-                 datasets.download, datasets.export, runs.train, runs.eval_command, runs.push, runs.reproduce,
+                 datasets.download, export.export, runs.train, runs.eval_command, runs.push, runs.reproduce,
                  runs.quickstart, policy.policy):
     main.add_command(_command)
+
+from wmhub.cli import view  # noqa: E402
+
+main.add_command(view.view)
+
+from wmhub.cli import report  # noqa: E402
+
+main.add_command(report.report)

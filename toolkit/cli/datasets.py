@@ -1,4 +1,4 @@
-"""``wmhub verify``, ``info``, ``publish``, ``download`` and ``export``: datasets wherever they live."""
+"""``wmhub verify``, ``info``, ``publish`` and ``download``: datasets wherever they live."""
 
 from __future__ import annotations
 
@@ -68,24 +68,42 @@ def info(source, as_json):
 @click.command(name="publish")
 @click.argument("dataset", type=click.Path(file_okay=False, exists=True))
 @click.argument("dest")
+@click.option("--license", "license_id", default=None, metavar="ID",
+              help="The card's Hub license id (apache-2.0, cc-by-4.0, odc-by, ...; default: the one in the "
+                   "dataset's card, set by `wmhub generate --license`, else apache-2.0).")
 @upload_options
-def publish(dataset, dest, tag, private, message):
+def publish(dataset, dest, license_id, tag, private, message):
     """Publish a dataset to hf://datasets/<org>/<name>, a local hub directory or an fsspec URL.
 
     Uploads only the shards the destination lacks (by path and SHA-256), plus
     the regenerated card and manifest, in one commit. Re-running is a no-op.
     A tag that already marks another version is refused before anything is
-    committed.
+    committed. On a Hub dataset repo --tag v1.0 creates the tag data-v1.0
+    (read back as @v1.0), which LeRobot cannot mistake for its format version.
+    DATASET may also be a `wmhub export --format lerobot` directory: it is
+    uploaded to hf://datasets/<org>/<name> and tagged v3.0, as LeRobot expects.
 
     \b
     Example:
       wmhub publish data/reacher-1m hf://datasets/my-lab/reacher-1m --tag v1.0
       wmhub publish data/reacher-1m /shared/hub/reacher-1m
       wmhub publish data/reacher-1m s3://my-bucket/datasets/reacher-1m
+      wmhub publish out/reacher-lerobot hf://datasets/my-lab/reacher-1m-lerobot
     """
     from wmhub.hub.verbs import publish as run
+    from wmhub.interop.publish import is_lerobot_export, publish_lerobot
 
-    result = run(dataset, dest, tag=tag, private=private, message=message)
+    if is_lerobot_export(dataset):  # `wmhub export --format lerobot` output: tagged v3.0, as LeRobot reads it
+        if tag is not None:
+            raise click.UsageError("a LeRobot export is tagged v3.0 (LeRobot's codebase version); drop --tag")
+        if license_id is not None:
+            raise click.UsageError("a LeRobot export carries LeRobot's own card; drop --license (the source "
+                                   "dataset's license is set by `wmhub generate --license`)")
+        result = publish_lerobot(dataset, dest, private=private, message=message)
+        click.echo(f"published LeRobot export ({len(result.uploaded)} data file(s), "
+                   f"{result.bytes_uploaded / 1e6:.2f} MB) to {result.destination}; tagged {result.tag}")
+        return
+    result = run(dataset, dest, tag=tag, private=private, message=message, license=license_id)
     if result.noop:
         click.echo(f"{result.destination} is up to date ({result.skipped} shards)"
                    + (f"; tag {result.tag}" if result.tag else ""))
@@ -121,23 +139,3 @@ def download(source, out, revision, configs, shards, episodes, quiet):
     click.echo(f"{len(result.fetched)} shard(s) placed ({result.bytes_fetched / 1e6:.2f} MB; "
                f"{result.bytes_transferred / 1e6:.2f} MB transferred, {len(result.from_cache)} from the wmhub cache), "
                f"{len(result.cached)} already in OUT, from {result.source} at {result.revision[:12]} into {out}")
-
-
-# ------------------------------------------------------------------ export
-@click.command(name="export")
-@click.argument("source", type=click.Path(file_okay=False))
-@click.argument("out", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["triples"]), default="triples", show_default=True,
-              help="Output layout.")
-@click.option("--config", default="steps", show_default=True, help="Config whose latent features form z.")
-def export(source, out, fmt, config):
-    """Export a dataset to another layout (triples: one (z_t, a_t, z_t1) row per transition).
-
-    \b
-    Example:
-      wmhub export data/reacher-100k out/triples --format triples
-    """
-    from wmhub.data.export import export_triples
-
-    rows = export_triples(source, out, config=config)
-    click.echo(f"wrote {rows} transitions to {out}")

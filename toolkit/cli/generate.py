@@ -114,6 +114,9 @@ def _common_generate_options(func=None, *, episodes_required: bool = True, seed:
         click.option("--ray-address", default=None, expose_value=False, callback=store_in_meta,
                      help="With --executor ray: the cluster (auto, ray://HEAD:10001); default RAY_ADDRESS, "
                           "else a local Ray instance for this job."),
+        click.option("--license", default=None, expose_value=False, callback=store_in_meta, metavar="ID",
+                     help="The dataset card's Hub license id (apache-2.0, cc-by-4.0, odc-by, ...; default: the "
+                          "card's own, else apache-2.0); `wmhub publish` keeps it."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -141,7 +144,8 @@ def _run_generate(request, out: str, workers: int, resume: bool, quiet: bool) ->
     result = run(request.env, out, request.episodes, options=request.options,
                  episodes_per_shard=request.episodes_per_shard,
                  workers=workers, resume=resume, show_progress=not quiet,
-                 executor=meta.get("wmhub.executor", "local"), ray_address=meta.get("wmhub.ray_address"))
+                 executor=meta.get("wmhub.executor", "local"), ray_address=meta.get("wmhub.ray_address"),
+                 license=meta.get("wmhub.license"))
     if result.shards_written == 0 and result.shards_reused == 0:
         click.echo(f"{out} already holds {result.manifest.num_episodes} episodes: nothing to do")
         return
@@ -156,7 +160,8 @@ def env_command(env: Environment) -> click.Command:
 
     Options: OUT, the shared ones (``--episodes``, ``--workers``, ...), the size options of
     ``env.size_cls`` (e.g. ``--hours``), one per field of ``env.config_cls`` (name, type, default,
-    help, choices of a Literal), and the encode options when the environment is renderable.
+    help, choices of a Literal), the execution options of ``env.execution_cls`` (e.g. ``--engine``,
+    applied while the job runs, not recorded), and the encode options when the environment is renderable.
 
     Args:
         env: the environment's registration.
@@ -171,12 +176,15 @@ def env_command(env: Environment) -> click.Command:
     """
     config_fields = env.config_cls.model_fields
     size_fields = env.size_cls.model_fields
+    execution_fields = env.execution_cls.model_fields
 
     def callback(out, episodes, episodes_per_shard, workers, resume, quiet, **values):
         options = {name: values.pop(name) for name in config_fields}
         size = {name: values.pop(name) for name in size_fields}
+        execution = env.execution_cls.model_validate({name: values.pop(name) for name in execution_fields})
         request = env.resolve(out, episodes, episodes_per_shard, options, size)
-        _run_generate(request, out, workers, resume, quiet)
+        with env.execution(execution):
+            _run_generate(request, out, workers, resume, quiet)
         if env.renderable and (values["encoder_spec"] or values["save_frames"]):
             _run_encode(out, resume=resume or _has_interrupted_job(out), quiet=quiet, **values)
 
@@ -188,6 +196,8 @@ def env_command(env: Environment) -> click.Command:
         func = _encode_options(func)
         func = click.option("--encoder", "encoder_spec", default=None,
                             help="Also encode the new steps (see `wmhub encode`).")(func)
+    for name, field in reversed(list(execution_fields.items())):
+        func = _field_option(name, field)(func)
     for name, field in reversed([(n, f) for n, f in config_fields.items() if n != "seed"]):
         func = _field_option(name, field)(func)
     for name, field in reversed(list(size_fields.items())):

@@ -46,9 +46,12 @@ def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
     loaded = load_recipe(recipe, overrides)
     result = run_training(loaded, run_dir, resume=resume, show_progress=not quiet)
     s = result.summary
+    if s.objective == "imagination":  # validation is the negative imagined return (training/imagination.py)
+        measured = f"imagined return {-s.val_loss:.5g} vs random actions {-s.val_baseline_loss:.5g}"
+    else:
+        measured = f"validation {s.loss} {s.val_loss:.5g} vs {s.baseline} baseline {s.val_baseline_loss:.5g}"
     click.echo(f"trained {s.model_class} ({s.num_parameters:,} parameters) for {s.steps} steps "
-               f"in {s.wall_time_s:.1f} s on {s.device}: validation {s.loss} {s.val_loss:.5g} "
-               f"vs {s.baseline} baseline {s.val_baseline_loss:.5g}; model in {result.model_dir}")
+               f"in {s.wall_time_s:.1f} s on {s.device}: {measured}; model in {result.model_dir}")
 
 
 @click.command(name="eval")
@@ -100,26 +103,35 @@ def eval_command(run_dir, suites, episodes, reward_model, device, quiet, out):
     click.echo(f"validation {v.loss_name} {v.loss:.5g} vs {v.baseline} {v.baseline_loss:.5g}")
     for name in results.suites:
         click.echo(f"{name}: " + ", ".join(f"{k} {val:.4g}" for k, val in results.headline(name).items()))
+    for item in (results.model_extra or {}).get("media") or []:  # planning videos and fingertip plots
+        click.echo(f"wrote {run.root / item['path']}")
     click.echo(f"wrote {run.eval_results_path}")
 
 
 @click.command(name="push")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.argument("dest")
+@click.option("--dataset-repo", default=None, metavar="hf://datasets/ORG/NAME[@REV]",
+              help="Where the training data is published; the card names it at its resolved revision, after its "
+                   "manifest is checked against the run's data (default: the recipe's Hub source, or where the "
+                   "data was downloaded from, else the data's generator).")
 @upload_options
-def push(run_dir, dest, tag, private, message):
+def push(run_dir, dest, dataset_repo, tag, private, message):
     """Push a trained run (checkpoint, card, eval results, plots, recipe, log) in one commit.
 
-    DEST is hf://<org>/<name> (a model repo) or a local hub directory.
+    DEST is hf://<org>/<name> (a model repo) or a local hub directory. The card
+    never names a local path for the training data: it names the published
+    dataset and revision, or the generator and the commands that make the data again.
 
     \b
     Example:
       wmhub push runs/tiny_reacher_dynamics_state hub/tiny-dynamics --tag v1.0
-      wmhub push runs/reacher_dynamics_mlp_1m_state hf://my-org/reacher-dynamics-mlp-1m-state
+      wmhub push runs/reacher_dynamics_mlp_1m_state hf://my-org/reacher-dynamics-mlp-1m-state \\
+          --dataset-repo hf://datasets/my-org/reacher-1m@v1.0
     """
     from wmhub.runs.push import push as push_run
 
-    result = push_run(run_dir, dest, tag=tag, private=private, message=message)
+    result = push_run(run_dir, dest, tag=tag, private=private, message=message, dataset_repo=dataset_repo)
     click.echo(f"pushed {len(result.files)} files to {result.destination} (revision {result.revision})"
                + (f", tagged {result.tag}" if result.tag else ""))
 

@@ -61,6 +61,61 @@ def with_configs_of(card_text: str, manifest: Manifest) -> str:
 
 
 DEFAULT_LICENSE = "apache-2.0"
+# the license identifiers the Hub accepts in a card's ``license:`` (huggingface.co/docs/hub/repositories-licenses);
+# ``other`` is left out: it needs a ``license_name`` and a LICENSE file, which a flag cannot supply
+HUB_LICENSES = frozenset("""
+apache-2.0 mit openrail bigscience-openrail-m creativeml-openrail-m bigscience-bloom-rail-1.0 bigcode-openrail-m
+afl-3.0 artistic-2.0 bsl-1.0 bsd bsd-2-clause bsd-3-clause bsd-3-clause-clear c-uda cc cc0-1.0 cc-by-2.0 cc-by-2.5
+cc-by-3.0 cc-by-4.0 cc-by-sa-3.0 cc-by-sa-4.0 cc-by-nc-2.0 cc-by-nc-3.0 cc-by-nc-4.0 cc-by-nd-4.0 cc-by-nc-nd-3.0
+cc-by-nc-nd-4.0 cc-by-nc-sa-2.0 cc-by-nc-sa-3.0 cc-by-nc-sa-4.0 cdla-sharing-1.0 cdla-permissive-1.0
+cdla-permissive-2.0 wtfpl ecl-2.0 epl-1.0 epl-2.0 etalab-2.0 eupl-1.1 eupl-1.2 agpl-3.0 gfdl gpl gpl-2.0 gpl-3.0 lgpl
+lgpl-2.1 lgpl-3.0 isc lppl-1.3c ms-pl mpl-2.0 odc-by odbl openrail++ osl-3.0 postgresql ofl-1.1 ncsa unlicense zlib
+pddl lgpl-lr deepfloyd-if-license llama2 llama3 llama3.1 llama3.2 llama3.3 gemma unknown
+""".split())
+
+
+def check_license(value: str) -> str:
+    """A Hub license identifier, normalised (``Apache-2.0`` → ``apache-2.0``), or a clear error.
+
+    Args:
+        value: the license as given (``--license``); SPDX spellings are accepted in any case.
+
+    Returns:
+        The identifier the Hub lists (``apache-2.0``, ``cc-by-4.0``, ``odc-by``, ...).
+
+    Raises:
+        ConfigError: not a license the Hub lists; the message names the closest ones.
+
+    Example:
+        >>> check_license("CC-BY-4.0")
+        'cc-by-4.0'
+    """
+    import difflib
+
+    from wmhub.errors import ConfigError
+
+    normalised = value.strip().lower()
+    if normalised in HUB_LICENSES:
+        return normalised
+    close = difflib.get_close_matches(normalised, sorted(HUB_LICENSES), n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise ConfigError(f"--license {value!r} is not a license id the Hub lists; {hint}use one of "
+                      "huggingface.co/docs/hub/repositories-licenses (e.g. apache-2.0, mit, cc-by-4.0, odc-by)")
+
+
+def card_license(root: Path) -> str:
+    """The license in the card of the dataset in ``root`` (``README.md``), else :data:`DEFAULT_LICENSE`, so a
+    license chosen once (``generate --license``) stays when the card is rendered again (appends, publish)."""
+    from huggingface_hub import DatasetCard
+
+    path = Path(root) / CARD_NAME
+    if not path.is_file():
+        return DEFAULT_LICENSE
+    try:
+        value = DatasetCard(path.read_text(encoding="utf-8")).data.license
+    except Exception:  # noqa: BLE001 - an unreadable card keeps no license; it is replaced by the render
+        return DEFAULT_LICENSE
+    return value if isinstance(value, str) and value.lower() in HUB_LICENSES else DEFAULT_LICENSE
 # the card's title (H1 and YAML ``pretty_name``) per template, followed by the policy and ε of the data
 TITLES = {"reacher.md": "reacher-easy rollouts", "spot.md": "Spot joystick rollouts"}
 _BIT_DTYPES = {"bool"}  # stored as one bit per value in Arrow
@@ -178,7 +233,7 @@ def episode_statistics(root: Path, manifest: Manifest) -> dict[str, dict[str, fl
 
 
 def render_dataset_card(root: Path, manifest: Manifest, template: str, *, repo_id: str | None = None,
-                        directory: str | None = None, license: str = DEFAULT_LICENSE) -> str:
+                        directory: str | None = None, license: str | None = None) -> str:
     """Full README.md text for the dataset in ``root``.
 
     Args:
@@ -188,14 +243,19 @@ def render_dataset_card(root: Path, manifest: Manifest, template: str, *, repo_i
         repo_id: the Hub repository the card will live in, for the loading snippet.
         directory: the local hub directory it will live in; with neither, the card names no
             path, so its bytes do not depend on where the data was generated.
-        license: the Hub license id of the data (default ``apache-2.0``).
+        license: the Hub license id of the data (:func:`check_license`); default: the license of the card
+            already in ``root`` (:func:`card_license`), else ``apache-2.0``.
 
     Returns:
         The card's text.
 
+    Raises:
+        ConfigError: ``license`` is not a license id the Hub lists.
+
     Example:
         >>> text = render_dataset_card(Path("d"), Manifest.read("d"), "reacher.md")  # doctest: +SKIP
     """
+    license = check_license(license) if license is not None else card_license(root)
     if repo_id:
         load_path, open_path = repo_id, f"hf://datasets/{repo_id}"
         hint = "fetches only the shards it needs; add @<tag> for a version"
@@ -213,6 +273,6 @@ def render_dataset_card(root: Path, manifest: Manifest, template: str, *, repo_i
     return str(card).rstrip("\n") + "\n"
 
 
-def write_dataset_card(root: Path, manifest: Manifest, spec) -> None:
-    """Write README.md atomically."""
-    atomic_write_text(root / CARD_NAME, render_dataset_card(root, manifest, spec.card_template))
+def write_dataset_card(root: Path, manifest: Manifest, spec, *, license: str | None = None) -> None:
+    """Write README.md atomically (``license``: see :func:`render_dataset_card`; default: the card's own)."""
+    atomic_write_text(root / CARD_NAME, render_dataset_card(root, manifest, spec.card_template, license=license))

@@ -19,9 +19,14 @@ from wmhub.errors import ConfigError, NotFoundError, UnsupportedFormatError
 from wmhub.fileio import atomic_write_json
 from wmhub.storage.files import INDEX_NAME
 
-FORMAT_VERSION = 1
+#: the format new datasets are written in: 2 stores each episode's last row with zero-filled
+#: ``terminal_null`` cells (``is_last`` masks them); 1 stored Arrow nulls there (docs/format.md)
+FORMAT_VERSION = 2
 MANIFEST_NAME = INDEX_NAME
-SUPPORTED_FORMAT_VERSIONS = (1,)
+#: the formats this wmhub reads (and writes, to grow or regenerate a dataset in the format it has)
+SUPPORTED_FORMAT_VERSIONS = (1, 2)
+#: the formats whose ``terminal_null`` cells are Arrow nulls
+NULL_TERMINAL_FORMAT_VERSIONS = (1,)
 
 
 class FeatureInfo(BaseModel):
@@ -32,7 +37,8 @@ class FeatureInfo(BaseModel):
     dtype: str
     shape: list[int]
     description: str = ""
-    terminal_null: bool = False
+    terminal_null: bool = Field(False, description="no value on each episode's last row (``is_last``): "
+                                                   "zero-filled in format 2, null in format 1")
 
 
 class ConfigInfo(BaseModel):
@@ -63,6 +69,16 @@ class ShardInfo(BaseModel):
     stats: dict[str, FeatureStats]
 
 
+class GymnasiumInfo(BaseModel):
+    """The Gymnasium environment that steps as the generator did: ``gymnasium.make(id, **kwargs)`` once
+    ``wmhub.envs.gym`` is imported (``wmhub.recover_environment`` does both)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(description="the Gymnasium id, e.g. wmhub/ReacherEasy-v0")
+    kwargs: dict[str, Any] = Field(default_factory=dict,
+                                   description="keyword arguments of gymnasium.make (max_episode_steps included)")
+
+
 class GeneratorInfo(BaseModel):
     """How the data was produced: enough to regenerate any episode."""
 
@@ -71,6 +87,9 @@ class GeneratorInfo(BaseModel):
     command: str
     config: dict[str, Any]
     seed: int
+    gymnasium: GymnasiumInfo | None = Field(
+        None, description="the environment as a Gymnasium id and make() arguments; absent in manifests written "
+                          "before it existed (wmhub.recover_environment derives it from env and config)")
 
 
 class VersionRange(BaseModel):
@@ -87,7 +106,8 @@ class Manifest(BaseModel):
     """The whole ``manifest.json``."""
 
     model_config = ConfigDict(extra="forbid")
-    format_version: int = FORMAT_VERSION
+    format_version: int = Field(FORMAT_VERSION, description="how the shards store each episode's last row "
+                                                            "(see :data:`SUPPORTED_FORMAT_VERSIONS`)")
     generator: GeneratorInfo
     versions: dict[str, str] = Field(description="library versions of the run that created the dataset")
     provenance: list[VersionRange] | None = Field(
@@ -181,14 +201,15 @@ class Manifest(BaseModel):
 
     # ------------------------------------------------------------ queries
     def same_dataset_as(self, other: Manifest) -> bool:
-        """True when both describe the same data (same env and content config; the episode
-        count and shard size may differ, as when a dataset grows)."""
+        """True when both describe the same data (same format version, env and content config; the
+        episode count and shard size may differ, as when a dataset grows)."""
         layout = ("episodes", "episodes_per_shard")
 
         def content(m: Manifest) -> dict[str, Any]:
             return {k: v for k, v in m.generator.config.items() if k not in layout}
 
-        return self.generator.env == other.generator.env and content(self) == content(other)
+        return (self.format_version == other.format_version and self.generator.env == other.generator.env
+                and content(self) == content(other))
 
     def config(self, name: str) -> ConfigInfo:
         """The config called ``name`` (error lists the available ones)."""

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from wmhub.data.manifest import ShardInfo
-from wmhub.data.schema import Feature, column_numpy
+from wmhub.data.schema import Feature, column_numpy, valued_rows
 from wmhub.data.stats import FeatureStats
 from wmhub.fileio import fsync_dir, sha256_file, tmp_name
 
@@ -77,7 +77,31 @@ def shard_info(root: Path, rel_path: str, config: str, episode_start: int, episo
         >>> info = shard_info(root, rel, "steps", 0, 4, table, spec.step_features)  # doctest: +SKIP
     """
     full = root / rel_path
-    stats = {f.name: FeatureStats.from_array(column_numpy(table, f))
-             for f in features if f.stats}
     return ShardInfo(config=config, path=rel_path, sha256=sha256_file(full), num_bytes=full.stat().st_size,
-                     num_rows=table.num_rows, episode_start=episode_start, episode_end=episode_end, stats=stats)
+                     num_rows=table.num_rows, episode_start=episode_start, episode_end=episode_end,
+                     stats=feature_stats(table, features))
+
+
+def feature_stats(table: pa.Table, features: list[Feature]) -> dict[str, FeatureStats]:
+    """The mergeable statistics of a shard's features that keep them (``stats``).
+
+    A ``terminal_null`` feature counts the rows of real transitions only: each episode's last row
+    (``is_last``), zero-filled in format 2 and null in format 1, is left out, so both formats
+    record the same statistics.
+
+    Args:
+        table: the shard's rows.
+        features: the config's features.
+
+    Returns:
+        Feature name -> statistics.
+
+    Example:
+        >>> feature_stats(table, spec.step_features)["action"].count  # doctest: +SKIP
+        120
+    """
+    kept = [f for f in features if f.stats]
+    acting = valued_rows(table) if any(f.terminal_null for f in kept) else None
+    return {f.name: FeatureStats.from_array(column_numpy(table, f)[acting] if f.terminal_null else
+                                            column_numpy(table, f))
+            for f in kept}

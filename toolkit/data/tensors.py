@@ -16,8 +16,8 @@ class TensorData:
 
     Attributes:
         latents: ``[rows, D]`` float32, the config's latent features concatenated.
-        actions: ``[rows, A]`` float32 (NaN on each episode's last row).
-        rewards: ``[rows]`` float32 (NaN on each episode's last row).
+        actions: ``[rows, A]`` float32 (0 on each episode's last row, which has no action).
+        rewards: ``[rows]`` float32 (0 on each episode's last row).
         episode_index: ``[rows]`` int64.
         episode_starts: ``[E + 1]`` int64 row offsets; episode e is rows
             ``episode_starts[e]:episode_starts[e + 1]``.

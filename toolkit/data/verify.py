@@ -17,7 +17,8 @@ from wmhub.data.layout import (
     is_temporary,
     stale_temporaries,
 )
-from wmhub.data.manifest import MANIFEST_NAME, ConfigInfo, Manifest, ShardInfo
+from wmhub.data.manifest import MANIFEST_NAME, NULL_TERMINAL_FORMAT_VERSIONS, ConfigInfo, Manifest, ShardInfo
+from wmhub.data.schema import TERMINAL_MASK_COLUMN, terminal_cells_problem
 from wmhub.errors import WmhubError
 from wmhub.fileio import resolve_inside, sha256_file
 from wmhub.storage.files import lock_holder
@@ -54,7 +55,8 @@ def _check_tar(path: Path, shard: ShardInfo) -> str | None:
     return None
 
 
-def check_shard(root: Path, shard: ShardInfo, config: ConfigInfo | None = None) -> str | None:
+def check_shard(root: Path, shard: ShardInfo, config: ConfigInfo | None = None,
+                format_version: int | None = None) -> str | None:
     """What is wrong with one shard under ``root`` (missing, size, SHA-256, then :func:`check_shard_content`),
     or None.
 
@@ -62,6 +64,8 @@ def check_shard(root: Path, shard: ShardInfo, config: ConfigInfo | None = None) 
         root: the dataset directory.
         shard: the manifest's entry.
         config: the entry's config; given, the shard's columns are checked against its features.
+        format_version: the dataset's format; given with ``config``, how the last rows' ``terminal_null``
+            cells are stored is checked too.
 
     Returns:
         One line naming the problem, or None.
@@ -81,17 +85,21 @@ def check_shard(root: Path, shard: ShardInfo, config: ConfigInfo | None = None) 
     digest = sha256_file(path)
     if digest != shard.sha256:
         return f"SHA-256 {digest[:12]}… does not match the manifest's {shard.sha256[:12]}… (corrupted)"
-    return check_shard_content(path, shard, config)
+    return check_shard_content(path, shard, config, format_version)
 
 
-def check_shard_content(path: Path, shard: ShardInfo, config: ConfigInfo | None = None) -> str | None:
+def check_shard_content(path: Path, shard: ShardInfo, config: ConfigInfo | None = None,
+                        format_version: int | None = None) -> str | None:
     """What is wrong with what a shard holds (its bytes are the manifest's): rows, episodes in order
-    and, given its config, its columns (a parquet shard's columns are exactly the config's features).
+    and, given its config, its columns (a parquet shard's columns are exactly the config's features)
+    and, given the format too, how the last rows' ``terminal_null`` cells are stored (nulls in format 1,
+    none in format 2).
 
     Args:
         path: the shard file.
         shard: the manifest's entry.
         config: the entry's config (None: columns are not checked).
+        format_version: the dataset's format (None: the terminal cells are not checked).
 
     Returns:
         One line naming the problem, or None.
@@ -116,15 +124,24 @@ def check_shard_content(path: Path, shard: ShardInfo, config: ConfigInfo | None 
         if missing or unexpected:
             return (f"columns do not match config {config.name!r} (missing {missing[:4]}, unexpected "
                     f"{unexpected[:4]}): the entry points at another table")
+    names = [f.name for f in config.features] if config is not None else []
+    terminal = [f.name for f in config.features if f.terminal_null] if config is not None else []
+    checked = terminal + [TERMINAL_MASK_COLUMN] \
+        if terminal and TERMINAL_MASK_COLUMN in names and format_version is not None else []
     try:
-        index = pq.read_table(path, columns=["episode_index"]).column("episode_index").to_numpy()
+        table = pq.read_table(path, columns=["episode_index", *checked])
     except Exception as exc:  # noqa: BLE001 - any parquet error is a bad shard
         return f"unreadable parquet ({exc})"
+    index = table.column("episode_index").to_numpy()
     expected = set(range(shard.episode_start, shard.episode_end))
     found = set(index.tolist())
     if found != expected or (len(index) > 1 and (index[1:] < index[:-1]).any()):
         return (f"holds episodes {min(found, default=None)}..{max(found, default=None)} "
                 f"({len(found)} distinct), expected [{shard.episode_start}, {shard.episode_end}) in order")
+    if checked:
+        problem = terminal_cells_problem(table, terminal, format_version in NULL_TERMINAL_FORMAT_VERSIONS)
+        if problem:
+            return f"{problem} (the manifest says format_version {format_version}): the entry points at another table"
     return None
 
 
@@ -201,7 +218,7 @@ def verify_dataset(root: str | Path) -> list[Problem]:
                                 STALE_ADVICE))
     configs = {c.name: c for c in manifest.configs}
     for shard in manifest.shards:
-        message = check_shard(root, shard, configs.get(shard.config))
+        message = check_shard(root, shard, configs.get(shard.config), manifest.format_version)
         if message:
             problems.append(Problem(shard.path, message))
     problems += check_manifest(manifest)

@@ -22,9 +22,9 @@ from wmhub.data.schema import Feature
 
 @dataclass
 class EpisodeData:
-    """One rolled-out episode: ``steps`` has T+1 rows (the last row holds the
-    final observation and nulls in ``terminal_null`` features); ``episode`` holds
-    the per-episode scalars."""
+    """One rolled-out episode: ``steps`` has T+1 rows (the last row holds the final observation and any
+    value in ``terminal_null`` features: the writer stores the fill value, or null in format 1); ``episode``
+    holds the per-episode scalars."""
 
     steps: dict[str, np.ndarray]
     episode: dict[str, object]

@@ -2,9 +2,9 @@
 
 Brax PPO returns ``params = (normalizer_params, policy_params, value_params)``
 (``brax.training.agents.ppo.train``); Playground's ``make_inference_fn(params,
-deterministic=True)`` consumes it. Brax's own ``model.save_params`` writes a
-**pickle**, which wmhub never loads (unpickling runs arbitrary code). Accepted
-inputs, all read without pickle:
+deterministic=True)`` consumes it. Brax's own ``brax.io.model.save_params`` writes a
+**pickle** (read back by ``brax.io.model.load_params``), which wmhub never unpickles
+(unpickling runs arbitrary code). Accepted inputs, all read without pickle:
 
 ``msgpack`` — flax's ``flax.serialization.to_bytes(params)``. Layout (flax
 ``serialization.py``): tuples, lists and struct dataclasses become maps with string
@@ -22,13 +22,18 @@ Orbax checkpoint directories (Playground's ``--save_checkpoint_path``, Brax
 dependencies, so they are refused with this export snippet, to run where
 Brax is installed::
 
-    from brax.training import checkpoint; import flax
+    from brax.training.agents.ppo import checkpoint; import flax
     params = checkpoint.load("CKPT_DIR/000123456789")      # or: params from ppo.train(...)
     open("spot_policy.msgpack", "wb").write(flax.serialization.to_bytes(params))
 
-The orbax directory's ``config.json`` (Brax ``checkpoint.network_config``) may be
-passed as ``brax_config`` to take the activation, ``policy_obs_key``,
-``distribution_type`` and ``normalize_observations`` from it.
+Brax PPO's ``train(save_checkpoint_path=CKPT_DIR)`` writes each step as
+``CKPT_DIR/<step, 12 digits>/`` holding the orbax files and
+``ppo_network_config.json`` (``brax.training.agents.ppo.checkpoint._CONFIG_FNAME``;
+the generic ``brax.training.checkpoint.save`` defaults to ``config.json``). That
+file, passed as ``brax_config`` (or its step directory), or found next to the
+params file when ``brax_config`` is not given, supplies the activation,
+``policy_obs_key``, ``distribution_type`` and ``normalize_observations``, and its
+``observation_size`` / ``action_size`` are checked against the network.
 
 What is converted (verified against brax ``training/networks.py``,
 ``agents/ppo/networks.py``, ``distribution.py``, ``acme/running_statistics.py``):
@@ -36,7 +41,8 @@ What is converted (verified against brax ``training/networks.py``,
 * normaliser: ``(obs - mean) / std`` with the stored ``std`` (``std_eps`` is already
   folded into it by ``update``; PPO calls ``normalize`` without ``max_abs_value``,
   so no clipping). Dict observations (Playground: ``state``, ``privileged_state``)
-  have per-key statistics; the policy's key (``state``) is taken.
+  have per-key statistics; the policy's key (``state`` or ``privileged_state``) is
+  taken and recorded as the policy's ``obs_key``, the observation it reads.
   Brax updates the statistics even when ``normalize_observations=False``, so that
   flag cannot be read from the params: it defaults to True (Playground's
   ``brax_ppo_config``) and can be set explicitly.
@@ -59,19 +65,28 @@ from typing import Any, Literal
 
 import numpy as np
 
-from wmhub.envs.spot_mlp_policy import MLPPolicyConfig, policy_from_arrays, save_policy
+from wmhub.envs.spot_mlp_policy import OBS_KEYS, MLPPolicyConfig, policy_from_arrays, save_policy
 from wmhub.errors import NotFoundError, UnsupportedFormatError, WmhubError
 
 InputFormat = Literal["auto", "msgpack", "npz"]
 
 # Brax activation names (brax.training.networks.ACTIVATION) -> MLPPolicyConfig.activation
 BRAX_ACTIVATIONS = {"swish": "silu", "silu": "silu", "relu": "relu", "tanh": "tanh", "elu": "elu"}
+# what Brax PPO's checkpoint.save writes next to the orbax files of each step
+# (brax/training/agents/ppo/checkpoint.py _CONFIG_FNAME); brax.training.checkpoint.save's default name
+BRAX_PPO_CONFIG_FILE = "ppo_network_config.json"
+BRAX_GENERIC_CONFIG_FILE = "config.json"
 
 EXPORT_SNIPPET = (
     "export it where Brax is installed: "
     "`import flax; open('spot_policy.msgpack', 'wb').write(flax.serialization.to_bytes(params))` "
     "with params = (normalizer_params, policy_params, value_params) from ppo.train or "
-    "brax.training.checkpoint.load(CKPT_DIR), then convert the .msgpack file"
+    "brax.training.agents.ppo.checkpoint.load(CKPT_DIR/STEP), then convert the .msgpack file"
+)
+PICKLE_SNIPPET = (
+    "load it where Brax is installed, and only if you trust the file, with "
+    "`params = brax.io.model.load_params(PATH)`, then write "
+    "`open('spot_policy.msgpack', 'wb').write(flax.serialization.to_bytes(params))` and convert that file"
 )
 
 _FLAX_NDARRAY, _FLAX_COMPLEX, _FLAX_NPSCALAR = 1, 2, 3  # flax.serialization._MsgpackExtType
@@ -92,23 +107,51 @@ def convert_brax_checkpoint(
 ) -> Path:
     """Convert the Brax PPO params in ``src`` to a wmhub MLP policy directory ``out_dir``.
 
-    ``activation`` (Brax name; default ``swish``), ``obs_key`` (default ``state``) and
-    ``normalize_observations`` (default True) override what ``brax_config`` says.
-    ``expect_obs_dim`` / ``expect_action_dim`` check the network's sizes (81 and 12
-    for Playground's Spot joystick). Everything is parsed and checked before
-    anything is written; ``out_dir`` appears only complete. Returns ``out_dir``.
+    Args:
+        src: the params file (flax msgpack or npz; pickle is refused).
+        out_dir: the policy directory to write (``config.json``, ``model.safetensors``).
+        fmt: ``auto`` (by the file's first bytes), ``msgpack`` or ``npz``.
+        activation: Brax activation name; default from the Brax config, else ``swish``.
+        obs_key: the observation the policy reads, ``state`` or ``privileged_state``
+            (Brax's ``policy_obs_key``); default from the Brax config, else ``state``.
+        normalize_observations: default from the Brax config, else True.
+        brax_config: Brax PPO's ``ppo_network_config.json`` (or the checkpoint step
+            directory holding it); when None, ``ppo_network_config.json`` next to ``src``
+            is used if present.
+        expect_obs_dim: fail unless the network takes this many inputs (Spot: 81 for
+            ``state``, 167 for ``privileged_state``).
+        expect_action_dim: fail unless the network has this many actions (Spot: 12).
+        overwrite: replace an existing ``out_dir``.
+
+    Returns:
+        ``out_dir``; everything is parsed and checked before anything is written, and
+        ``out_dir`` appears only complete.
+
+    Raises:
+        UnsupportedFormatError: the file or config is not Brax PPO's, or sizes disagree.
+        ConfigError: the network's input size is not that of Spot's ``obs_key`` observation.
+        NotFoundError: ``src`` or the config file does not exist.
+        AlreadyExistsError: ``out_dir`` exists and ``overwrite`` is false.
+
+    Example:
+        >>> convert_brax_checkpoint("spot_policy.msgpack", "policies/spot", expect_obs_dim=81)  # doctest: +SKIP
     """
     src_path = Path(src)
-    settings = _read_brax_config(Path(brax_config)) if brax_config is not None else {}
+    config_path = find_brax_config(src_path, brax_config)
+    settings = _read_brax_config(config_path) if config_path is not None else {}
     activation = activation or settings.get("activation") or "swish"
     obs_key = obs_key or settings.get("obs_key") or "state"
+    if obs_key not in OBS_KEYS:
+        where = f"{config_path}: policy_obs_key" if obs_key == settings.get("obs_key") else "--obs-key"
+        raise UnsupportedFormatError(f"{where} {obs_key!r} is not an observation of the Spot environment; wmhub "
+                                     f"runs policies reading {' or '.join(OBS_KEYS)}")
     if normalize_observations is None:
         normalize_observations = settings.get("normalize_observations", True)
     if activation not in BRAX_ACTIVATIONS:
         raise UnsupportedFormatError(f"activation {activation!r} is not supported; use one of "
                                      f"{', '.join(sorted(BRAX_ACTIVATIONS))} (Brax's default is swish)")
     if settings.get("distribution_type", "tanh_normal") != "tanh_normal":
-        raise UnsupportedFormatError(f"{brax_config}: distribution_type {settings['distribution_type']!r} is not "
+        raise UnsupportedFormatError(f"{config_path}: distribution_type {settings['distribution_type']!r} is not "
                                      "supported; only Brax PPO's default 'tanh_normal' policy head can be converted")
 
     tree, kind, digest = read_brax_params(src_path, fmt)
@@ -125,6 +168,7 @@ def convert_brax_checkpoint(
         raise UnsupportedFormatError(f"{src_path}: the last policy layer has {out_units} units, not 2 * action_dim; "
                                      "only Brax PPO's tanh_normal policy head (loc and scale) can be converted")
     action_dim = out_units // 2
+    _check_config_sizes(settings, config_path, obs_key, obs_dim, action_dim)
     for name, want, got in (("observation", expect_obs_dim, obs_dim), ("action", expect_action_dim, action_dim)):
         if want is not None and want != got:
             raise UnsupportedFormatError(f"{src_path}: the policy's {name} size is {got}, expected {want}; convert a "
@@ -141,7 +185,9 @@ def convert_brax_checkpoint(
         normalize_observations=bool(normalize_observations),
         output="tanh_normal_mode",
         source=f"brax-ppo {kind} {src_path.name} sha256:{digest}",
+        obs_key=obs_key,  # type: ignore[arg-type]
     )
+    config.check_obs_size(f"the policy in {src_path}")  # Spot's state is 81 values, privileged_state 167
     arrays: dict[str, np.ndarray] = {"obs_mean": mean, "obs_std": std}
     for i, (kernel, bias) in enumerate(layers):
         arrays[f"layers.{i}.weight"] = np.ascontiguousarray(kernel.T)
@@ -166,8 +212,8 @@ def read_brax_params(src: Path, fmt: InputFormat = "auto") -> tuple[Any, str, st
     data = src.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if _looks_like_pickle(data):
-        raise UnsupportedFormatError(f"{src} is a pickle file (Brax's model.save_params writes pickle), which wmhub "
-                                     f"never loads because unpickling can run arbitrary code; {EXPORT_SNIPPET}")
+        raise UnsupportedFormatError(f"{src} is a pickle file (as brax.io.model.save_params writes), which wmhub "
+                                     f"never unpickles because unpickling can run arbitrary code; {PICKLE_SNIPPET}")
     if data[:6] == b"\x93NUMPY":
         raise UnsupportedFormatError(f"{src} is a single .npy array; save the flattened params with np.savez (.npz) "
                                      "instead")
@@ -261,15 +307,50 @@ def _read_npz(src: Path) -> dict[str, Any]:
     return tree
 
 
+def find_brax_config(src: Path, brax_config: str | os.PathLike[str] | None) -> Path | None:
+    """The Brax network config file to read: ``brax_config`` (a file, or a step directory
+    holding ``ppo_network_config.json``), else ``ppo_network_config.json`` next to ``src``.
+
+    Args:
+        src: the params file being converted.
+        brax_config: what the user passed, or None.
+
+    Returns:
+        The config file, or None when none was given and none lies next to ``src``.
+
+    Raises:
+        NotFoundError: ``brax_config`` names a missing file, or a directory without the config.
+
+    Example:
+        >>> find_brax_config(Path("ckpt/000000100000/spot_policy.msgpack"), None)  # doctest: +SKIP
+        PosixPath('ckpt/000000100000/ppo_network_config.json')
+    """
+    if brax_config is None:
+        beside = src.parent / BRAX_PPO_CONFIG_FILE
+        return beside if src.is_file() and beside.is_file() else None
+    path = Path(brax_config)
+    if path.is_dir():
+        for name in (BRAX_PPO_CONFIG_FILE, BRAX_GENERIC_CONFIG_FILE):
+            if (path / name).is_file():
+                return path / name
+        raise NotFoundError(f"{path} holds no {BRAX_PPO_CONFIG_FILE}; pass the checkpoint step directory "
+                            f"CKPT_DIR/<step> that Brax PPO wrote, or the {BRAX_PPO_CONFIG_FILE} file itself")
+    if not path.is_file():
+        raise NotFoundError(f"Brax config {path} does not exist; Brax PPO writes it as CKPT_DIR/<step>/"
+                            f"{BRAX_PPO_CONFIG_FILE}")
+    return path
+
+
 def _read_brax_config(path: Path) -> dict[str, Any]:
-    """Network settings from a Brax ``checkpoint.save`` ``config.json``."""
+    """Network settings from Brax PPO's ``ppo_network_config.json`` (``checkpoint.network_config``)."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise UnsupportedFormatError(f"cannot read the Brax config {path} ({exc}); pass the config.json of the orbax "
-                                     "checkpoint step directory, or leave --brax-config out") from exc
+        raise UnsupportedFormatError(f"cannot read the Brax config {path} ({exc}); pass the {BRAX_PPO_CONFIG_FILE} "
+                                     "of the checkpoint step directory, or leave --brax-config out") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("network_factory_kwargs"), dict):
-        raise UnsupportedFormatError(f"{path} has no 'network_factory_kwargs'; it is not a Brax checkpoint config.json")
+        raise UnsupportedFormatError(f"{path} has no 'network_factory_kwargs'; it is not a Brax checkpoint "
+                                     f"{BRAX_PPO_CONFIG_FILE}")
     kwargs = raw["network_factory_kwargs"]
     settings: dict[str, Any] = {}
     if isinstance(kwargs.get("activation"), str):
@@ -280,7 +361,36 @@ def _read_brax_config(path: Path) -> dict[str, Any]:
         settings["distribution_type"] = kwargs["distribution_type"]
     if isinstance(raw.get("normalize_observations"), bool):
         settings["normalize_observations"] = raw["normalize_observations"]
+    if "observation_size" in raw:
+        settings["observation_size"] = raw["observation_size"]
+    if isinstance(raw.get("action_size"), int):
+        settings["action_size"] = raw["action_size"]
     return settings
+
+
+def _size(value: Any) -> int | None:
+    """An observation size as Brax records it: an int, or a shape list/tuple of one int."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(value[0], int):
+        return value[0]
+    return None
+
+
+def _check_config_sizes(settings: dict[str, Any], path: Path | None, obs_key: str, obs_dim: int,
+                        action_dim: int) -> None:
+    """The network's sizes must match the ``observation_size`` / ``action_size`` the Brax config records."""
+    sizes = settings.get("observation_size")
+    want = _size(sizes[obs_key]) if isinstance(sizes, dict) and obs_key in sizes else _size(sizes)
+    if want is not None and want != obs_dim:
+        keys = {k: _size(v) for k, v in sizes.items()} if isinstance(sizes, dict) else {}
+        match = [k for k, v in keys.items() if v == obs_dim]
+        hint = f"pass --obs-key {match[0]}" if match else "check that the config belongs to these params"
+        raise UnsupportedFormatError(f"{path}: observation_size[{obs_key!r}] is {want} but the network takes {obs_dim} "
+                                     f"inputs; {hint}")
+    if "action_size" in settings and settings["action_size"] != action_dim:
+        raise UnsupportedFormatError(f"{path}: action_size is {settings['action_size']} but the network has "
+                                     f"{action_dim} actions; check that the config belongs to these params")
 
 
 # ------------------------------------------------------------------ tree access
@@ -360,4 +470,5 @@ def _policy_layers(tree: Any, src: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     return layers
 
 
-__all__ = ["BRAX_ACTIVATIONS", "EXPORT_SNIPPET", "convert_brax_checkpoint", "read_brax_params"]
+__all__ = ["BRAX_ACTIVATIONS", "BRAX_PPO_CONFIG_FILE", "EXPORT_SNIPPET", "convert_brax_checkpoint",
+           "find_brax_config", "read_brax_params"]

@@ -21,11 +21,30 @@ With probability ``epsilon`` each action is replaced by a uniform random
 action drawn from the episode's seeded generator; ``is_random_action`` records
 it. Every action is rounded to float32 *before* it is applied, so replaying
 the stored actions reproduces the stored observations exactly.
+
+Engines. Episodes are rolled out by one of two engines that give the same bytes:
+
+* ``mujoco`` (the default): :mod:`wmhub.envs.reacher_engine` steps the raw MuJoCo model compiled from the
+  MJCF dm_control loads, a batch of episodes in lockstep, with the task's initialisation, observations and
+  reward computed as dm_control computes them (about 10× faster than dm_control's ``env.step``);
+* ``dm_control``: the reference, ``suite.load("reacher", "easy")`` stepped one episode at a time
+  (:class:`ReacherRunner`).
+
+The engine is an execution option, like ``--workers``: it says how a dataset is computed, not what it
+holds, so it is not part of :class:`ReacherConfig`, the manifest, its fingerprint or the canonical command. A
+dataset generated with either engine is the same dataset (same shard SHA-256s; a dataset started with one
+engine grows with the other). ``wmhub generate reacher --engine dm_control`` selects the reference for that
+command; in Python, :func:`engine_selected` (or the ``WMHUB_REACHER_ENGINE`` environment variable, which
+spawned workers and a local Ray instance inherit) does. ``tests/test_reacher_engine.py`` proves the equality
+shard by shard for every policy. The planning suites and the Gymnasium environment keep dm_control.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Literal
 
 import numpy as np
@@ -34,11 +53,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from wmhub.data.schema import Feature
 from wmhub.envs.base import EpisodeData, RolloutSpec, episode_seeds
 from wmhub.envs.mujoco_gl import ensure_headless_gl
+from wmhub.envs.reacher_engine import MujocoReacherBatch, jacobian_action
 from wmhub.envs.registry import Environment, register_env
+from wmhub.errors import ConfigError
 
 POLICIES = ("p-controller", "jacobian", "random")
 P_GAIN = 5.0
 JAC_KP, JAC_KD, JAC_DAMPING = 10.0, 1.0, 1e-4
+ENGINES = ("mujoco", "dm_control")
+DEFAULT_ENGINE = "mujoco"
+ENGINE_VARIABLE = "WMHUB_REACHER_ENGINE"  # the engine of this process and the workers it spawns
 
 
 class ReacherConfig(BaseModel):
@@ -105,15 +129,13 @@ class ReacherPolicy:
         if self.name == "p-controller":
             return np.clip(P_GAIN * to_target, -1.0, 1.0)
         if self.name == "jacobian":
-            self._mj.mj_jacGeom(self.physics.model.ptr, self.physics.data.ptr, self._jacp, None, self._finger)
-            jac = self._jacp[:2]
-            dq = jac.T @ np.linalg.solve(jac @ jac.T + JAC_DAMPING * np.eye(2), to_target)
-            return np.clip(JAC_KP * dq - JAC_KD * self.physics.data.qvel, -1.0, 1.0)
+            return jacobian_action(self._mj, self.physics.model.ptr, self.physics.data.ptr, self._jacp, self._finger,
+                                   to_target, self.physics.data.qvel, JAC_KP, JAC_KD, JAC_DAMPING)
         return rng.uniform(-1.0, 1.0, size=2)
 
 
 class ReacherRunner:
-    """Rolls out reacher episodes for one :class:`ReacherConfig`."""
+    """Rolls out reacher episodes for one :class:`ReacherConfig` through dm_control (the reference engine)."""
 
     def __init__(self, config: ReacherConfig) -> None:
         self.config = config
@@ -179,6 +201,120 @@ class ReacherRunner:
                 "ever_reached": bool((rewards >= 1.0).any()),
             },
         )
+
+
+class ReacherExecution(BaseModel):
+    """How ``wmhub generate reacher`` computes a dataset (not recorded: either value gives the same bytes)."""
+
+    model_config = ConfigDict(extra="forbid")
+    engine: Literal["mujoco", "dm_control"] = Field(
+        DEFAULT_ENGINE, description="Simulator loop: mujoco (raw MuJoCo, batched, fast) or dm_control (the "
+                                    "reference); same bytes either way, not recorded in the manifest.")
+
+
+def current_engine() -> str:
+    """The engine this process rolls reacher episodes out with (``WMHUB_REACHER_ENGINE``, default ``mujoco``).
+
+    Returns:
+        ``"mujoco"`` or ``"dm_control"``.
+
+    Raises:
+        ConfigError: the environment variable names another engine.
+
+    Example:
+        >>> with engine_selected("dm_control"):
+        ...     current_engine()
+        'dm_control'
+    """
+    engine = os.environ.get(ENGINE_VARIABLE, "") or DEFAULT_ENGINE
+    if engine not in ENGINES:
+        raise ConfigError(f"{ENGINE_VARIABLE}={engine!r} is not a reacher engine; set it to one of "
+                          f"{', '.join(ENGINES)} (or unset it)")
+    return engine
+
+
+@contextmanager
+def engine_selected(engine: str) -> Iterator[None]:
+    """Roll reacher episodes out with ``engine`` inside the block (this process and the workers it spawns).
+
+    Args:
+        engine: ``"mujoco"`` or ``"dm_control"``.
+
+    Yields:
+        Nothing; the previous selection is restored on exit.
+
+    Raises:
+        ConfigError: ``engine`` is not one of :data:`ENGINES`.
+
+    Example:
+        >>> import wmhub
+        >>> with engine_selected("dm_control"):  # doctest: +SKIP
+        ...     wmhub.generate("reacher", "out/reacher", 10)
+    """
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown reacher engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    before = os.environ.get(ENGINE_VARIABLE)
+    os.environ[ENGINE_VARIABLE] = engine
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ENGINE_VARIABLE, None)
+        else:
+            os.environ[ENGINE_VARIABLE] = before
+
+
+class ReacherEngineRunner:
+    """The shard engine's reacher runner: each call uses the engine selected at that moment.
+
+    The ``mujoco`` engine rolls a shard's episodes out in lockstep batches
+    (:class:`~wmhub.envs.reacher_engine.MujocoReacherBatch`); ``dm_control`` one by one
+    (:class:`ReacherRunner`). Each is built on first use and kept.
+
+    Args:
+        config: the dataset's config.
+
+    Example:
+        >>> runner = ReacherEngineRunner(ReacherConfig(episode_length=5))  # doctest: +SKIP
+        >>> runner.run(0).num_steps  # doctest: +SKIP
+        5
+    """
+
+    def __init__(self, config: ReacherConfig) -> None:
+        self.config = config
+        self._engines: dict[str, ReacherRunner | MujocoReacherBatch] = {}
+
+    def _engine(self, name: str) -> ReacherRunner | MujocoReacherBatch:
+        if name not in self._engines:
+            cfg = self.config
+            self._engines[name] = ReacherRunner(cfg) if name == "dm_control" else MujocoReacherBatch(
+                cfg.episode_length, cfg.policy, cfg.epsilon, cfg.seed, P_GAIN, (JAC_KP, JAC_KD, JAC_DAMPING))
+        return self._engines[name]
+
+    def run_episodes(self, indices: Sequence[int]) -> list[EpisodeData]:
+        """Roll out episodes ``indices`` with the current engine.
+
+        Args:
+            indices: episode numbers.
+
+        Returns:
+            Their :class:`~wmhub.envs.base.EpisodeData`, in order.
+        """
+        engine = self._engine(current_engine())
+        if isinstance(engine, ReacherRunner):
+            return [engine.run(int(index)) for index in indices]
+        return engine.run_episodes(indices)
+
+    def run(self, episode_index: int) -> EpisodeData:
+        """Roll out one episode with the current engine.
+
+        Args:
+            episode_index: the episode number.
+
+        Returns:
+            Its :class:`~wmhub.envs.base.EpisodeData`.
+        """
+        return self.run_episodes([episode_index])[0]
 
 
 class ReacherPlanning:
@@ -263,7 +399,7 @@ SPEC = RolloutSpec(
     step_features=STEP_FEATURES,
     episode_features=EPISODE_FEATURES,
     latent_features=["position", "to_target", "velocity"],
-    make_runner=ReacherRunner,
+    make_runner=ReacherEngineRunner,
     card_template="reacher.md",
     versions=_versions,
 )
@@ -278,7 +414,16 @@ CLI_HELP = """dm_control reacher-easy rollouts with ε-greedy scripted policies.
     With V-JEPA 2 embeddings in the same command (rollouts first, then rendering
     in --render-workers processes overlapped with batched encoding):
       wmhub generate reacher data/reacher-100k --episodes 500 --encoder vjepa2:/models/vjepa2 --dtype bf16
+
+    \b
+    The same bytes through dm_control's own env.step loop (the reference engine; about 10x slower):
+      wmhub generate reacher data/reacher-ref --episodes 50 --engine dm_control
     """
 
+def _execution(options: ReacherExecution):
+    return engine_selected(options.engine)
+
+
 ENV = register_env(Environment(
-    rollout=SPEC, cli_help=CLI_HELP, planning=PLANNING, renderable=True))
+    rollout=SPEC, cli_help=CLI_HELP, planning=PLANNING, renderable=True,
+    execution_cls=ReacherExecution, execution=_execution))

@@ -9,7 +9,9 @@ An :class:`Environment` gathers everything wmhub knows about a simulator, declar
   the success check), or ``None`` when the environment has no planning suites;
 * the size rules of a generation request (``size_cls`` and ``episodes_from_size``, e.g. Spot's
   ``--hours``; ``default_episodes_per_shard`` for a new dataset; ``complete_options``, e.g. the
-  digest of an MLP policy's files).
+  digest of an MLP policy's files);
+* execution options (``execution_cls``, applied by ``execution``): how a dataset is computed, not what it
+  holds, so they are not recorded (e.g. reacher's ``--engine``, which gives the same bytes either way).
 
 This module is light (no numpy, no simulator): the environment modules are imported on first use.
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -51,6 +54,14 @@ def _same_options(options: dict[str, Any]) -> dict[str, Any]:
 
 class _NoSize(BaseModel):
     """No size option besides ``episodes``."""
+
+
+class _NoExecution(BaseModel):
+    """No execution option besides the shared ones (``workers``, ``executor``)."""
+
+
+def _no_execution(options: BaseModel) -> AbstractContextManager[None]:
+    return nullcontext()
 
 
 class PlanningAdapter(Protocol):
@@ -97,6 +108,9 @@ class Environment:
         episodes_from_size: the episodes a ``size_cls`` value asks for (None when none was given).
         default_episodes_per_shard: episodes per shard of a new dataset (None: the engine's 500).
         complete_options: fills in derived options (e.g. the SHA-256 of an MLP policy's files).
+        execution_cls: options of how the data is computed that do not change it (not recorded; e.g.
+            reacher's ``engine``); ``wmhub generate <name>`` has one option per field.
+        execution: a context manager applying an ``execution_cls`` value while a generation job runs.
     """
 
     rollout: RolloutSpec
@@ -107,6 +121,8 @@ class Environment:
     episodes_from_size: Callable[[BaseModel, BaseModel], int | None] = _no_size
     default_episodes_per_shard: int | None = None
     complete_options: Callable[[dict[str, Any]], dict[str, Any]] = _same_options
+    execution_cls: type[BaseModel] = _NoExecution
+    execution: Callable[[Any], AbstractContextManager[None]] = _no_execution
 
     @property
     def name(self) -> str:

@@ -1,17 +1,20 @@
-"""Boston Dynamics Spot joystick rollouts (MuJoCo Playground's ``SpotJoystickFlatTerrain``).
+"""Boston Dynamics Spot joystick rollouts (MuJoCo Playground's ``SpotFlatTerrainJoystick``).
 
 Plain MuJoCo, no JAX: the model is built from MuJoCo Menagerie's Spot by
 :mod:`wmhub.envs.spot_model`, the task (observations, commands, termination)
 is :mod:`wmhub.envs.spot_env`. Control step 0.02 s (5 physics steps of
 0.004 s); episodes of ``episode_length`` control steps (default 1000 = 20 s),
-ended early when the robot falls (body up-vector z < 0.85).
+ended early when the robot falls (body up-vector z < 0.85). ``reward`` is
+Playground's full joystick reward (14 terms, termination penalty included, see
+:mod:`wmhub.envs.spot_env`); ``reward_terms`` keeps each scaled term.
 
 Policies (``--policy``):
 
 * ``trot``: a scripted trot that follows the command (:mod:`wmhub.envs.spot_trot`);
 * ``random``: uniform in [−1, 1]¹²;
 * ``mlp:PATH``: ``wmhub.envs.spot_mlp_policy.load_mlp_policy(PATH)``, a deterministic
-  network mapping ``state`` [N, 81] to actions [N, 12]; ``policy_sha256`` records the
+  network mapping ``state`` [N, 81] (or ``privileged_state`` [N, 167], as its
+  ``config.json`` ``obs_key`` says) to actions [N, 12]; ``policy_sha256`` records the
   SHA-256 of the directory's ``config.json`` and ``model.safetensors`` (the CLI fills it in),
   and the runner refuses a policy whose files no longer match.
 
@@ -44,13 +47,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from wmhub.data.schema import Feature
 from wmhub.envs.base import EpisodeData, RolloutSpec, episode_seeds
 from wmhub.envs.registry import Environment, register_env
-from wmhub.envs.spot_env import PRIVILEGED_SIZE, STATE_SIZE, SpotBatch
+from wmhub.envs.spot_env import PRIVILEGED_SIZE, REWARD_SCALES, REWARD_TERMS, STATE_SIZE, SpotBatch
 from wmhub.envs.spot_model import CTRL_DT, build_spot_model
 from wmhub.errors import ChecksumMismatchError, ConfigError, MissingDependencyError, NotFoundError
 
 EPISODE_SECONDS = 1000 * CTRL_DT  # 20 s at the default episode length
 TERMINATION_TIME_LIMIT, TERMINATION_FELL = 0, 1
 LEGS_DOC = "legs FL, FR, HL, HR × joints (hx, hy, kn)"
+REWARD_DEFINITION = "playground-spot-joystick-full/1"  # recorded in the reward feature's description
+_TERMS_DOC = ", ".join(f"{name} {scale:g}" for name, scale in REWARD_SCALES.items())
 
 BatchPolicy = Callable[[np.ndarray, np.ndarray], np.ndarray]
 POLICY_FILES = ("config.json", "model.safetensors")  # what defines an MLP policy directory
@@ -144,7 +149,13 @@ STEP_FEATURES = [
             "action t (state[78:81] lags it by one row after a resample)"),
     Feature("action", "float32", (12,), f"action a_t in [−1, 1]¹² ({LEGS_DOC}); joint targets = "
             "clip(home + 0.3 · a_t, ctrlrange)", terminal_null=True),
-    Feature("reward", "float32", (), "r_t after a_t: Playground's velocity-tracking terms × 0.02", terminal_null=True),
+    Feature("reward", "float32", (), f"r_t after a_t, reward definition {REWARD_DEFINITION}: MuJoCo Playground "
+            "SpotFlatTerrainJoystick's full reward clip(0.02 · Σ reward_terms, 0, 10⁴), all 14 terms with "
+            "Playground's scales, termination penalty included (datasets before this definition stored only the "
+            "two velocity-tracking terms × 0.02)", terminal_null=True),
+    Feature("reward_terms", "float32", (len(REWARD_TERMS),), "Playground's scaled reward terms after a_t "
+            f"(scale · term, its metrics reward/<name>, not × 0.02), in this order: {_TERMS_DOC}",
+            terminal_null=True),
     Feature("is_random_action", "bool", (), "a_t was drawn uniformly (ε branch)", terminal_null=True, stats=False),
     Feature("is_last", "bool", (), "final observation of the episode (no action)", stats=False),
     Feature("is_terminal", "bool", (), "final observation of an episode that ended by a fall (not a time limit)",
@@ -154,7 +165,7 @@ EPISODE_FEATURES = [
     Feature("episode_index", "int64", description="episode number, 0-based"),
     Feature("seed", "int64", description="seed of the episode's command / observation-noise generator"),
     Feature("length", "int32", description="number of actions T"),
-    Feature("return", "float64", description="sum of rewards"),
+    Feature("return", "float64", description="sum of rewards (Playground's full reward, as `reward`)"),
     Feature("fell", "bool", description="the episode ended because the body tipped over (up-vector z < 0.85)",
             stats=False),
     Feature("termination", "int32", description="0: time limit, 1: fell"),
@@ -186,6 +197,16 @@ def make_policy(name: str, model, info, sha256: str = "") -> BatchPolicy | None:
     if sha256:
         check_policy_sha256(path, sha256)
     mlp = module.load_mlp_policy(path)
+    mlp.config.check_obs_size(f"MLP policy {path}")
+    if mlp.config.action_dim != 12:
+        raise ConfigError(f"MLP policy {path} has {mlp.config.action_dim} actions but Spot takes 12; convert a "
+                          "policy trained on Spot")
+    if mlp.config.obs_key == "privileged_state":
+        def privileged_policy(state: np.ndarray, step: np.ndarray, privileged: np.ndarray) -> np.ndarray:
+            return np.asarray(mlp(privileged), np.float32)
+
+        privileged_policy.uses_privileged = True  # type: ignore[attr-defined]
+        return privileged_policy  # type: ignore[return-value]
 
     def policy(state: np.ndarray, step: np.ndarray) -> np.ndarray:
         return np.asarray(mlp(state), np.float32)
@@ -215,14 +236,15 @@ class SpotRunner:
         batch = SpotBatch(self.model, self.info, n, obs_noise=cfg.obs_noise)
         rows = horizon + 1
         rec = {
-            "state": np.zeros((n, rows, STATE_SIZE), np.float32),
-            "privileged_state": np.zeros((n, rows, PRIVILEGED_SIZE), np.float32),
-            "qpos": np.zeros((n, rows, self.model.nq)), "qvel": np.zeros((n, rows, self.model.nv)),
-            "command": np.zeros((n, rows, 3), np.float32),
-            "action": np.full((n, rows, 12), np.nan, np.float32),
-            "reward": np.full((n, rows), np.nan, np.float32),
-            "is_random_action": np.zeros((n, rows), bool),
-            "forward_speed": np.zeros((n, rows)), "lin_err": np.zeros((n, rows)), "yaw_err": np.zeros((n, rows)),
+            "state": np.zeros((rows, n, STATE_SIZE), np.float32),
+            "privileged_state": np.zeros((rows, n, PRIVILEGED_SIZE), np.float32),
+            "qpos": np.zeros((rows, n, self.model.nq)), "qvel": np.zeros((rows, n, self.model.nv)),
+            "command": np.zeros((rows, n, 3), np.float32),
+            "action": np.full((rows, n, 12), np.nan, np.float32),
+            "reward": np.full((rows, n), np.nan, np.float32),
+            "reward_terms": np.full((rows, n, len(REWARD_TERMS)), np.nan, np.float32),
+            "is_random_action": np.zeros((rows, n), bool),
+            "forward_speed": np.zeros((rows, n)), "lin_err": np.zeros((rows, n)), "yaw_err": np.zeros((rows, n)),
         }
         state, privileged = batch.reset([np.random.default_rng(s) for s in env_seeds])
         self._record(rec, batch, 0, state, privileged)
@@ -230,19 +252,25 @@ class SpotRunner:
         length = np.full(n, horizon, np.int64)
         fell = np.zeros(n, bool)
         steps = np.zeros(n, np.int64)
+        # the random policy's actions, drawn up front: each episode's generator yields the same 12 values per
+        # step as drawing them step by step (the draws left over when an episode falls are never used)
+        uniform = (np.stack([rng.uniform(-1.0, 1.0, size=(horizon, 12)) for rng in policy_rngs])
+                   if self.policy is None else None)
         for t in range(horizon):
-            actions, is_random = self._act(state, privileged, steps, policy_rngs, active)
-            rec["command"][:, t] = batch.command
+            actions, is_random = self._act(state, privileged, steps, policy_rngs, active,
+                                           None if uniform is None else uniform[:, t])
+            rec["command"][t] = batch.command
             state, privileged, result = batch.step(actions, active)
-            live = np.flatnonzero(active)
-            rec["action"][live, t] = actions[live]
-            rec["is_random_action"][live, t] = is_random[live]
-            rec["reward"][live, t] = result.reward[live]
-            rec["forward_speed"][live, t] = result.local_linvel[live, 0]
-            rec["lin_err"][live, t] = np.linalg.norm(result.command[live, :2] - result.local_linvel[live, :2], axis=1)
-            rec["yaw_err"][live, t] = np.abs(result.command[live, 2] - result.yaw_rate[live])
+            live = slice(None) if active.all() else np.flatnonzero(active)
+            rec["action"][t, live] = actions[live]
+            rec["is_random_action"][t, live] = is_random[live]
+            rec["reward"][t, live] = result.reward[live]
+            rec["reward_terms"][t, live] = result.terms[live]
+            rec["forward_speed"][t, live] = result.local_linvel[live, 0]
+            rec["lin_err"][t, live] = np.linalg.norm(result.command[live, :2] - result.local_linvel[live, :2], axis=1)
+            rec["yaw_err"][t, live] = np.abs(result.command[live, 2] - result.yaw_rate[live])
             self._record(rec, batch, t + 1, state, privileged, live)
-            rec["command"][live, t + 1] = batch.command[live]
+            rec["command"][t + 1, live] = batch.command[live]
             ended = active & result.fell
             length[ended] = t + 1
             fell |= ended
@@ -253,62 +281,68 @@ class SpotRunner:
         return [self._episode(rec, k, indices[k], env_seeds[k], int(length[k]), bool(fell[k])) for k in range(n)]
 
     def _act(self, state: np.ndarray, privileged: np.ndarray, steps: np.ndarray,
-             rngs: list[np.random.Generator], active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+             rngs: list[np.random.Generator], active: np.ndarray,
+             uniform: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The batch's actions (float32) and which were drawn uniformly; ``uniform``: the random policy's draws."""
         n = len(state)
         if self.policy is None:
             actions = np.zeros((n, 12), np.float32)
-        else:
-            extra = (privileged,) if getattr(self.policy, "uses_privileged", False) else ()
-            actions = np.clip(np.asarray(self.policy(state, steps, *extra), np.float32), -1.0, 1.0)
+            actions[active] = uniform[active]
+            return actions, active.copy()
+        extra = (privileged,) if getattr(self.policy, "uses_privileged", False) else ()
+        actions = np.clip(np.asarray(self.policy(state, steps, *extra), np.float32), -1.0, 1.0)
         if actions.shape != (n, 12):
             raise ConfigError(f"policy {self.config.policy!r} returned actions of shape {actions.shape}, "
                               f"expected {(n, 12)}")
         is_random = np.zeros(n, bool)
-        for i in np.flatnonzero(active):
-            if self.policy is None:
-                actions[i] = rngs[i].uniform(-1.0, 1.0, size=12)
-            elif self.config.epsilon > 0 and rngs[i].random() < self.config.epsilon:
-                actions[i] = rngs[i].uniform(-1.0, 1.0, size=12)
-                is_random[i] = True
-        if self.policy is None:
-            is_random[:] = active
-        return actions.astype(np.float32), is_random
+        live = np.flatnonzero(active)
+        if self.config.epsilon > 0 and live.size:  # one draw per live episode, then 12 more where it hits
+            drawn = live[np.array([rngs[i].random() for i in live]) < self.config.epsilon]
+        else:
+            drawn = live[:0]
+        if drawn.size:
+            actions[drawn] = np.array([rngs[i].uniform(-1.0, 1.0, size=12) for i in drawn])
+        is_random[drawn] = True
+        return actions, is_random
 
     @staticmethod
     def _record(rec: dict, batch: SpotBatch, row: int, state: np.ndarray, privileged: np.ndarray,
                 live: np.ndarray | None = None) -> None:
         sel = slice(None) if live is None else live
-        rec["state"][sel, row] = state[sel]
-        rec["privileged_state"][sel, row] = privileged[sel]
-        rec["qpos"][sel, row] = batch.qpos[sel]
-        rec["qvel"][sel, row] = batch.qvel[sel]
+        rec["state"][row, sel] = state[sel]
+        rec["privileged_state"][row, sel] = privileged[sel]
+        rec["qpos"][row, sel] = batch.qpos[sel]
+        rec["qvel"][row, sel] = batch.qvel[sel]
 
     @staticmethod
     def _episode(rec: dict, k: int, index: int, env_seed: int, length: int, fell: bool) -> EpisodeData:
         rows = length + 1
+        rec = {name: np.ascontiguousarray(column[:rows, k]) for name, column in rec.items()}  # this episode's rows
         is_last = np.zeros(rows, bool)
         is_last[-1] = True
-        steps = {name: rec[name][k, :rows].copy() for name in
-                 ("state", "privileged_state", "qpos", "qvel", "command", "action", "reward", "is_random_action")}
+        steps = {name: rec[name] for name in
+                 ("state", "privileged_state", "qpos", "qvel", "command", "action", "reward", "reward_terms",
+                  "is_random_action")}
         steps["action"][-1] = np.nan
         steps["reward"][-1] = np.nan
+        steps["reward_terms"][-1] = np.nan
         steps["is_random_action"][-1] = False
         steps.update(episode_index=np.full(rows, index, np.int64), step_index=np.arange(rows, dtype=np.int32),
                      is_last=is_last, is_terminal=is_last & fell)
         acts = slice(0, length)
-        command = rec["command"][k, acts]
-        qpos = rec["qpos"][k]
+        command = rec["command"][acts]
+        qpos = rec["qpos"]
         return EpisodeData(steps=steps, episode={
             "episode_index": index, "seed": env_seed, "length": length,
-            "return": float(rec["reward"][k, acts].astype(np.float64).sum()), "fell": fell,
+            "return": float(rec["reward"][acts].astype(np.float64).sum()), "fell": fell,
             "termination": TERMINATION_FELL if fell else TERMINATION_TIME_LIMIT,
-            "forward_speed": float(rec["forward_speed"][k, acts].mean()),
-            "forward_speed_error": float(np.abs(command[:, 0] - rec["forward_speed"][k, acts]).mean()),
-            "lin_vel_error": float(rec["lin_err"][k, acts].mean()),
-            "yaw_rate_error": float(rec["yaw_err"][k, acts].mean()),
+            "forward_speed": float(rec["forward_speed"][acts].mean()),
+            "forward_speed_error": float(np.abs(command[:, 0] - rec["forward_speed"][acts]).mean()),
+            "lin_vel_error": float(rec["lin_err"][acts].mean()),
+            "yaw_rate_error": float(rec["yaw_err"][acts].mean()),
             "distance": float(np.linalg.norm(qpos[length, :2] - qpos[0, :2])),
             "zero_command_fraction": float(np.all(command == 0, axis=1).mean()),
-            "random_action_fraction": float(rec["is_random_action"][k, acts].mean()),
+            "random_action_fraction": float(rec["is_random_action"][acts].mean()),
         })
 
 
@@ -318,7 +352,7 @@ def replay_qpos(actions: np.ndarray) -> np.ndarray:
 
     model, info = build_spot_model()
     batch = SpotBatch(model, info, 1, obs_noise=False)
-    data = batch.datas[0]
+    data = mujoco.MjData(model)
     mujoco.mj_resetData(model, data)
     data.qpos[:] = info.home_qpos
     mujoco.mj_forward(model, data)
@@ -341,7 +375,7 @@ def _versions() -> dict[str, str]:
 
 SPEC = RolloutSpec(
     name="spot",
-    description="MuJoCo Playground SpotJoystickFlatTerrain (plain MuJoCo, control step 0.02 s) with a scripted "
+    description="MuJoCo Playground SpotFlatTerrainJoystick (plain MuJoCo, control step 0.02 s) with a scripted "
                 "trot, random or MLP policies and ε-greedy noise",
     config_cls=SpotConfig,
     step_features=STEP_FEATURES,
@@ -404,7 +438,7 @@ def _complete_options(options: dict) -> dict:
     return options
 
 
-CLI_HELP = """Boston Dynamics Spot joystick rollouts (MuJoCo Playground's SpotJoystickFlatTerrain, plain MuJoCo).
+CLI_HELP = """Boston Dynamics Spot joystick rollouts (MuJoCo Playground's SpotFlatTerrainJoystick, plain MuJoCo).
 
     The model comes from MuJoCo Menagerie (mujoco_menagerie; set MENAGERIE_ROOT for an offline copy).
     The episodes of each shard are stepped in lockstep (default --episodes-per-shard 100).

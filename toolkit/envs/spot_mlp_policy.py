@@ -7,6 +7,10 @@ It mirrors the deterministic policy of Brax PPO
     out    = MLP(x)                            # Dense layers, activation between them, none after the last
     action = tanh(out[..., :action_dim])       # NormalTanhDistribution.mode(): tanh(loc)
 
+The network reads one of the environment's observations, ``config.obs_key``:
+``state`` (81 values, the default) or ``privileged_state`` (167), as Brax's
+``policy_obs_key`` chose in training; :data:`OBS_SIZES` gives Spot's sizes.
+
 A policy directory holds ``config.json`` (:class:`MLPPolicyConfig`) and
 ``model.safetensors`` (``obs_mean``, ``obs_std``, ``layers.{i}.weight``,
 ``layers.{i}.bias`` as float32; ``weight`` is ``[out, in]`` like ``torch.nn.Linear``).
@@ -40,6 +44,9 @@ WEIGHTS_FILE = "model.safetensors"
 
 Activation = Literal["silu", "relu", "tanh", "elu"]
 OutputKind = Literal["tanh_normal_mode", "tanh"]
+ObsKey = Literal["state", "privileged_state"]
+OBS_KEYS: tuple[str, ...] = ("state", "privileged_state")
+OBS_SIZES = {"state": 81, "privileged_state": 167}  # Playground's Spot joystick observation sizes
 
 
 class MLPPolicyConfig(BaseModel):
@@ -48,7 +55,8 @@ class MLPPolicyConfig(BaseModel):
     ``output``: ``"tanh_normal_mode"`` — the last layer has ``2 * action_dim``
     units (Gaussian loc, then scale) and the action is ``tanh(loc)``, the mode of
     Brax's ``NormalTanhDistribution``; ``"tanh"`` — the last layer has
-    ``action_dim`` units and the action is their tanh.
+    ``action_dim`` units and the action is their tanh. ``obs_key``: the observation the
+    network reads (``state`` or ``privileged_state``; configs without it read ``state``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -61,12 +69,34 @@ class MLPPolicyConfig(BaseModel):
     normalize_observations: bool = True
     output: OutputKind = "tanh_normal_mode"
     source: str = ""  # free-text provenance, e.g. the checkpoint a converter read
+    obs_key: ObsKey = "state"
 
     @model_validator(mode="after")
     def _positive_hidden(self) -> MLPPolicyConfig:
         if any(size <= 0 for size in self.hidden_sizes):
             raise ValueError(f"hidden_sizes must be positive, got {self.hidden_sizes}")
         return self
+
+    def check_obs_size(self, where: str = "the MLP policy") -> None:
+        """Raise :class:`ConfigError` unless ``obs_dim`` is the size of Spot's ``obs_key`` observation.
+
+        Args:
+            where: what to name in the message (e.g. the policy directory).
+
+        Raises:
+            ConfigError: the network's input size does not match the observation it reads.
+
+        Example:
+            >>> config = MLPPolicyConfig(obs_dim=167, action_dim=12, hidden_sizes=[8], obs_key="privileged_state")
+            >>> config.check_obs_size()
+        """
+        want = OBS_SIZES[self.obs_key]
+        if self.obs_dim != want:
+            other = [key for key, size in OBS_SIZES.items() if size == self.obs_dim]
+            hint = (f"it matches {other[0]!r}: convert it again with --obs-key {other[0]}" if other else
+                    "convert a policy trained on Spot's state (81) or privileged_state (167)")
+            raise ConfigError(f"{where} reads {self.obs_key!r} ({want} values) but its network takes {self.obs_dim} "
+                              f"inputs; {hint}")
 
     @property
     def output_units(self) -> int:

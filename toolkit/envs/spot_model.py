@@ -1,4 +1,4 @@
-"""Build MuJoCo Playground's ``SpotJoystickFlatTerrain`` model from Menagerie's Spot.
+"""Build MuJoCo Playground's ``SpotFlatTerrainJoystick`` model from Menagerie's Spot.
 
 The robot comes from MuJoCo Menagerie through the ``mujoco_menagerie`` package
 (``mujoco_menagerie.get('boston_dynamics_spot').path()``; set ``MENAGERIE_ROOT``

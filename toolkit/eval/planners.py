@@ -1,4 +1,4 @@
-"""Sampling-based model-predictive control in latent space: CEM and MPPI, fully batched.
+"""Sampling-based model-predictive control in latent space: CEM and MPPI, fully batched; and a learned policy.
 
 Each call to :meth:`Planner.plan` chooses one action for the current latent
 ``z0``. Every iteration draws ``samples`` action sequences of length
@@ -17,6 +17,9 @@ planner adds ``disagreement_weight · mean_h disagreement`` itself.
 >>> planner = make_planner(CEMConfig(samples=500, elites=50), action_dim=2, seed=0)
 >>> model = DynamicsRollout(load_model("runs/x/model"))
 >>> step = planner.plan(model, z0, cost_fn)        # step.action: numpy [A] in [-1, 1]
+
+:class:`PolicyPlanner` (``{kind: policy}``) answers the same call with an actor's deterministic action
+(one forward pass, no rollouts), so every planning suite can run a policy learned in imagination.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -33,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wmhub.errors import WmhubError
 from wmhub.eval.colored_noise import colored_noise
+from wmhub.models.actor_critic import ActorCritic
 from wmhub.models.dynamics import DynamicsModel
 from wmhub.models.ensemble import Ensemble
 
@@ -99,8 +104,21 @@ class MPPIConfig(BaseModel):
     disagreement_weight: float = Field(0.0, ge=0.0, description="λ in cost += λ · mean ensemble std")
 
 
+class PolicyConfig(BaseModel):
+    """A learned policy instead of a sampling planner: the actor's deterministic action ``tanh(mean)``,
+    one forward pass per action (no rollouts, no cost function).
+
+    ``actor`` names an ``actor_critic`` run (its directory, ``model/`` directory or ``hf://`` repo); by
+    default the model under evaluation must be that actor-critic.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["policy"] = "policy"
+    actor: str | None = Field(None, description="the actor_critic run; default: the model under evaluation")
+
+
 # tagged by ``kind``, so a validation error names the chosen planner's field, not the other planner's
-PlannerConfig = Annotated[CEMConfig | MPPIConfig, Field(discriminator="kind")]
+PlannerConfig = Annotated[CEMConfig | MPPIConfig | PolicyConfig, Field(discriminator="kind")]
 
 
 # --------------------------------------------------------------------------- rollouts
@@ -184,6 +202,47 @@ class DynamicsRollout:
         return latents, disagreement
 
 
+class PolicyRollout:
+    """An :class:`ActorCritic` where the suites expect a rollout model: its device, latent and
+    normalisation (the policy planner never rolls out)."""
+
+    def __init__(self, model: ActorCritic, device: torch.device | str | None = None) -> None:
+        self.model = model.eval()
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.model.to(self.device)
+        self.latent_dim, self.action_dim, self.frame_skip = model.latent_dim, model.action_dim, 1
+        self.latent = dict(model.latent)
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        return self.model.normalize(z)
+
+    def flops_per_step(self) -> int:
+        """≈ 2 · actor parameters per action (the critic is not run)."""
+        return 2 * self.model.actor_parameters
+
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        raise WmhubError("an actor-critic does not predict latents; plan with {kind: policy}, or give CEM a "
+                         "dynamics model")
+
+
+def load_policy(source: str) -> ActorCritic:
+    """The :class:`ActorCritic` of a run directory, its ``model/`` directory or an ``hf://`` repo.
+
+    Raises:
+        WmhubError: ``source`` holds no checkpoint, or another kind of model.
+    """
+    from wmhub.models.registry import load_model
+
+    path = Path(source)
+    if not source.startswith("hf://") and (path / "model" / "config.json").is_file():
+        path = path / "model"
+    model = load_model(source if source.startswith("hf://") else path)
+    if not isinstance(model, ActorCritic):
+        raise WmhubError(f"planner.actor: {source} holds a {type(model).__name__}, not an ActorCritic; name a run "
+                         "of an actor_critic recipe (e.g. runs/reacher_dreamer_ensemble_1m_state)")
+    return model
+
+
 def as_rollout_model(model: DynamicsModel | RolloutModel, device: torch.device | str | None = None) -> RolloutModel:
     """A :class:`WorldModel` in its autoregressive ``WorldModelRollout`` (its own predictions as
     history), another :class:`DynamicsModel` in :class:`DynamicsRollout`; a :class:`RolloutModel` as is."""
@@ -191,6 +250,8 @@ def as_rollout_model(model: DynamicsModel | RolloutModel, device: torch.device |
 
     if isinstance(model, WorldModel):
         return WorldModelRollout(model, device)
+    if isinstance(model, ActorCritic):
+        return PolicyRollout(model, device)
     if isinstance(model, DynamicsModel):
         return DynamicsRollout(model, device)
     if isinstance(model, RolloutModel):
@@ -230,6 +291,12 @@ class Planner(ABC):
         self._kept: torch.Tensor | None = None   # elites carried over (CEM keep_elites), shifted at each step
         self._evaluations = 0
         self.wall_times: list[float] = []
+        self.mean_abs_actions: list[float] = []  # mean |a| of each planned action (the exploitation signature)
+
+    @property
+    def sequence(self) -> torch.Tensor | None:
+        """The final mean action sequence ``[H, A]`` of the last plan (None before the first plan)."""
+        return self._mean
 
     def reset(self) -> None:
         """Forget the warm-start mean (call at the start of each episode)."""
@@ -299,6 +366,7 @@ class Planner(ABC):
         _synchronize(self.device)
         elapsed = time.perf_counter() - start
         self.wall_times.append(elapsed)
+        self.mean_abs_actions.append(float(np.abs(action).mean()))
         return PlanStep(action, best, elapsed, self._evaluations)
 
 
@@ -344,10 +412,49 @@ class MPPIPlanner(Planner):
         return mean, best
 
 
+class PolicyPlanner(Planner):
+    """Runs an actor (see :class:`PolicyConfig`): the action is the actor's ``tanh(mean)`` at ``z0``; the
+    model and cost function are not used. The step's cost is minus the critic's value V(z0), computed after
+    the timed actor pass (so ``wall_time_s`` is the policy's alone); its model evaluations are 0."""
+
+    config: PolicyConfig
+
+    def __init__(self, config: PolicyConfig, policy: ActorCritic, seed: int = 0,
+                 device: torch.device | str = "cpu") -> None:
+        super().__init__(config, policy.action_dim, seed, device)
+        self.policy = policy.eval().to(self.device)
+
+    def _optimise(self, model: RolloutModel, z0: torch.Tensor, cost_fn: CostFn,
+                  mean: torch.Tensor) -> tuple[torch.Tensor, float]:
+        raise WmhubError("a policy does not optimise action sequences")  # pragma: no cover
+
+    def plan(self, model: RolloutModel, z0: torch.Tensor | np.ndarray, cost_fn: CostFn,
+             executed: int | None = None) -> PlanStep:
+        start = time.perf_counter()
+        with torch.inference_mode():
+            z = torch.as_tensor(z0, dtype=torch.float32, device=self.device)
+            action = self.policy(z).clamp(ACTION_LOW, ACTION_HIGH).double().cpu().numpy()
+        _synchronize(self.device)
+        elapsed = time.perf_counter() - start
+        self.wall_times.append(elapsed)
+        self.mean_abs_actions.append(float(np.abs(action).mean()))
+        with torch.inference_mode():
+            cost = -float(self.policy.value(z))
+        return PlanStep(action, cost, elapsed, 0)
+
+
 def make_planner(config: PlannerConfig, action_dim: int, *, seed: int = 0,
-                 device: torch.device | str = "cpu", frame_skip: int = 1) -> Planner:
-    """A :class:`CEMPlanner` or :class:`MPPIPlanner` for ``config``, seeded, sampling on ``device``
-    (``frame_skip``: environment actions per planned action, for the warm start's shift)."""
+                 device: torch.device | str = "cpu", frame_skip: int = 1,
+                 policy: ActorCritic | None = None) -> Planner:
+    """A :class:`CEMPlanner`, :class:`MPPIPlanner` or (with ``policy``) :class:`PolicyPlanner` for
+    ``config``, seeded, sampling on ``device`` (``frame_skip``: environment actions per planned action,
+    for the warm start's shift)."""
+    if isinstance(config, PolicyConfig):
+        if policy is None:
+            raise WmhubError("planner kind policy needs the actor: pass policy= (or name planner.actor)")
+        if policy.action_dim != action_dim:
+            raise WmhubError(f"the policy acts in {policy.action_dim} dimensions, the model in {action_dim}")
+        return PolicyPlanner(config, policy, seed, device)
     if isinstance(config, CEMConfig):
         return CEMPlanner(config, action_dim, seed, device, frame_skip)
     if isinstance(config, MPPIConfig):
@@ -357,7 +464,9 @@ def make_planner(config: PlannerConfig, action_dim: int, *, seed: int = 0,
 
 def planning_flops_per_action(config: PlannerConfig, flops_per_step: int) -> int:
     """Model FLOPs per planned action: ``flops_per_step × (samples + kept elites) × horizon × iterations``
-    (an episode's first iteration has no kept elites yet)."""
+    (an episode's first iteration has no kept elites yet); a policy's: one forward, ``flops_per_step``."""
+    if isinstance(config, PolicyConfig):
+        return int(flops_per_step)
     sequences = config.samples + getattr(config, "keep_elites", 0)
     return int(flops_per_step) * sequences * config.horizon * config.iterations
 

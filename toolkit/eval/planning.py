@@ -2,7 +2,7 @@
 
 Three suites, each a function returning a plain JSON-able dict (episode
 count, means, standard errors, wall time per planned action, its ratio to a
-FLOP bound measured on the same device, and the planner's settings):
+FLOP bound measured on the same device, the mean |action| taken, and the planner's settings):
 
 * :func:`run_goal_success` — the LeWorldModel / DINO-WM goal-reaching
   protocol on held-out episodes;
@@ -22,9 +22,17 @@ errors are ``std(ddof=1) / sqrt(n)`` (for success rates that is the binomial
 s.e. up to the factor ``sqrt(n / (n − 1))``); they are ``None`` when fewer than
 two episodes ran.
 
+With ``planner: {kind: policy}`` a suite runs a learned actor (an ``actor_critic`` run) instead of a
+sampling planner: its deterministic action, one forward pass per action (``reacher-easy-return`` and
+``seed-protocol``; a policy is not goal-conditioned, so not ``goal-success``).
+
 The simulator's side (the state latent, putting the physics in a recorded
 state, the joint-angle success check, the reach radius) is the reacher
 environment's planning adapter, :class:`wmhub.envs.reacher.ReacherPlanning`.
+
+With a ``video_dir``, each suite films its first ``videos`` episodes (:mod:`wmhub.render.planning_video`)
+and, on the state latent, plots predicted vs real fingertip paths of some of their plans
+(:mod:`wmhub.eval.fingertip_paths`; ``fingertip_paths`` in the result).
 """
 
 from __future__ import annotations
@@ -40,23 +48,29 @@ import torch
 from wmhub.devices import resolve_device
 from wmhub.envs.registry import PlanningAdapter, get_env
 from wmhub.errors import WmhubError
+from wmhub.eval.fingertip_paths import FingertipPaths
 from wmhub.eval.planners import (
     CEMConfig,
     CostFn,
     Planner,
     PlannerConfig,
+    PolicyConfig,
+    PolicyRollout,
     Rollout,
     RolloutModel,
     as_rollout_model,
+    load_policy,
     make_planner,
     measure_matmul_flops,
     planning_flops_per_action,
 )
 from wmhub.eval.stats import mean_se
+from wmhub.models.actor_critic import ActorCritic
 from wmhub.models.dynamics import DynamicsModel
 from wmhub.models.jepa import PIXEL_ENCODERS, JEPAWorldModel
 from wmhub.models.reward import RewardModel
 from wmhub.progress import Progress
+from wmhub.render.planning_video import PlanningVideos
 
 # the simulator's side (state latent, recorded states, success check): the reacher environment's adapter
 REACHER = cast(PlanningAdapter, get_env("reacher").planning)
@@ -194,6 +208,8 @@ def _timing(planner: Planner, model: RolloutModel, extra_flops_per_step: int = 0
                            "wall_time_per_action_median_s": float(np.median(times)) / n if times.size else None,
                            "device": str(model.device), "torch_threads": torch.get_num_threads(),
                            "model_flops_per_action": None,
+                           "mean_abs_action": float(np.mean(planner.mean_abs_actions))
+                           if planner.mean_abs_actions else None,
                            "matmul_flops_per_s": None, "flop_bound_time_per_action_s": None,
                            "time_to_flop_bound_ratio": None}
     if frame_skip_of(model) > 1:
@@ -222,8 +238,19 @@ def env_steps(env, action: np.ndarray, frame_skip: int, limit: int) -> Iterator[
 def _prepare(dynamics: DynamicsModel | RolloutModel, planner: PlannerConfig, seed: int,
              device: torch.device | str | None) -> tuple[RolloutModel, Planner]:
     """The rollout model on its device (``None`` → CUDA when present) and a seeded planner."""
-    if isinstance(dynamics, (DynamicsModel, JEPAWorldModel)):
+    if isinstance(dynamics, (DynamicsModel, JEPAWorldModel, ActorCritic)):
         device = resolve_device("auto") if device is None else torch.device(device)
+    if isinstance(planner, PolicyConfig):  # an actor instead of a planner: one forward pass per action
+        actor = load_policy(planner.actor) if planner.actor is not None else dynamics
+        if not isinstance(actor, ActorCritic):
+            raise WmhubError(f"planner kind policy runs an actor-critic, and this suite was given a "
+                             f"{type(actor).__name__}; evaluate an actor_critic run, or name one in planner.actor")
+        model = PolicyRollout(actor, device)
+        require_state_latent(model)
+        return model, make_planner(planner, model.action_dim, seed=seed, device=model.device, policy=actor)
+    if isinstance(dynamics, ActorCritic):
+        raise WmhubError(f"an actor-critic acts with planner {{kind: policy}}, not {planner.kind}; set the suite's "
+                         "planner to {kind: policy} (a sampling planner needs a dynamics run)")
     if isinstance(dynamics, JEPAWorldModel):
         model = as_rollout_model(dynamics.predictor, device)
     else:
@@ -338,6 +365,7 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
                      device: torch.device | str | None = None, goal_offset: int = 25, budget: int = 50,
                      tolerance: float = 0.05, cost_steps: Literal["all", "final"] = "all",
                      cost_features: Sequence[str] | None = GOAL_FEATURES, replan_every: int | None = None,
+                     videos: int = 3, video_dir: str | Path | None = None,
                      show_progress: bool = False) -> dict[str, Any]:
     """Goal reaching from held-out states (LeWorldModel / DINO-WM protocol).
 
@@ -367,11 +395,18 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
     latent, velocities included; matching the goal's recorded velocity then
     competes with a small joint-angle error in normalised units (measured: 20%
     success vs 100% on 10 episodes with the 1M state MLP, BENCHMARKS.md).
+
+    The first ``videos`` episodes are recorded as GIFs in ``video_dir`` (the run's ``eval/``):
+    the simulator beside the goal configuration, the plan's predicted cost per step under them
+    (:mod:`wmhub.render.planning_video`); ``videos`` lists their file names.
     """
     if goal_offset < 1 or budget < 1 or episodes < 1 or tolerance <= 0:
         raise WmhubError("goal_offset, budget and episodes must be >= 1 and tolerance > 0")
     if not val_episodes:
         raise WmhubError("no validation episodes given; pass the run's split.json val_episodes")
+    if isinstance(planner, PolicyConfig):
+        raise WmhubError("goal-success asks for a goal the policy is not given (a learned policy is not "
+                         "goal-conditioned); run reacher-easy-return or seed-protocol with {kind: policy}")
     model, plan = _prepare(dynamics, planner, seed, device)
     fs = frame_skip_of(model)
     every = fs if replan_every is None else replan_every
@@ -387,6 +422,8 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
     env = REACHER.make_env(seed)
     per_episode = []
     progress = Progress(episodes * budget, "action", "episode", "goal-success", enabled=show_progress)
+    recorder = PlanningVideos(video_dir, "goal-success", videos, show_progress=show_progress)
+    fingertips = FingertipPaths(video_dir, "goal-success", videos, model, plan, dynamics, seed)
     for ep in chosen:
         rec = data[ep]
         last_t = len(rec["latent"]) - 1 - goal_offset
@@ -402,12 +439,18 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
         start_err = REACHER.joint_error(env, goal_q)
         cost_fn = goal_latent_cost(goal, model.normalize, cost_steps, source.dims)
         plan.reset()
+        recorder.start(len(per_episode), label=f"episode {ep} from step {t}", goal=(
+            rec["qpos"][t + goal_offset], rec["qvel"][t + goal_offset], rec["target_pos"][t + goal_offset]))
+        recorder.step(REACHER.physics_state(env), None)
+        fingertips.start(len(per_episode), budget, f"episode {ep}")
         reached_at, err, k, executed = None, start_err, 0, None
         while k < budget:
             step = plan.plan(model, z, cost_fn, executed)
+            fingertips.capture(k, env, z)
             todo = min(every, budget - k)
             for i, (action, _) in enumerate(env_steps(env, step.action, fs, todo)):
                 k += 1
+                recorder.step(REACHER.physics_state(env), step.cost)
                 err = REACHER.joint_error(env, goal_q)
                 if reached_at is None and bool(np.all(err <= tolerance)):
                     reached_at = k
@@ -424,9 +467,11 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
             "already_at_goal": bool(np.all(start_err <= tolerance)),
             "start_joint_error_rad": float(start_err.max()), "final_joint_error_rad": float(err.max()),
             "final_latent_distance": _latent_distance(model, z, goal)})
+        recorder.finish(f"success at step {reached_at}" if reached_at is not None else "no success")
         progress.update(0, 1, f"episode {len(per_episode)}/{episodes}, "
                               f"success {sum(e['success'] for e in per_episode)}")
     progress.close()
+    recorder.close()
     source.close()
     reached = [e["steps_to_success"] for e in per_episode if e["success"]]
     return {
@@ -440,12 +485,14 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
         "final_joint_error_rad": mean_se(e["final_joint_error_rad"] for e in per_episode),
         "final_latent_distance": mean_se(e["final_latent_distance"] for e in per_episode),
         "success_by_start_error": success_by_start_error(per_episode),
-        **_timing(plan, model, actions_per_plan=every), "per_episode": per_episode}
+        **_timing(plan, model, actions_per_plan=every), "videos": recorder.paths, **fingertips.result_fields(),
+        "per_episode": per_episode}
 
 
 def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: RewardModel | None = None,
                        episodes: int = 10, planner: PlannerConfig = CEMConfig(), seed: int = 0,
                        device: torch.device | str | None = None, episode_length: int = 1000,
+                       videos: int = 3, video_dir: str | Path | None = None,
                        show_progress: bool = False) -> dict[str, Any]:
     """Return of the standard reacher-easy episode (1000 steps), planning with the learned dynamics.
 
@@ -456,15 +503,22 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
     the physics). The return is the sum of the environment's rewards (0 or 1
     per step, so at most ``episode_length``). Anchors at 1000 steps:
     TD-MPC2 ≈ 983, DreamerV3 ≈ 915–957, a random policy ≈ 0–150.
-    ``steps_to_reach`` is the first step at which the finger is inside.
+    ``steps_to_reach`` is the first step at which the finger is inside. The first ``videos``
+    episodes are recorded as GIFs in ``video_dir`` (the simulator, whose picture shows the target,
+    and the plan's predicted cost per step; :mod:`wmhub.render.planning_video`).
     """
     if episodes < 1 or episode_length < 1:
         raise WmhubError("episodes and episode_length must be >= 1")
     _reject_world_model(dynamics)
+    if isinstance(planner, PolicyConfig) and reward_model is not None:
+        raise WmhubError("reacher-easy-return: a policy uses no reward model (it acts without a cost); drop the "
+                         "reward_model option or plan with {kind: cem}")
     model, plan = _prepare(dynamics, planner, seed, device)
     fs = frame_skip_of(model)
     extra_flops = 0
-    if reward_model is not None:
+    if isinstance(planner, PolicyConfig):
+        cost_fn, source = to_target_cost, "policy"  # the cost is never evaluated
+    elif reward_model is not None:
         require_state_latent(reward_model)
         reward_model = reward_model.eval().to(model.device)
         cost_fn, source, extra_flops = reward_model_cost(reward_model), "reward_model", 2 * reward_model.num_parameters
@@ -474,15 +528,23 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
     per_episode = []
     progress = Progress(episodes * episode_length, "action", "episode", "reacher-easy-return",
                         enabled=show_progress)
+    recorder = PlanningVideos(video_dir, "reacher-easy-return", videos, show_progress=show_progress)
+    fingertips = FingertipPaths(video_dir, "reacher-easy-return", videos, model, plan, dynamics, seed)
     for _ in range(episodes):
         timestep = env.reset()
+        recorder.start(len(per_episode), goal=None, label=f"reset {len(per_episode)}")
+        recorder.step(REACHER.physics_state(env), None)
+        fingertips.start(len(per_episode), episode_length, f"reset {len(per_episode)}")
         radius = REACHER.reach_radius(env.physics)
         z = REACHER.observation_latent(timestep.observation)
         plan.reset()
         total, reached_at, k = 0.0, None, 0
         while k < episode_length:
-            for _, timestep in env_steps(env, plan.plan(model, z, cost_fn).action, fs, episode_length - k):
+            step = plan.plan(model, z, cost_fn)
+            fingertips.capture(k, env, z)
+            for _, timestep in env_steps(env, step.action, fs, episode_length - k):
                 k += 1
+                recorder.step(REACHER.physics_state(env), step.cost)
                 z = REACHER.observation_latent(timestep.observation)
                 total += float(timestep.reward)
                 if reached_at is None and float(np.linalg.norm(z[TO_TARGET])) <= radius:
@@ -490,8 +552,10 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
                 progress.update(1, 0, f"episode {len(per_episode) + 1}/{episodes}, return so far {total:.0f}")
         per_episode.append({"return": total, "steps_to_reach": reached_at,
                             "final_inside": bool(np.linalg.norm(z[TO_TARGET]) <= radius)})
+        recorder.finish(f"return {total:.0f}")
         progress.update(0, 1, f"episode {len(per_episode)}/{episodes}, last return {total:.0f}")
     progress.close()
+    recorder.close()
     reached = [e["steps_to_reach"] for e in per_episode if e["steps_to_reach"] is not None]
     return {
         **_header("reacher-easy-return", model, planner, seed, episodes),
@@ -501,7 +565,8 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
         "steps_to_reach": mean_se(reached),
         "final_inside_rate": mean_se(float(e["final_inside"]) for e in per_episode),
         "anchors_1000_steps": {"td_mpc2": 983, "dreamer_v3": "915-957", "random": "0-150"},
-        **_timing(plan, model, extra_flops), "per_episode": per_episode}
+        **_timing(plan, model, extra_flops), "videos": recorder.paths, **fingertips.result_fields(),
+        "per_episode": per_episode}
 
 
 SEED_PLANNER = CEMConfig(samples=500, elites=50, iterations=5, horizon=10, warm_start=True)
@@ -509,7 +574,8 @@ SEED_PLANNER = CEMConfig(samples=500, elites=50, iterations=5, horizon=10, warm_
 
 def run_seed_protocol(dynamics: DynamicsModel | RolloutModel, dataset_root: str | Path, val_episodes: Sequence[int],
                       *, episodes: int = 10, steps: int = 100, planner: PlannerConfig = SEED_PLANNER, seed: int = 0,
-                      device: torch.device | str | None = None, show_progress: bool = False) -> dict[str, Any]:
+                      device: torch.device | str | None = None, videos: int = 3, video_dir: str | Path | None = None,
+                      show_progress: bool = False) -> dict[str, Any]:
     """The seeds' goal-reaching protocol: ``steps`` env steps toward a state the data policy reached.
 
     Held-out episodes in which the finger was ever inside the target are
@@ -520,7 +586,8 @@ def run_seed_protocol(dynamics: DynamicsModel | RolloutModel, dataset_root: str 
     mean over the horizon). Reported: the environment's reward sum, the
     initial / final / minimum normalised latent distance to the goal and
     improvement = (initial − final) / initial. The seeds' best: 29.0 reward,
-    44.1% improvement.
+    44.1% improvement. The first ``videos`` episodes are recorded as GIFs in ``video_dir``
+    (the simulator beside the goal state; :mod:`wmhub.render.planning_video`).
     """
     if episodes < 1 or steps < 1:
         raise WmhubError("episodes and steps must be >= 1")
@@ -543,15 +610,24 @@ def run_seed_protocol(dynamics: DynamicsModel | RolloutModel, dataset_root: str 
     env = REACHER.make_env(seed)
     per_episode = []
     progress = Progress(len(chosen) * steps, "action", "episode", "seed-protocol", enabled=show_progress)
+    recorder = PlanningVideos(video_dir, "seed-protocol", videos, show_progress=show_progress)
+    fingertips = FingertipPaths(video_dir, "seed-protocol", videos, model, plan, dynamics, seed)
     for ep in chosen:
         rec, row = data[ep], goals[ep]
         goal = _goal_tensor(rec["latent"][row], model)
         z = REACHER.set_state(env, rec["qpos"][0], rec["qvel"][0], rec["target_pos"][0])
         cost_fn = goal_latent_cost(goal, model.normalize, "all")
         plan.reset()
+        recorder.start(len(per_episode), goal=(rec["qpos"][row], rec["qvel"][row], rec["target_pos"][row]),
+                       label=f"episode {ep} to step {row}")
+        recorder.step(REACHER.physics_state(env), None)
+        fingertips.start(len(per_episode), steps, f"episode {ep}")
         dists, total = [_latent_distance(model, z, goal)], 0.0
         while len(dists) <= steps:
-            for _, timestep in env_steps(env, plan.plan(model, z, cost_fn).action, fs, steps + 1 - len(dists)):
+            step = plan.plan(model, z, cost_fn)
+            fingertips.capture(len(dists) - 1, env, z)
+            for _, timestep in env_steps(env, step.action, fs, steps + 1 - len(dists)):
+                recorder.step(REACHER.physics_state(env), step.cost)
                 z = REACHER.observation_latent(timestep.observation)
                 total += float(timestep.reward)
                 dists.append(_latent_distance(model, z, goal))
@@ -560,14 +636,16 @@ def run_seed_protocol(dynamics: DynamicsModel | RolloutModel, dataset_root: str 
         per_episode.append({"episode_index": ep, "goal_step": row, "reward_sum": total, "initial_distance": initial,
                             "final_distance": final, "min_distance": min(dists),
                             "improvement": (initial - final) / initial if initial > 0 else 0.0})
+        recorder.finish(f"reward {total:.0f}, distance {initial:.3g} -> {final:.3g}")
     progress.close()
+    recorder.close()
     return {
         **_header("seed-protocol", model, planner, seed, len(chosen)),
         "steps": steps, "eligible_episodes": len(goals),
         **{key: mean_se(e[key] for e in per_episode)
            for key in ("reward_sum", "initial_distance", "final_distance", "min_distance", "improvement")},
         "seed_best": {"reward_sum": 29.0, "improvement": 0.441},
-        **_timing(plan, model), "per_episode": per_episode}
+        **_timing(plan, model), "videos": recorder.paths, **fingertips.result_fields(), "per_episode": per_episode}
 
 
 SUITE_FUNCTIONS: dict[str, Callable[..., dict[str, Any]]] = {

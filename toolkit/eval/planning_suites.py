@@ -25,13 +25,14 @@ from wmhub.errors import ConfigError, NotFoundError
 from wmhub.eval import planning
 from wmhub.eval.planners import PlannerConfig
 from wmhub.eval.suite import Suite, SuiteContext, SuiteOptions
+from wmhub.models.actor_critic import ActorCritic
 from wmhub.models.dynamics import DynamicsModel
 from wmhub.models.jepa import JEPAWorldModel
 from wmhub.models.registry import load_model
 from wmhub.models.reward import RewardModel
 
 # arguments the runner passes itself, not options of a recipe
-_CONTEXT_ARGUMENTS = {"dynamics", "dataset_root", "val_episodes", "device", "show_progress"}
+_CONTEXT_ARGUMENTS = {"dynamics", "dataset_root", "val_episodes", "device", "show_progress", "video_dir"}
 # options given as plain values in a recipe and converted here
 _OPTION_TYPES: dict[str, Any] = {"planner": Any, "reward_model": str | None}
 
@@ -107,9 +108,9 @@ def run_planning_suite(name: str, options: Mapping[str, Any], model: DynamicsMod
 
 
 def _run(name: str, options: SuiteOptions, model: DynamicsModel, dataset_root: Path, val: list[int],
-         device: torch.device, show_progress: bool) -> dict[str, Any]:
+         device: torch.device, show_progress: bool, video_dir: Path | None = None) -> dict[str, Any]:
     function = planning.SUITE_FUNCTIONS[name]
-    kwargs = dict(options.given(), show_progress=show_progress)
+    kwargs = dict(options.given(), show_progress=show_progress, video_dir=video_dir)  # videos: RUN/eval/
     if "planner" in kwargs:
         kwargs["planner"] = _planner(name, kwargs["planner"])
     reward_source = kwargs.get("reward_model")
@@ -125,7 +126,7 @@ def _run(name: str, options: SuiteOptions, model: DynamicsModel, dataset_root: P
 def _runner(name: str) -> Callable[[SuiteContext, SuiteOptions], dict[str, Any]]:
     def run(context: SuiteContext, options: SuiteOptions) -> dict[str, Any]:
         return _run(name, options, context.model, context.dataset.root, context.val_episodes, context.device,
-                    context.show_progress)
+                    context.show_progress, context.output_dir)
     return run
 
 
@@ -133,6 +134,8 @@ def _headline(name: str) -> Callable[[Mapping[str, Any]], dict[str, float]]:
     def headline(result: Mapping[str, Any]) -> dict[str, float]:
         out = {key: result[key]["mean"] for key in planning.HEADLINES.get(name, ())
                if result.get(key, {}).get("mean") is not None}
+        if result.get("mean_abs_action") is not None:
+            out["mean |a|"] = result["mean_abs_action"]
         if result.get("wall_time_per_action_s") is not None:
             out["s/action"] = result["wall_time_per_action_s"]
         return out
@@ -140,7 +143,7 @@ def _headline(name: str) -> Callable[[Mapping[str, Any]], dict[str, float]]:
 
 
 def _model_types() -> tuple[type, ...]:
-    return (DynamicsModel, JEPAWorldModel)
+    return (DynamicsModel, JEPAWorldModel, ActorCritic)
 
 
 _DESCRIPTIONS = {"goal-success": "goal reaching from held-out states in the real simulator",

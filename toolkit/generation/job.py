@@ -31,8 +31,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from wmhub.data.card import check_license, write_dataset_card
 from wmhub.data.layout import EPISODES_CONFIG, STEPS_CONFIG, shard_path
 from wmhub.data.manifest import (
+    FORMAT_VERSION,
+    SUPPORTED_FORMAT_VERSIONS,
     ConfigInfo,
     FeatureInfo,
     GeneratorInfo,
@@ -41,10 +44,11 @@ from wmhub.data.manifest import (
     extend_provenance,
 )
 from wmhub.envs.base import RolloutSpec
+from wmhub.envs.gym_ids import gymnasium_info
 from wmhub.envs.registry import get_spec
 from wmhub.errors import ConfigError, DatasetMismatchError
 from wmhub.generation.shard_task import ShardTask, check_existing
-from wmhub.jobs.destination import Destination, open_destination, worker_files
+from wmhub.jobs.destination import Destination, LocalDestination, open_destination, worker_files
 from wmhub.jobs.engine import (
     claim_job,
     environment_errors,
@@ -99,13 +103,19 @@ def canonical_command(env: str, episodes: int, per_shard: int, config: BaseModel
     return shlex.join(parts)
 
 
-def _config_infos(spec: RolloutSpec) -> list[ConfigInfo]:
+#: the ``steps`` config's description in the manifest, by format version
+_STEPS_DESCRIPTIONS = {
+    1: "one row per observation (T+1 per episode); action/reward null on the last row",
+    2: "one row per observation (T+1 per episode); action/reward zero on the last row (is_last)",
+}
+
+
+def _config_infos(spec: RolloutSpec, format_version: int) -> list[ConfigInfo]:
     def feats(features):
         return [FeatureInfo.model_validate(f.describe()) for f in features]
 
     return [
-        ConfigInfo(name=STEPS_CONFIG, granularity="step",
-                   description="one row per observation (T+1 per episode); action/reward null on the last row",
+        ConfigInfo(name=STEPS_CONFIG, granularity="step", description=_STEPS_DESCRIPTIONS[format_version],
                    features=feats(spec.step_features), latent_features=list(spec.latent_features)),
         ConfigInfo(name=EPISODES_CONFIG, granularity="episode", description="one row per episode",
                    features=feats(spec.episode_features)),
@@ -150,7 +160,8 @@ def _check_same_dataset(existing: Manifest, spec: RolloutSpec, config: BaseModel
 def generate(env: str, out: str | os.PathLike[str], episodes: int, *, options: dict[str, Any] | None = None,
              episodes_per_shard: int | None = None, workers: int = 1, resume: bool = False,
              show_progress: bool = True, executor: str | Executor = "local", ray_address: str | None = None,
-             storage_options: dict[str, Any] | None = None) -> GenerateResult:
+             storage_options: dict[str, Any] | None = None, format_version: int | None = None,
+             license: str | None = None) -> GenerateResult:
     """Generate (or grow) the rollout dataset of ``env`` in ``out``.
 
     Args:
@@ -174,13 +185,19 @@ def generate(env: str, out: str | os.PathLike[str], episodes: int, *, options: d
             default ``RAY_ADDRESS``, else a local cluster is started for the job.
         storage_options: fsspec options for a remote ``out`` (e.g. ``{"endpoint_url": ...}``),
             passed to the tasks too.
+        format_version: the dataset format to write (docs/format.md). Default: the existing
+            dataset's (a dataset keeps its format as it grows or resumes), else the current
+            :data:`~wmhub.data.manifest.FORMAT_VERSION`. An older one recreates the bytes of data
+            published in it (``wmhub reproduce`` does).
+        license: the Hub license id the dataset card declares (``cc-by-4.0``; local ``out`` only). Default:
+            the one its card already has, else apache-2.0; ``wmhub publish`` keeps it.
 
     Returns:
         What the call did, with the dataset's new manifest.
 
     Raises:
         ConfigError: an invalid option, or a growth the dataset cannot take (fewer episodes, another
-            shard size, a partial download).
+            shard size, another format version, a partial download).
         DatasetMismatchError: ``out`` holds a dataset generated with other options.
         InterruptedJobError: ``out`` holds an interrupted job and ``resume`` is off (or the job is
             another one).
@@ -206,13 +223,25 @@ def generate(env: str, out: str | os.PathLike[str], episodes: int, *, options: d
         _check_shard_count(episodes, episodes_per_shard)
     if workers <= 0:
         raise ConfigError(f"--workers must be positive, got {workers}")
+    if format_version is not None and format_version not in SUPPORTED_FORMAT_VERSIONS:
+        raise ConfigError(f"format_version {format_version!r} is not one this wmhub writes; choose one of "
+                          f"{', '.join(map(str, SUPPORTED_FORMAT_VERSIONS))}")
+    if license is not None:
+        license = check_license(license)
+        if "://" in str(out):
+            raise ConfigError("--license is written into a local dataset's card; for an fsspec OUT set it when "
+                              "publishing (`wmhub publish DIR DEST --license ID`)")
     config = _validate_config(spec, options or {})
     runner = make_executor(executor, workers, ray_address)
     with environment_errors(out):  # a full or read-only disk, a path too long: one line naming OUT
         dest = open_destination(out, storage_options)
         dest.check_and_create()
         with dest.lock(), temporaries_removed_on_failure(dest):
-            return _generate_locked(spec, dest, episodes, config, episodes_per_shard, runner, resume, show_progress)
+            result = _generate_locked(spec, dest, episodes, config, episodes_per_shard, runner, resume, show_progress,
+                                      format_version)
+            if license is not None and isinstance(dest, LocalDestination):  # the card keeps it from now on
+                write_dataset_card(dest.path, result.manifest, spec, license=license)
+            return result
 
 
 def _check_shard_count(episodes: int, per_shard: int) -> None:
@@ -239,8 +268,28 @@ def _episodes_per_shard(existing: Manifest | None, per_shard: int | None, out: D
     return per_shard
 
 
+def _format_version(existing: Manifest | None, found: dict[str, Any] | None, asked: int | None,
+                    out: Destination) -> int:
+    """The format the job writes: the existing dataset's, else an interrupted first job's (a job file that
+    names none was written before format 2, so its shards are format 1), else ``asked`` or the current one."""
+    if existing is not None:
+        have, what = existing.format_version, "holds"
+    elif found is not None and found.get("kind", "generate") == "generate":
+        have, what = found.get("format_version", 1), "holds an interrupted job writing"
+        if have not in SUPPORTED_FORMAT_VERSIONS:
+            raise ConfigError(f"the interrupted job in {out} writes format_version {have!r}, which this wmhub does "
+                              "not write; finish it with the wmhub that started it, or generate into a new OUT")
+    else:
+        return FORMAT_VERSION if asked is None else asked
+    if asked is not None and asked != have:
+        raise ConfigError(f"{out} {what} format_version {have} data, asked for {asked}; a dataset keeps its "
+                          "format as it grows: generate into a new OUT for the other format")
+    return have
+
+
 def _check_complete(spec: RolloutSpec, dest: Destination, ranges: list[tuple[int, int]],
-                    recorded: dict[str, str] | None) -> tuple[list[ShardInfo], list[tuple[int, int]]]:
+                    recorded: dict[str, str] | None,
+                    format_version: int) -> tuple[list[ShardInfo], list[tuple[int, int]]]:
     """Check the shard pairs an interrupted run left (read on the driver, see
     :func:`~wmhub.generation.shard_task.check_existing`): the entries of those kept, and the
     ranges to generate again (each named on stderr with the reason)."""
@@ -252,7 +301,7 @@ def _check_complete(spec: RolloutSpec, dest: Destination, ranges: list[tuple[int
         for start, end in ranges:
             for config in (STEPS_CONFIG, EPISODES_CONFIG):
                 files.fetch(shard_path(config, start, end))
-            checked = check_existing(spec, files.root, start, end, recorded)
+            checked = check_existing(spec, files.root, start, end, recorded, format_version)
             if isinstance(checked, str):
                 print(f"wmhub generate: {checked}; regenerating episodes [{start}, {end})", file=sys.stderr)
                 redo.append((start, end))
@@ -262,21 +311,24 @@ def _check_complete(spec: RolloutSpec, dest: Destination, ranges: list[tuple[int
 
 
 def _generate_locked(spec: RolloutSpec, dest: Destination, episodes: int, config: BaseModel, per_shard: int | None,
-                     runner: Executor, resume: bool, show_progress: bool) -> GenerateResult:
+                     runner: Executor, resume: bool, show_progress: bool, asked_format: int | None) -> GenerateResult:
     dest.remove_stale_temporaries()  # we hold the lock: any temporary file is a dead writer's
     existing = dest.read_manifest()
     if existing is not None:
         _check_same_dataset(existing, spec, config, dest)
     per_shard = _episodes_per_shard(existing, per_shard, dest)
     _check_shard_count(episodes, per_shard)
-    job_content = {"kind": "generate", "env": spec.name, "config": config.model_dump(mode="json"), "episodes": episodes,
-                   "episodes_per_shard": per_shard}
     found = dest.read_job()
+    format_version = _format_version(existing, found, asked_format, dest)
+    job_content = {"kind": "generate", "env": spec.name, "config": config.model_dump(mode="json"), "episodes": episodes,
+                   "episodes_per_shard": per_shard, "format_version": format_version}
     if found is not None and existing is not None and existing.num_episodes == episodes and \
             found.get("kind") != "generate":
         # another kind of job (encode) was interrupted after generation finished: nothing to generate
         return GenerateResult(existing, 0, 0, 0, 0.0)
-    job = claim_job(dest, job_content, resume=resume)
+    # a job file written before format 2 names no format_version (its format is the one chosen above)
+    claimed = {k: v for k, v in job_content.items() if k != "format_version" or found is None or k in found}
+    job = claim_job(dest, claimed, resume=resume)
     recorded: dict[str, str] | None = {}  # shard path -> SHA-256 of the shards this job saw finished
     if job is not None:
         start = int(job["episode_start"])
@@ -296,7 +348,7 @@ def _generate_locked(spec: RolloutSpec, dest: Destination, episodes: int, config
     dest.remove_stale_temporaries()
     ranges = plan_ranges(start, episodes, per_shard)
     complete = [r for r in ranges if all(dest.exists(shard_path(c, *r)) for c in (STEPS_CONFIG, EPISODES_CONFIG))]
-    reused, redo = _check_complete(spec, dest, complete, recorded)
+    reused, redo = _check_complete(spec, dest, complete, recorded, format_version)
     redo_ranges = set(redo)
     done = [r for r in complete if r not in redo_ranges]
     done_ranges = set(done)
@@ -312,7 +364,8 @@ def _generate_locked(spec: RolloutSpec, dest: Destination, episodes: int, config
     remaining_episodes = sum(b - a for a, b in todo)
     progress = Progress(remaining_episodes, "ep", "transitions", f"generate {spec.name}", enabled=show_progress)
     config_json = config.model_dump_json()
-    tasks = [ShardTask(spec.name, config_json, dest.location, a, b, dest.storage_options) for a, b in todo]
+    tasks = [ShardTask(spec.name, config_json, dest.location, a, b, dest.storage_options, format_version)
+             for a, b in todo]
     written = [info for result in run_units(runner, tasks, progress, record) for info in result.shards]
 
     kept = [s for s in existing.shards if s.episode_end <= start] if existing else []
@@ -320,13 +373,18 @@ def _generate_locked(spec: RolloutSpec, dest: Destination, episodes: int, config
     shards = sorted(kept + reused + written, key=lambda s: (order.get(s.config, 2), s.config, s.episode_start))
     versions = _versions(spec)
     manifest = Manifest(
+        format_version=format_version,
         generator=GeneratorInfo(env=spec.name, seed=int(getattr(config, "seed", 0)),
                                 command=canonical_command(spec.name, episodes, per_shard, config),
                                 config={"episodes": episodes, "episodes_per_shard": per_shard,
-                                        **config.model_dump(mode="json")}),
+                                        **config.model_dump(mode="json")},
+                                # format 1 manifests stay readable by the wmhub versions that wrote format 1
+                                gymnasium=(gymnasium_info(spec.name, config.model_dump(mode="json"))
+                                           if format_version >= 2 else None)),
         # `versions` stay those that created the dataset; `provenance` says which versions made which episodes
         versions=existing.versions if existing else versions,
         provenance=extend_provenance(existing, start, episodes, versions),
-        num_episodes=episodes, configs=_merge_configs(_config_infos(spec), existing), shards=shards)
+        num_episodes=episodes, configs=_merge_configs(_config_infos(spec, format_version), existing),
+        shards=shards)
     finish_job(dest, manifest, spec)  # card, then manifest.json last, then the job file goes
     return GenerateResult(manifest, len(todo), len(done), remaining_episodes, progress.elapsed)

@@ -2,8 +2,8 @@
 
 A task (:class:`ShardTask`) writes one shard per config (``steps`` and
 ``episodes``) for episodes [start, end). It depends only on (environment,
-config, start, end), so tasks can run in any order, on any worker, with any
-executor of :mod:`wmhub.jobs`, and give identical bytes.
+config, start, end, format version), so tasks can run in any order, on any
+worker, with any executor of :mod:`wmhub.jobs`, and give identical bytes.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import numpy as np
 import pyarrow as pa
 
 from wmhub.data.layout import EPISODES_CONFIG, STEPS_CONFIG, shard_path
-from wmhub.data.manifest import ShardInfo
-from wmhub.data.schema import arrow_schema, table_from_numpy
+from wmhub.data.manifest import FORMAT_VERSION, NULL_TERMINAL_FORMAT_VERSIONS, ShardInfo
+from wmhub.data.schema import TERMINAL_MASK_COLUMN, arrow_schema, table_from_numpy, terminal_cells_problem
 from wmhub.data.shard_io import read_parquet, shard_info, write_parquet_atomic
 from wmhub.envs.base import EpisodeData, EpisodeRunner, RolloutSpec
 from wmhub.envs.registry import get_spec
@@ -48,12 +48,15 @@ def runner_for(spec: RolloutSpec, config_json: str) -> EpisodeRunner:
     return _RUNNERS[key]
 
 
-def episodes_to_tables(spec: RolloutSpec, episodes: list[EpisodeData]) -> dict[str, pa.Table]:
+def episodes_to_tables(spec: RolloutSpec, episodes: list[EpisodeData],
+                       format_version: int = FORMAT_VERSION) -> dict[str, pa.Table]:
     """Concatenate episodes into the ``steps`` and ``episodes`` tables.
 
     Args:
         spec: the environment (its features).
         episodes: rolled-out episodes, in order.
+        format_version: the dataset format: the last row's ``terminal_null`` cells are zero-filled
+            (2) or Arrow nulls (1).
 
     Returns:
         ``{"steps": table, "episodes": table}``.
@@ -62,10 +65,11 @@ def episodes_to_tables(spec: RolloutSpec, episodes: list[EpisodeData]) -> dict[s
         >>> tables = episodes_to_tables(spec, [runner.run(0), runner.run(1)])  # doctest: +SKIP
     """
     steps = {f.name: np.concatenate([e.steps[f.name] for e in episodes]) for f in spec.step_features}
-    terminal = steps["is_last"]
+    terminal = steps[TERMINAL_MASK_COLUMN]
     per_episode = {f.name: np.asarray([e.episode[f.name] for e in episodes]) for f in spec.episode_features}
     return {
-        STEPS_CONFIG: table_from_numpy(spec.step_features, steps, terminal_mask=terminal),
+        STEPS_CONFIG: table_from_numpy(spec.step_features, steps, terminal_mask=terminal,
+                                       terminal_nulls=format_version in NULL_TERMINAL_FORMAT_VERSIONS),
         EPISODES_CONFIG: table_from_numpy(spec.episode_features, per_episode),
     }
 
@@ -81,7 +85,8 @@ def features_of(spec: RolloutSpec, config: str):
 
 
 def check_existing(spec: RolloutSpec, root: Path, start: int, end: int,
-                   recorded: dict[str, str] | None = None) -> list[ShardInfo] | str:
+                   recorded: dict[str, str] | None = None,
+                   format_version: int = FORMAT_VERSION) -> list[ShardInfo] | str:
     """Describe the shards of [start, end) an interrupted run left, if they are what the job writes.
 
     Each shard must be a readable parquet file with its config's schema holding exactly the
@@ -96,6 +101,7 @@ def check_existing(spec: RolloutSpec, root: Path, start: int, end: int,
         end: one past the last episode.
         recorded: shard path -> SHA-256 of the shards the job recorded; None for a job file that
             records none (only the structure is checked then).
+        format_version: the format the job writes (a steps shard of the other format is not kept).
 
     Returns:
         The ``steps`` and ``episodes`` entries, or why the pair must be generated again.
@@ -119,6 +125,10 @@ def check_existing(spec: RolloutSpec, root: Path, start: int, end: int,
         if episodes.size == 0 or not np.array_equal(np.unique(episodes), planned) or \
                 np.any(np.diff(episodes) < 0) or (config == EPISODES_CONFIG and episodes.size != end - start):
             return f"{rel} does not hold exactly episodes [{start}, {end})"
+        terminal = [f.name for f in features if f.terminal_null]
+        problem = terminal_cells_problem(table, terminal, format_version in NULL_TERMINAL_FORMAT_VERSIONS)
+        if problem:
+            return f"{rel} {problem} (the job writes format {format_version})"
         info = shard_info(root, rel, config, start, end, table, features)
         if recorded is not None and recorded.get(rel) != info.sha256:
             return (f"{rel} is not the file this job wrote (SHA-256 differs from the one recorded)"
@@ -128,7 +138,8 @@ def check_existing(spec: RolloutSpec, root: Path, start: int, end: int,
 
 
 def run_shard_task(spec: RolloutSpec, config_json: str, root: Path, start: int, end: int,
-                   on_episode: Callable[[int], None] | None = None) -> list[ShardInfo]:
+                   on_episode: Callable[[int], None] | None = None,
+                   format_version: int = FORMAT_VERSION) -> list[ShardInfo]:
     """Roll out episodes [start, end), write their shards atomically, describe them.
 
     A runner with ``run_episodes(indices)`` (lockstep batches, e.g. Spot) gets the whole
@@ -141,6 +152,7 @@ def run_shard_task(spec: RolloutSpec, config_json: str, root: Path, start: int, 
         start: first episode.
         end: one past the last episode.
         on_episode: called with each finished episode's number of steps.
+        format_version: the dataset format to write (see :func:`episodes_to_tables`).
 
     Returns:
         The ``steps`` and ``episodes`` entries, in that order.
@@ -162,7 +174,7 @@ def run_shard_task(spec: RolloutSpec, config_json: str, root: Path, start: int, 
             episodes.append(episode)
             if on_episode is not None:
                 on_episode(episode.num_steps)
-    tables = episodes_to_tables(spec, episodes)
+    tables = episodes_to_tables(spec, episodes, format_version)
     infos = []
     # episodes table first: a shard pair counts as complete when the steps file exists too
     for config in (EPISODES_CONFIG, STEPS_CONFIG):
@@ -183,6 +195,7 @@ class ShardTask:
         start: first episode.
         end: one past the last episode.
         storage_options: fsspec options for a remote ``location``.
+        format_version: the dataset format the shards are written in.
     """
 
     env: str
@@ -191,6 +204,7 @@ class ShardTask:
     start: int
     end: int
     storage_options: dict[str, Any] | None = None
+    format_version: int = FORMAT_VERSION
 
     @property
     def key(self) -> str:
@@ -212,7 +226,8 @@ class ShardTask:
         spec = get_spec(self.env)
         with worker_files(self.location, self.storage_options, prefix="wmhub-shard-") as files:
             infos = run_shard_task(spec, self.config_json, files.root, self.start, self.end,
-                                   on_episode=lambda steps: progress.update(1, steps))
+                                   on_episode=lambda steps: progress.update(1, steps),
+                                   format_version=self.format_version)
             for info in sorted(infos, key=lambda i: i.config != EPISODES_CONFIG):
                 files.publish(info.path)
         episodes = self.end - self.start

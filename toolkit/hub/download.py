@@ -32,11 +32,15 @@ from wmhub.data.layout import CARD_NAME, remove_stale_temporaries
 from wmhub.data.manifest import Manifest, ShardInfo
 from wmhub.data.verify import check_manifest, check_shard_content
 from wmhub.errors import ChecksumMismatchError, ConfigError, DatasetMismatchError, NotFoundError
-from wmhub.fileio import atomic_write_text, resolve_inside, sha256_file
+from wmhub.fileio import atomic_write_json, atomic_write_text, resolve_inside, sha256_file
 from wmhub.hub.source import StoredDataset
 from wmhub.progress import Progress
 from wmhub.storage.files import directory_lock
 from wmhub.storage.stores import ChecksumMismatch, Fetched, Store
+
+ORIGIN_NAME = ".wmhub-origin.json"
+"""Written into OUT by every download, beside its manifest: the ``source`` (as the store names it), the resolved
+``revision`` and the SHA-256 of the manifest written, so a model trained on OUT can name the published data."""
 
 WORKERS_ENV = "WMHUB_DOWNLOAD_WORKERS"
 DEFAULT_WORKERS = 4
@@ -190,6 +194,8 @@ def download_into(source: StoredDataset, out: Path, *, configs: list[str] | None
             card = card_bytes.decode("utf-8")
             atomic_write_text(out / CARD_NAME, card if subset is None else with_configs_of(card, local))
         local.write(out)
+        atomic_write_json(out / ORIGIN_NAME, {"source": result.source, "revision": resolved,
+                                              "manifest_sha256": sha256_file(out / "manifest.json")})
     return result
 
 

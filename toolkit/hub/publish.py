@@ -11,7 +11,10 @@ Rules (each tested):
   remote shard this directory lacks: nothing is overwritten or dropped;
 * ``--tag`` marks the published version; an existing tag is never moved
   (re-tagging the same revision is a no-op), and a tag that would have to move is refused
-  before anything is committed. An fsspec URL keeps no tags: ``--tag`` there is refused first.
+  before anything is committed. On a Hub dataset repo a version name is stored as
+  ``data-<name>`` (``--tag v1.0`` creates ``data-v1.0``; ``@v1.0`` reads it, or an older plain
+  ``v1.0``), so that LeRobot does not read it as its codebase version (:mod:`wmhub.storage.tags`).
+  An fsspec URL keeps no tags: ``--tag`` there is refused first.
   Tag names are checked like git ref names before anything is read or written;
 * writers to one destination serialise: a local hub is locked from reading its manifest to the
   last rename (a second publisher waits); a Hub commit is made on the commit it was planned on
@@ -26,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from wmhub.data.card import render_dataset_card
+from wmhub.data.card import check_license, render_dataset_card
 from wmhub.data.layout import CARD_NAME
 from wmhub.data.manifest import MANIFEST_NAME, Manifest
 from wmhub.data.verify import verify_dataset
@@ -36,6 +39,7 @@ from wmhub.fileio import dumps_json, resolve_inside
 from wmhub.hub.source import read_manifest
 from wmhub.storage.location import HubRepo, LocalDir, Location, check_ref_name
 from wmhub.storage.stores import CommitConflict, Store, open_store
+from wmhub.storage.tags import dataset_tag
 
 COMMIT_ATTEMPTS = 5
 """Plans of one publish to a Hub repo that other writers moved meanwhile (each re-reads the destination)."""
@@ -67,6 +71,10 @@ class PublishResult:
 
 
 def _same_dataset(local: Manifest, remote: Manifest, where: str) -> None:
+    if local.format_version != remote.format_version:
+        raise DatasetMismatchError(f"{where} holds format_version {remote.format_version} data, this directory "
+                                   f"{local.format_version}; a dataset keeps its format: download it, grow the "
+                                   "download, publish that")
     if not local.same_dataset_as(remote):
         raise DatasetMismatchError(f"{where} holds a different dataset ({remote.generator.command}); publish to "
                                    "another destination")
@@ -107,7 +115,7 @@ def _check_tag(store: Store, tag: str, head: str, committing: bool) -> bool:
 
 
 def publish_to(src: Path, location: Location, *, tag: str | None = None, private: bool = False,
-               message: str | None = None) -> PublishResult:
+               message: str | None = None, license: str | None = None) -> PublishResult:
     """Publish the local dataset directory ``src`` to ``location`` (see the module docstring).
 
     Args:
@@ -116,6 +124,7 @@ def publish_to(src: Path, location: Location, *, tag: str | None = None, private
         tag: mark the published version.
         private: create a Hub repo as private.
         message: the commit message.
+        license: the card's Hub license id (default: the one in ``src``'s card, else apache-2.0).
 
     Returns:
         What was uploaded.
@@ -133,6 +142,10 @@ def publish_to(src: Path, location: Location, *, tag: str | None = None, private
     """
     if tag is not None:
         check_ref_name(tag, "tag", local=isinstance(location, LocalDir))
+        if isinstance(location, HubRepo) and location.repo_type == "dataset":
+            tag = dataset_tag(tag)  # v1.0 -> data-v1.0, which LeRobot does not read as its codebase version
+    if license is not None:
+        license = check_license(license)  # a bad id is refused before anything is read or written
     local = Manifest.read(src)
     if local.subset is not None:
         raise ConfigError(f"{src} is a partial download (it holds a selection of the shards of "
@@ -147,7 +160,7 @@ def publish_to(src: Path, location: Location, *, tag: str | None = None, private
         attempt = 1
         while True:
             try:
-                return _publish_once(src, local, location, store, tag, private, message)
+                return _publish_once(src, local, location, store, tag, private, message, license)
             except CommitConflict:
                 if attempt >= COMMIT_ATTEMPTS:
                     raise
@@ -155,14 +168,15 @@ def publish_to(src: Path, location: Location, *, tag: str | None = None, private
 
 
 def _publish_once(src: Path, local: Manifest, location: Location, store: Store, tag: str | None, private: bool,
-                  message: str | None) -> PublishResult:
+                  message: str | None, license: str | None = None) -> PublishResult:
     """One plan and commit against the destination as it is now (the caller holds its writer)."""
     head = store.resolve(None)
     remote = read_manifest(store, head)
     new_paths = plan_upload(local, remote, store.describe())
     manifest_text = dumps_json(local.to_json_obj())
     where = {"repo_id": location.repo_id} if isinstance(location, HubRepo) else {"directory": str(location)}
-    card_text = render_dataset_card(src, local, get_spec(local.generator.env).card_template, **where)
+    card_text = render_dataset_card(src, local, get_spec(local.generator.env).card_template, license=license,
+                                    **where)
     unchanged = (remote is not None and not new_paths
                  and store.read_bytes(MANIFEST_NAME, head) == manifest_text.encode("utf-8")
                  and store.read_bytes(CARD_NAME, head) == card_text.encode("utf-8"))

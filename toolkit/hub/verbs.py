@@ -137,7 +137,7 @@ def info(source: str | Path, *, storage_options: dict[str, Any] | None = None) -
 
 
 def publish(src: str | Path, dest: str | Path, *, tag: str | None = None, private: bool = False,
-            message: str | None = None) -> PublishResult:
+            message: str | None = None, license: str | None = None) -> PublishResult:
     """Publish a local dataset directory, or only its new shards, to a dataset repo, a local hub or an fsspec URL.
 
     Uploads only the shards the destination lacks (by path and SHA-256), plus the regenerated
@@ -153,6 +153,7 @@ def publish(src: str | Path, dest: str | Path, *, tag: str | None = None, privat
         tag: mark the published version (``v1.0``).
         private: create a new Hub repo as private.
         message: the commit message.
+        license: the card's Hub license id (``cc-by-4.0``; default: the one in ``src``'s card, else apache-2.0).
 
     Returns:
         A :class:`~wmhub.hub.publish.PublishResult`.
@@ -174,7 +175,7 @@ def publish(src: str | Path, dest: str | Path, *, tag: str | None = None, privat
     if isinstance(target, HubRepo | LocalDir) and target.revision:
         raise UnsupportedLocationError(f"{dest}: publish writes the latest version; drop @{target.revision} "
                                        "(use --tag to name the version)")
-    return publish_to(source.path, target, tag=tag, private=private, message=message)
+    return publish_to(source.path, target, tag=tag, private=private, message=message, license=license)
 
 
 def download(source: str | Path, out: str | Path, *, revision: str | None = None, configs: list[str] | None = None,

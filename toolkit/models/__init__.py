@@ -1,4 +1,6 @@
-"""Models: latent dynamics, world models, ensembles, reward and BC policies (safetensors + config.json on the Hub).
+"""Models: latent dynamics, world models, ensembles, reward models, BC policies and actor-critics.
+
+Each is saved as safetensors + config.json (on the Hub too).
 
 Names are imported on first use, so ``wmhub.models.kinds`` (the kind registry a recipe reads) does not
 import torch.
@@ -14,6 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _LAZY: dict[str, str] = {
+    "ActorCritic": "wmhub.models.actor_critic",
     "LatentModel": "wmhub.models.base",
     "BCPolicy": "wmhub.models.bc",
     "DynamicsModel": "wmhub.models.dynamics",
@@ -28,10 +31,11 @@ _LAZY: dict[str, str] = {
     "world_model_parameters": "wmhub.models.world_model",
 }
 
-__all__ = ["BCPolicy", "DynamicsModel", "Ensemble", "LatentModel", "MLPDynamics", "MODEL_KINDS", "ResBlockDynamics",
-           "RewardModel", "WorldModel", "WorldModelRollout", "load_model", "world_model_parameters"]
+__all__ = ["ActorCritic", "BCPolicy", "DynamicsModel", "Ensemble", "LatentModel", "MLPDynamics", "MODEL_KINDS",
+           "ResBlockDynamics", "RewardModel", "WorldModel", "WorldModelRollout", "load_model", "world_model_parameters"]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from wmhub.models.actor_critic import ActorCritic
     from wmhub.models.base import LatentModel
     from wmhub.models.bc import BCPolicy
     from wmhub.models.dynamics import DynamicsModel, MLPDynamics, ResBlockDynamics

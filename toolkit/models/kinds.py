@@ -35,7 +35,8 @@ class ModelKind:
     Attributes:
         name: the recipe's ``model.kind``.
         model_class: ``"module:Class"`` of the :class:`~wmhub.models.base.LatentModel` subclass.
-        objective: the training objective (``dynamics``, ``world_model``, ``jepa``, ``reward``, ``bc``).
+        objective: the training objective (``dynamics``, ``world_model``, ``jepa``, ``reward``, ``bc``,
+            ``imagination``).
         losses: the losses the objective accepts; the first is the default.
         baseline: the trivial baseline the validation loss is compared with (as ``summary.json`` names it).
         card_template: the model-card template in ``model_cards/``.
@@ -174,3 +175,11 @@ register_kind(ModelKind(
     "collapse diagnostics (per-dimension std, effective rank) and the linear probe of the physical state, not "
     "alone. Open-loop error compounds with the horizon; compare with copy-last at every horizon.",
     multistep=True))
+register_kind(ModelKind(
+    "actor_critic", "wmhub.models.actor_critic:ActorCritic", "imagination", ("mse", "huber"),
+    "random actions (imagined return)", "actor_critic.md",
+    "Trained only inside a frozen world model, never in the environment: the imagined return it maximises is "
+    "the model's, and a policy can exploit the model's errors (the seeds' Dreamer learned tiny actions, "
+    "|a| ≈ 0.05, that move the latent but not the arm, and scored zero reward). Read the planning suites' "
+    "environment return and mean |action| beside the imagined return; with an ensemble, the disagreement "
+    "penalty λ is what keeps rollouts near the data."))

@@ -19,7 +19,8 @@ _PROBE = ("import numpy, mujoco;"
           "r = mujoco.Renderer(m, 8, 8); d = mujoco.MjData(m); mujoco.mj_forward(m, d);"
           "r.update_scene(d); r.render(); r.close()")
 _HINT = ("no headless OpenGL backend works: install EGL (Debian/Ubuntu: apt-get install libegl1 "
-         "libgl1-mesa-dri) or OSMesa (apt-get install libosmesa6) and retry, or set MUJOCO_GL yourself")
+         "libgl1-mesa-dri) or OSMesa (apt-get install libosmesa6) and retry, or set MUJOCO_GL yourself "
+         "(MUJOCO_GL=egl or MUJOCO_GL=osmesa)")
 
 
 def backend_works(name: str) -> bool:

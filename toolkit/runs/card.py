@@ -2,15 +2,20 @@
 
 Only values from the run (``summary.json``, ``recipe.yaml``, ``metrics.jsonl``)
 and its evaluation (``eval/eval_results.json``) go in: parameter count,
-inputs, dataset source + revision + config, the recipe verbatim, every metric
-beside its baseline and published anchor, plots, cost and limitations. The YAML
-``model-index`` is built from ``EvalResult`` entries, so the Hub shows them.
+inputs, the training data (published location + revision + config, or the
+generator and the commands that regenerate it: :mod:`wmhub.runs.training_data`),
+the recipe (its ``dataset.source`` the published location, else ``data/<name>``),
+every metric beside its baseline and published anchor, plots and other media
+(``media: [{path, caption}]`` in the evaluation results), cost and limitations.
+The YAML ``model-index`` is built from ``EvalResult`` entries, so the Hub shows
+them, and ``datasets:`` names the Hub dataset when there is one.
 The template and the limitations paragraph come from the model kind's registration
 (:mod:`wmhub.models.kinds`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from importlib import resources
 from typing import Any
@@ -22,6 +27,14 @@ from wmhub.eval.suites import headline_metrics
 from wmhub.models.kinds import kind_of_class
 from wmhub.runs.results import EvalResults, Validation
 from wmhub.runs.run import Run
+from wmhub.runs.training_data import TrainingData, training_data
+from wmhub.training.recipe import GenerateStep, Recipe, convert_commands
+
+CARD_VERSION = 1
+"""Version of the card's rendering. Runs whose ``summary.json`` has no ``schema_version`` (trained before
+the field existed) render as version 0, byte for byte as they were pushed, unless a published dataset
+is named (``push --dataset-repo``); newer runs render as version 1: the training data named by its
+published location and revision or by its generator, never by a path of the machine that trained it."""
 
 ANCHORS = {
     "goal-success": "LeWorldModel 86%, DINO-WM 79% (pixels; 50 episodes)",
@@ -105,13 +118,16 @@ def _bin_label(lo: float, hi: float | None) -> str:
 def _planning_section(name: str, suite: dict[str, Any]) -> list[str]:
     """A planning suite's headline metrics, settings and cost, as Markdown lines."""
     planner = suite["planner"]
-    settings = ", ".join(f"{k} {v}" for k, v in planner.items() if k != "kind")
+    settings = ", ".join(f"{k} {v}" for k, v in planner.items()
+                         if k != "kind" and not (planner["kind"] == "policy" and v is None))
     extra = {"goal-success": f"goal {suite.get('goal_offset')} steps ahead, budget {suite.get('budget')} steps, "
                              f"tolerance {suite.get('tolerance_rad')} rad, cost on {suite.get('cost_features')}",
-             "reacher-easy-return": f"{suite.get('episode_length')}-step episodes, cost "
-                                    + ("−Σ R(z, a) of the reward model " + str(suite.get("reward_model"))
+             "reacher-easy-return": f"{suite.get('episode_length')}-step episodes, "
+                                    + ("the actor's deterministic action, one forward pass per action"
+                                       if planner["kind"] == "policy"
+                                       else "cost −Σ R(z, a) of the reward model " + str(suite.get("reward_model"))
                                        if suite.get("reward_source") == "reward_model"
-                                       else "the predicted finger-to-target distance"),
+                                       else "cost the predicted finger-to-target distance"),
              "seed-protocol": f"{suite.get('steps')} steps toward a reached state"}.get(name, "")
     if suite.get("frame_skip", 1) > 1:
         extra += (f"; action blocks of {suite['frame_skip']} environment steps (the planner's horizon counts "
@@ -137,11 +153,24 @@ def _planning_section(name: str, suite: dict[str, Any]) -> list[str]:
 
 
 def eval_results_for_index(results: EvalResults, dataset_id: str, revision: str | None,
-                           config: str) -> list[EvalResult]:
-    """``EvalResult`` entries for the YAML model-index (model values; baselines are in the card body)."""
+                           config: str, *, name: str | None = None,
+                           args: dict[str, Any] | None = None) -> list[EvalResult]:
+    """``EvalResult`` entries for the YAML model-index (model values; baselines are in the card body).
+
+    Args:
+        results: the run's evaluation results.
+        dataset_id: the model-index ``dataset.type`` (a Hub dataset id, or the generator in words).
+        revision: the dataset's revision, or None.
+        config: the dataset config trained on.
+        name: the ``dataset.name`` (default: the last component of ``dataset_id``).
+        args: the ``dataset.args`` (the generator's options, for data that is not published).
+
+    Returns:
+        One entry per headline metric.
+    """
     common = dict(task_type="robotics", task_name="world modelling", dataset_type=dataset_id,
-                  dataset_name=dataset_id.rsplit("/", 1)[-1], dataset_config=config, dataset_revision=revision,
-                  dataset_split="validation")
+                  dataset_name=name or dataset_id.rsplit("/", 1)[-1], dataset_config=config,
+                  dataset_revision=revision, dataset_split="validation", dataset_args=args)
     v = results.validation
     out = [EvalResult(metric_type=v.loss_name, metric_name=f"validation {v.loss_name}",
                       metric_value=round(float(v.loss), 8), **common)]
@@ -162,12 +191,81 @@ def eval_results_for_index(results: EvalResults, dataset_id: str, revision: str 
     return out
 
 
-def render_model_card(run_dir: str | os.PathLike[str] | Run, repo_ref: str) -> ModelCard:
+def card_version(run: Run) -> int:
+    """The rendering version of ``run``'s card: 0 for a run trained before ``summary.json`` had a
+    ``schema_version`` (its card renders as it was pushed), else :data:`CARD_VERSION`."""
+    try:
+        raw = json.loads(run.summary_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return CARD_VERSION
+    return CARD_VERSION if isinstance(raw, dict) and "schema_version" in raw else 0
+
+
+def published_recipe(run: Run, data: TrainingData) -> Recipe:
+    """The run's recipe as published with its card: ``dataset.source`` is the data's published location
+    (and ``revision`` its commit), else ``data/<name>``, where ``wmhub train`` makes the data with the
+    recipe's data steps (a ``dataset.generate`` step is added from the data's manifest when missing).
+
+    Args:
+        run: a finished run.
+        data: its training data (:func:`wmhub.runs.training_data.training_data`).
+
+    Returns:
+        The recipe (``recipe.to_yaml()`` is the published ``recipe.yaml``).
+
+    Example:
+        >>> run = Run("runs/tiny_reacher_dynamics_state")                     # doctest: +SKIP
+        >>> published_recipe(run, training_data(run)).dataset.source           # doctest: +SKIP
+        'data/tiny-reacher'
+    """
+    recipe = run.recipe
+    source, revision = data.recipe_source(str(recipe.dataset.source))
+    update: dict[str, Any] = {"source": source, "revision": revision}
+    if data.location is None and recipe.dataset.generate is None and data.commands:
+        try:
+            generate = convert_commands(data.commands[:1])["generate"]
+            update["generate"] = GenerateStep(**generate) if generate else None
+        except (ValueError, TypeError):
+            pass  # a generator this wmhub cannot express as a step: the card still lists its command
+    return recipe.model_copy(update={"dataset": recipe.dataset.model_copy(update=update)})
+
+
+def _data_lines(data: TrainingData) -> str:
+    """The card's ``## Data`` bullets naming the training data (version 1)."""
+    if data.location:
+        checked = {"shards": " (checked at push: every shard trained on is published with the same SHA-256)",
+                   "manifest": " (checked at push: the published manifest is the one trained on)"}.get(
+                       data.verified or "", "")
+        revision = f" at revision `{data.revision}`" if data.revision else ""
+        load = (f"; `datasets.load_dataset(\"{data.repo_id}\", \"{data.config}\""
+                + (f", revision=\"{data.revision}\"" if data.revision else "") + ")`" if data.repo_id else "")
+        return (f"* dataset: `{data.location}`{revision}, config `{data.config}`{checked}{load}\n"
+                f"* generated by: {data.description}"
+                + (f", `{data.commands[0]}`" if data.commands else ""))
+    steps = "; then ".join(f"`{c}`" for c in data.commands)
+    return (f"* dataset: not published; generated by {data.description}, config `{data.config}`\n"
+            "* regenerate it (generation is deterministic; OUT is a new directory) with "
+            + (steps or "the recipe's data steps")
+            + ", or let `wmhub train recipe.yaml` run the recipe's data steps (`dataset.generate`) below")
+
+
+def media_of(results: EvalResults) -> list[dict[str, str]]:
+    """The media the evaluation results list (``media: [{path, caption}]``, paths inside the run), for the card
+    (``![caption](path)``) and the push; none when the results have no such list."""
+    media = (results.model_extra or {}).get("media") or []
+    return [{"path": str(m["path"]), "caption": str(m.get("caption", m["path"]))}
+            for m in media if isinstance(m, dict) and m.get("path")]
+
+
+def render_model_card(run_dir: str | os.PathLike[str] | Run, repo_ref: str, *,
+                      data: TrainingData | None = None) -> ModelCard:
     """The card of a trained (and optionally evaluated) run, for the repo ``repo_ref``.
 
     Args:
         run_dir: a finished run directory (or its :class:`~wmhub.runs.run.Run`).
         repo_ref: the repository the card is for (named in its usage snippet).
+        data: the training data as the card names it (default: :func:`~wmhub.runs.training_data.training_data`
+            of the run, which reads no remote location).
 
     Returns:
         The card (``str(card)`` is the ``README.md`` text).
@@ -182,7 +280,6 @@ def render_model_card(run_dir: str | os.PathLike[str] | Run, repo_ref: str) -> M
     """
     run = run_dir if isinstance(run_dir, Run) else Run(run_dir)
     summary = run.summary
-    recipe_yaml = run.recipe_path.read_text(encoding="utf-8")
     results = run.eval_results or EvalResults(
         recipe=summary.recipe, model_class=summary.model_class, num_parameters=summary.num_parameters,
         device=summary.device, validation=Validation.of(summary), suites={})
@@ -190,12 +287,25 @@ def render_model_card(run_dir: str | os.PathLike[str] | Run, repo_ref: str) -> M
     model_kind = kind_of_class(summary.model_class)
     template = model_kind.card_template
     ds = summary.dataset
-    dataset_id = ds.source.removeprefix("hf://datasets/")
-    card_data = ModelCardData(
-        model_name=recipe.name, license=recipe.card.license, library_name="wmhub",
-        tags=sorted({"wmhub", "world-model", "robotics", *recipe.card.tags}), pipeline_tag="robotics",
-        datasets=[dataset_id] if ds.source.startswith("hf://") else None,
-        eval_results=eval_results_for_index(results, dataset_id, ds.revision, ds.config))
+    version = CARD_VERSION if data is not None else card_version(run)
+    tags = sorted({"wmhub", "world-model", "robotics", *recipe.card.tags})
+    if version == 0:  # as pushed before the change (the fixture tests/fixtures/pushed_before_schema holds one)
+        recipe_yaml = run.recipe_path.read_text(encoding="utf-8")
+        dataset_id = ds.source.removeprefix("hf://datasets/")
+        card_data = ModelCardData(
+            model_name=recipe.name, license=recipe.card.license, library_name="wmhub", tags=tags,
+            pipeline_tag="robotics", datasets=[dataset_id] if ds.source.startswith("hf://") else None,
+            eval_results=eval_results_for_index(results, dataset_id, ds.revision, ds.config))
+        data_lines = ""
+    else:
+        data = data or training_data(run)
+        recipe_yaml = published_recipe(run, data).to_yaml()
+        card_data = ModelCardData(
+            model_name=recipe.name, license=recipe.card.license, library_name="wmhub", tags=tags,
+            pipeline_tag="robotics", datasets=[data.repo_id] if data.repo_id else None,
+            eval_results=eval_results_for_index(results, data.type, data.revision, data.config, name=data.name,
+                                                args=None if data.location else data.generator or None))
+        data_lines = _data_lines(data)
     latent = summary.latent
     encoder = latent.get("encoder", {})
     latent_text = (f"features {', '.join(latent.get('features', []))} of config `{latent.get('config')}`, "
@@ -208,7 +318,8 @@ def render_model_card(run_dir: str | os.PathLike[str] | Run, repo_ref: str) -> M
         + (f" over a {summary.horizon}-step open-loop rollout" if summary.horizon > 1 else "")
         + (f" (model steps of {summary.frame_skip} environment steps: action blocks)"
            if summary.frame_skip > 1 else "")
-        + f"; best validation at step {summary.best_step}"
+        + ("; the last weights are kept (validation: the negative imagined return)"
+           if summary.objective == "imagination" else f"; best validation at step {summary.best_step}")
         + (" (stopped early)" if summary.stopped_early else "")
         + f". Cost: {summary.train_time_s:.1f} s of training ({summary.wall_time_s:.1f} s wall) on "
         f"{summary.device} ({summary.device_name}, {summary.torch_threads} threads), "
@@ -217,6 +328,7 @@ def render_model_card(run_dir: str | os.PathLike[str] | Run, repo_ref: str) -> M
         f"wmhub {summary.versions['wmhub']}, torch {summary.versions['torch']}.")
     env = Environment(undefined=StrictUndefined, keep_trailing_newline=True)
     common = env.from_string(_template("common.md")).render(
+        card_version=version, data_lines=data_lines, media=media_of(results),
         repo_ref=repo_ref, dataset_source=ds.source, dataset_revision=ds.revision,
         dataset_config=ds.config, generator=ds.generator, train_episodes=ds.train_episodes,
         val_episodes=ds.val_episodes, train_samples=ds.train_samples, seed=recipe.training.seed,

@@ -75,12 +75,46 @@ def evaluate(run_dir: str | os.PathLike[str] | Run, suites: list[str] | None = N
     previous = run.eval_results  # read just before writing, so a concurrent `wmhub eval --suite other` is kept
     if previous is not None:
         kept = {k: v for k, v in previous.suites.items() if k not in chosen}
+    suites_now = {**kept, **measured}
+    media = planning_video_media(suites_now, previous.model_extra.get("media") if previous is not None else None)
     results = EvalResults(recipe=recipe.name, model_class=type(model).__name__,
                           num_parameters=model.num_parameters, device=str(torch_device),
-                          validation=Validation.of(summary), suites={**kept, **measured})
+                          validation=Validation.of(summary), suites=suites_now, **({"media": media} if media else {}))
     results.write(run.eval_results_path)
     write_training_curve(run.root)
     return results
+
+
+def planning_video_media(suites: dict[str, dict[str, Any]], previous: Any = None) -> list[dict[str, str]]:
+    """The ``media`` list of the results (what the model card embeds and ``push`` uploads): every planning
+    video the suites list (``videos``: file names in ``RUN/eval/``) and their predicted-vs-real fingertip
+    plots (``fingertip_paths.plot``), after the earlier entries that are not those of these suites.
+
+    Args:
+        suites: the results of every suite, by name.
+        previous: the ``media`` list of the earlier results, if any.
+
+    Returns:
+        ``[{path, caption}]`` with paths relative to the run.
+
+    Example:
+        >>> planning_video_media({"goal-success": {"videos": ["goal-success-episode-0.gif"]}})[0]["path"]
+        'eval/goal-success-episode-0.gif'
+    """
+    videos = []
+    for name, result in suites.items():
+        for k, video in enumerate(result.get("videos") or []):
+            beside = "" if name == "reacher-easy-return" else " beside the goal"
+            caption = f"{name} #{k + 1}: the simulator{beside}, the plan's predicted cost per step"
+            videos.append({"path": f"{EVAL_DIR}/{video}", "caption": caption})
+        plot = (result.get("fingertip_paths") or {}).get("plot")
+        if plot:
+            videos.append({"path": f"{EVAL_DIR}/{plot}", "caption": f"{name}: predicted vs real fingertip paths "
+                                                                    "over the planning horizon"})
+    kept = [m for m in (previous or []) if isinstance(m, dict) and m.get("path")
+            and not any(str(m["path"]).startswith((f"{EVAL_DIR}/{name}-episode-", f"{EVAL_DIR}/{name}-fingertip-"))
+                        for name in suites)]
+    return [*kept, *videos]
 
 
 def write_training_curve(run_dir: str | os.PathLike[str]) -> Path | None:

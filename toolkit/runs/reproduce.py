@@ -11,6 +11,10 @@ The pushed files are untrusted: everything reproduce writes stays inside the run
 (``out``). A local ``dataset.source`` of the pushed recipe is re-rooted to ``RUN/data/<name>`` and
 recreated there by the recipe's data steps; Hub sources are downloaded into the data cache
 (:mod:`wmhub.runs.confine`). ``--set dataset.source=PATH`` uses data of one's own instead.
+
+Data the steps recreate is written in the dataset format the pushed run was trained on
+(``summary.json``'s ``dataset.format_version``; 1 for runs whose summary predates format 2), so the
+recreated shards are the bytes the run was trained on, not only the same values.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from wmhub.runs.evaluate import evaluate
 from wmhub.runs.pushed import read_pushed
 from wmhub.runs.results import RESULTS_NAME, EvalResults
 from wmhub.runs.run import RECIPE_NAME
+from wmhub.training.dataset_source import regenerating_format
 from wmhub.training.recipe import DatasetSpec, Recipe, parse_recipe
 from wmhub.training.summary import SUMMARY_NAME, RunSummary
 from wmhub.training.trainer import train
@@ -124,13 +129,40 @@ def reproduce(source: str, *, tolerance: float = 0.02, out: str | os.PathLike[st
     recipe = parse_recipe(read_pushed(source, RECIPE_NAME), where, overrides)
     run_dir = Path(out) if out else Path(tempfile.mkdtemp(prefix="wmhub-reproduce-")) / recipe.name
     recipe = recipe.model_copy(update={"dataset": _pulled_dataset(recipe, summary, run_dir, overrides, where)})
-    train(recipe, run_dir, show_progress=show_progress)
+    with regenerating_format(trained_format_version(summary)):
+        train(recipe, run_dir, show_progress=show_progress)
     reproduced = evaluate(run_dir, suites=list(claimed.suites) or None)
     mine, theirs = flatten_metrics(reproduced), flatten_metrics(claimed)
     result = ReproduceResult(run_dir, tolerance)
     for name, value in sorted(theirs.items()):
         result.metrics.append(MetricComparison(name, value, mine.get(name)))
     return result
+
+
+def trained_format_version(summary: RunSummary) -> int:
+    """The dataset format a run was trained on: its summary's ``dataset.format_version``, or 1 for a
+    summary written before format 2 existed (all data was format 1 then).
+
+    Args:
+        summary: the run's summary.
+
+    Returns:
+        The format version.
+
+    Raises:
+        ConfigError: the summary records something that is not a format version.
+
+    Example:
+        >>> trained_format_version(RunSummary.read("pulled/summary.json"))  # doctest: +SKIP
+        1
+    """
+    recorded = getattr(summary.dataset, "format_version", None)
+    if recorded is None:
+        return 1
+    if isinstance(recorded, bool) or not isinstance(recorded, int):
+        raise ConfigError(f"summary.json records dataset.format_version {recorded!r}, not a format version; "
+                          "the pushed run is damaged: push it again")
+    return recorded
 
 
 def _pulled_dataset(recipe: Recipe, summary: RunSummary, run_dir: Path, overrides: list[str] | tuple[str, ...],

@@ -55,6 +55,7 @@ from wmhub.fileio import (
 from wmhub.storage.cache import BlobCache
 from wmhub.storage.files import CARD_NAME, INDEX_NAME, LOCK_NAME, TAGS_DIR, TMP_MARKER, directory_lock
 from wmhub.storage.location import FsspecURL, HubRepo, LocalDir, Location, check_ref_name
+from wmhub.storage.tags import dataset_revision_candidates
 from wmhub.storage.transfer import Received, download_to_file, fetch_small, with_retries
 
 __all__ = ["ChecksumMismatch", "CommitConflict", "Fetched", "FsspecStore", "HfHubStore", "LocalHubStore",
@@ -372,8 +373,19 @@ class HfHubStore:
             raise _explain_http_error(exc, self.repo, writing) from exc
 
     def resolve(self, revision: str | None) -> str:
-        from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+        from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
+        if revision is not None and self.repo.repo_type == "dataset":
+            first, *fallback = dataset_revision_candidates(revision)  # data-v1.0, then an old plain v1.0
+            if fallback:
+                try:
+                    return with_retries(lambda: self.api.repo_info(self.repo.repo_id, repo_type="dataset",
+                                                                   revision=first), f"reading {self.repo}").sha
+                except RevisionNotFoundError:
+                    pass
+                except HfHubHTTPError as exc:
+                    raise _explain_http_error(exc, HubRepo(self.repo.repo_type, self.repo.repo_id, revision),
+                                              False) from exc
         try:
             info = with_retries(lambda: self.api.repo_info(self.repo.repo_id, repo_type=self.repo.repo_type,
                                                            revision=revision), f"reading {self.repo}")

@@ -92,8 +92,8 @@ def _first_bad_row(values: torch.Tensor, rows: torch.Tensor | None = None) -> in
 
 def check_finite_data(dataset: WmDataset, config: str, latent_features: list[str], data: TensorData,
                       shards: list[int] | None = None) -> None:
-    """Refuse training data holding nan or inf (the actions and rewards of an episode's last row are nan by
-    design and are never read).
+    """Refuse training data holding nan or inf (the actions and rewards of an episode's last row hold the fill
+    value, are never read, and are not checked).
 
     Args:
         dataset: the dataset the tensors came from (for the message).

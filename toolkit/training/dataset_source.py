@@ -14,6 +14,10 @@
   is raised. Either way the manifest's generator config is checked against the recipe's.
 
 The checks compare configs (the manifest records the generator's config), not command strings.
+
+Data steps write the current dataset format, except inside :func:`regenerating_format`, which
+``wmhub reproduce`` uses to recreate a pushed run's data in the format it was trained on (an existing
+dataset always keeps its own format as it grows).
 """
 
 from __future__ import annotations
@@ -21,11 +25,14 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wmhub.data.manifest import MANIFEST_NAME, Manifest
+from wmhub.data.manifest import MANIFEST_NAME, SUPPORTED_FORMAT_VERSIONS, Manifest
 from wmhub.encoding import encode_dataset
 from wmhub.encoding.frames import save_frames
 from wmhub.envs.registry import get_env
@@ -43,6 +50,35 @@ class ObtainedDataset:
     root: Path
     how: str               # "local", "local (encoded)", "generated", "downloaded", "generated (hub unreachable)"
     revision: str | None   # resolved Hub commit, for downloads
+
+
+_REGENERATED_FORMAT: ContextVar[int | None] = ContextVar("wmhub_regenerated_format", default=None)
+
+
+@contextmanager
+def regenerating_format(format_version: int | None) -> Iterator[None]:
+    """Within the block, a ``dataset.generate`` step that creates a dataset writes ``format_version``
+    (None: the current format), so that data first generated in an older format is recreated byte
+    for byte. A dataset that exists keeps its own format.
+
+    Args:
+        format_version: one of :data:`~wmhub.data.manifest.SUPPORTED_FORMAT_VERSIONS`, or None.
+
+    Raises:
+        ConfigError: a format this wmhub does not write.
+
+    Example:
+        >>> with regenerating_format(1):  # doctest: +SKIP
+        ...     obtain_dataset(recipe.dataset)   # a missing dataset is generated in format 1
+    """
+    if format_version is not None and format_version not in SUPPORTED_FORMAT_VERSIONS:
+        raise ConfigError(f"dataset format_version {format_version!r} is not one this wmhub writes "
+                          f"({', '.join(map(str, SUPPORTED_FORMAT_VERSIONS))}); upgrade wmhub")
+    token = _REGENERATED_FORMAT.set(format_version)
+    try:
+        yield
+    finally:
+        _REGENERATED_FORMAT.reset(token)
 
 
 def data_cache_dir() -> Path:
@@ -149,9 +185,11 @@ def run_generate_step(step: GenerateStep, out: str | os.PathLike[str], show_prog
     """
     request = get_env(step.env).resolve(out, step.episodes, step.episodes_per_shard, step.options)
     _say(f"running `{step.command().replace('OUT', os.fspath(out), 1)}`")
+    existing = parse_location(os.fspath(out))
+    fresh = not (isinstance(existing, LocalDir) and (existing.path / MANIFEST_NAME).is_file())
     result = generate(request.env, os.fspath(out), request.episodes, options=request.options,
                       episodes_per_shard=request.episodes_per_shard, workers=step.workers,
-                      show_progress=show_progress)
+                      show_progress=show_progress, format_version=_REGENERATED_FORMAT.get() if fresh else None)
     if result.shards_written or result.shards_reused:
         _say(f"wrote {result.shards_written} shard task(s) ({result.episodes_generated} episodes), reused "
              f"{result.shards_reused}; {out} now holds {result.manifest.num_episodes} episodes")

@@ -29,6 +29,9 @@ All losses are computed in normalised latent units (the model's own
   ``sigreg_scope="episode"`` takes it over each episode's windows on their own).
   Baseline: copy-last embeddings under the same loss (same SIGReg term). In eval mode SIGReg uses fixed directions, so
   validation losses are comparable across steps.
+* imagination (:class:`~wmhub.models.actor_critic.ActorCritic`): an actor and a critic trained inside frozen
+  models, in :mod:`wmhub.training.imagination` (its own losses and loop). Baseline: the imagined return of
+  uniformly random actions.
 """
 
 from __future__ import annotations

@@ -304,8 +304,59 @@ class JEPAWorldModelSpec(WorldModelSpec):
     keypoints: PositiveInt = Field(32, description="keypoints: feature maps, each giving one (x, y) point")
 
 
+class ActorCriticSpec(_Strict):
+    """Tanh-Gaussian actor and twin-head value critic trained in imagination (see :mod:`wmhub.models.actor_critic`)."""
+
+    kind: Literal["actor_critic"]
+    actor_hidden_dims: list[PositiveInt] = Field(default_factory=lambda: [256], min_length=1)
+    critic_hidden_dims: list[PositiveInt] = Field(default_factory=lambda: [256], min_length=1)
+    min_log_std: float = -5.0
+    max_log_std: float = 1.0
+
+    @model_validator(mode="after")
+    def _log_std_range(self) -> ActorCriticSpec:
+        if self.min_log_std >= self.max_log_std:
+            raise ValueError(f"model.min_log_std ({self.min_log_std}) must be below model.max_log_std "
+                             f"({self.max_log_std})")
+        return self
+
+
 ModelSpec = Annotated[MLPDynamicsSpec | ResBlockDynamicsSpec | EnsembleSpec | RewardSpec | BCSpec | WorldModelSpec
-                      | JEPAWorldModelSpec, Field(discriminator="kind")]
+                      | JEPAWorldModelSpec | ActorCriticSpec, Field(discriminator="kind")]
+
+
+class ImaginationSpec(_Strict):
+    """``imagination``: how an ``actor_critic`` learns inside frozen models (:mod:`wmhub.training.imagination`).
+
+    Frozen models are named like datasets: a training run directory, its ``model/`` directory, or
+    ``hf://<org>/<name>[@rev]``; relative paths are relative to the working directory.
+    """
+
+    dynamics: str = Field(description="the frozen dynamics model or ensemble (run, model dir or hf://)")
+    reward_model: str | None = Field(None, description="the frozen RewardModel (reward: hybrid or learned)")
+    reward: Literal["goal_distance", "hybrid", "learned"] = Field("goal_distance", description=(
+        "goal_distance: -||z' - g|| / ||g|| with g the mean of the goal_top_k highest-reward states (phase 5); "
+        "hybrid: reward_scale R(z, a) + distance_scale (-distance) + action_scale ||a|| (phase 5b); "
+        "learned: R(z, a) alone"))
+    goal_top_k: PositiveInt = Field(500, description="states averaged into the goal (goal_distance, hybrid)")
+    reward_scale: float = Field(10.0, description="hybrid: weight of R(z, a)")
+    distance_scale: float = Field(0.1, description="hybrid: weight of -distance")
+    action_scale: float = Field(0.5, description="hybrid: weight of ||a|| (the seeds' term)")
+    horizon: PositiveInt = Field(15, description="imagined steps per rollout")
+    gamma: Annotated[float, Field(gt=0, le=1)] = 0.99
+    td_lambda: Annotated[float, Field(ge=0, le=1)] = Field(0.95, description="lambda of the TD(lambda) targets")
+    entropy_weight: Annotated[float, Field(ge=0)] = Field(0.01, description="weight of the actor's entropy bonus")
+    actor_gradient: Literal["backprop", "likelihood_ratio"] = Field("backprop", description=(
+        "backprop: through the frozen model (Dreamer, the seeds); likelihood_ratio: REINFORCE with the critic "
+        "as baseline"))
+    actor_lr: Annotated[float, Field(gt=0)] | None = Field(None, description="default: training.lr")
+    target_update: Annotated[float, Field(gt=0, le=1)] = Field(0.02, description=(
+        "EMA rate of the slow critic that gives the TD targets (1 = no slow critic)"))
+    uncertainty_penalty: Annotated[float, Field(ge=0)] = Field(0.0, description=(
+        "lambda in r - lambda * disagreement (MOPO); needs an ensemble when > 0"))
+    bc_weight: Annotated[float, Field(ge=0)] = Field(0.0, description=(
+        "TD3+BC: the actor loss becomes -Q/mean|Q| + bc_weight * ||pi(z) - a_data||^2 (0 = off)"))
+    val_starts: PositiveInt = Field(1024, description="held-out start states the validation imagines from")
 
 # from the model-kind registry (one registration per kind: wmhub.models.kinds)
 OBJECTIVE_OF_KIND = {name: k.objective for name, k in kinds().items()}
@@ -379,6 +430,8 @@ class Recipe(_Strict):
     eval: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                             description="evaluation suites by name, with their options")
     card: CardSpec = Field(default_factory=CardSpec)
+    imagination: ImaginationSpec | None = Field(None, description=(
+        "model.kind actor_critic only: the frozen models and the imagination settings"))
     _source: str = PrivateAttr(default="the recipe")
 
     @property
@@ -401,6 +454,19 @@ class Recipe(_Strict):
         if self.training.sigreg_scope == "episode" and (objective != "jepa" or self.training.windows_per_episode < 2):
             raise ValueError("training.sigreg_scope: episode takes SIGReg over each episode's windows in a batch; it "
                              "needs a jepa_world_model and training.windows_per_episode >= 2 (e.g. 16)")
+        if (objective == "imagination") != (self.imagination is not None):
+            raise ValueError("an imagination section goes with model.kind actor_critic and only with it; add "
+                             "imagination: {dynamics: RUN, ...} or remove it" if objective == "imagination" else
+                             f"the imagination section is for model.kind actor_critic; remove it for a {objective} "
+                             "model")
+        if self.imagination is not None:
+            im = self.imagination
+            if im.reward in ("hybrid", "learned") and im.reward_model is None:
+                raise ValueError(f"imagination.reward {im.reward} needs imagination.reward_model (a reward run, "
+                                 "e.g. runs/reacher_reward_1m_state)")
+            if im.reward == "goal_distance" and im.reward_model is not None:
+                raise ValueError("imagination.reward_model is unused by reward goal_distance; remove it or set "
+                                 "imagination.reward to hybrid or learned")
         if self.training.horizon > 1 and objective not in MULTISTEP_OBJECTIVES:
             raise ValueError(f"training.horizon > 1 is a dynamics rollout loss; a {objective} model needs horizon 1")
         latent = self.eval.get("latent")
@@ -417,7 +483,7 @@ class Recipe(_Strict):
 
     @property
     def objective(self) -> str:
-        """'dynamics', 'reward', 'bc', 'world_model' or 'jepa'."""
+        """'dynamics', 'reward', 'bc', 'world_model', 'jepa' or 'imagination'."""
         return OBJECTIVE_OF_KIND[self.model.kind]
 
     @property
@@ -456,8 +522,12 @@ class Recipe(_Strict):
         return 10.0 if self.training.sigreg_weight is None else self.training.sigreg_weight
 
     def to_yaml(self) -> str:
-        """The fully resolved recipe (defaults filled in), as YAML."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+        """The fully resolved recipe (defaults filled in), as YAML (no ``imagination`` key unless it has one, so
+        other recipes resolve to the same text as before the section existed)."""
+        data = self.model_dump(mode="json")
+        if data.get("imagination") is None:
+            data.pop("imagination", None)
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
 # ------------------------------------------------------------------ loading

@@ -128,7 +128,11 @@ class VersionedRecord(BaseModel):
 
 
 class DatasetRecord(BaseModel):
-    """The dataset a run was trained on: where it came from, which revision and config, how it was split."""
+    """The dataset a run was trained on: where it came from, which revision and config, how it was split.
+
+    Runs trained on format 2 data or later also record the data's ``format_version`` (an extra key, so
+    summaries written before it round-trip unchanged; ``wmhub reproduce`` reads 1 when it is absent).
+    """
 
     model_config = ConfigDict(extra="allow")
     source: str

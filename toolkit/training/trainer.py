@@ -5,6 +5,10 @@ episodes), ``metrics.jsonl`` (train and validation records), ``checkpoints/``
 (resumable state), ``model/`` (the best weights: ``model.safetensors`` +
 ``config.json``, loadable with ``from_pretrained``) and ``summary.json``.
 
+An ``actor_critic`` recipe trains in imagination instead (:mod:`wmhub.training.imagination`): its
+frozen models are loaded and checked before ``RUN/`` is created, and its loop keeps the same
+files, checkpoints and guarantees.
+
 The loop is seeded and, on CPU, deterministic: an epoch's batch order comes
 from a generator seeded by (seed, epoch), dropout from the torch RNG whose state
 is checkpointed, so ``--resume`` after a kill reproduces the uninterrupted run
@@ -38,6 +42,7 @@ from wmhub.devices import resolve_device
 from wmhub.errors import AlreadyExistsError, ConfigError, NotFoundError
 from wmhub.fileio import atomic_write_json, atomic_write_text, sha256_file
 from wmhub.models.base import LatentModel
+from wmhub.models.dynamics import DynamicsModel
 from wmhub.models.jepa import PIXEL_ENCODERS
 from wmhub.models.kinds import kind
 from wmhub.progress import Progress
@@ -56,6 +61,7 @@ from wmhub.training.data import (
 )
 from wmhub.training.data_check import check_training_shards
 from wmhub.training.dataset_source import ObtainedDataset, obtain_dataset
+from wmhub.training.imagination import ImaginationObjective, Learner, goal_from_batches, load_frozen
 from wmhub.training.metrics_log import MetricsLog
 from wmhub.training.objectives import Objective, evaluate
 from wmhub.training.recipe import Recipe, parse_recipe
@@ -296,6 +302,7 @@ def train(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None, *, resu
     episodes = sorted({e for k in shards for e in range(infos[k].episode_start, infos[k].episode_end)
                        if limit is None or e < limit})
     split = split_episodes(episodes, t.val_fraction, t.seed)
+    frozen = _frozen_models(recipe, dataset, spec) if recipe.objective == "imagination" else None
     _create_run_dir(run_dir, recipe, resume)
     atomic_write_json(run_dir / "split.json", {"train_episodes": split.train, "val_episodes": split.val})
 
@@ -304,6 +311,9 @@ def train(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None, *, resu
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
+        if frozen is not None:
+            return _imagination_loop(recipe, run_dir, resume, show_progress, dataset, obtained, spec, shards, split,
+                                     device, frozen)
         return _train_loop(recipe, run_dir, resume, show_progress, dataset, obtained, spec, shards, split, device)
     finally:
         torch.use_deterministic_algorithms(deterministic_before)
@@ -410,6 +420,165 @@ def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool
     return TrainResult(run_dir, model_dir, summary)
 
 
+@dataclass
+class _Frozen:
+    """The frozen models an imagination recipe names, loaded and checked against the dataset."""
+
+    dynamics: DynamicsModel
+    reward_model: Any
+    provenance: dict[str, Any]
+
+
+def _frozen_models(recipe: Recipe, dataset: WmDataset, spec: SampleSpec) -> _Frozen:
+    """Load ``imagination.dynamics`` (and ``reward_model``) and check them against the dataset's latent, before
+    the run directory exists (a wrong name is one line and blocks nothing)."""
+    from wmhub.models.reward import RewardModel
+
+    im = recipe.imagination
+    assert im is not None  # the recipe validator pairs actor_critic with an imagination section
+    action_dim = data_action_dim(dataset) * recipe.frame_skip
+    latent = _latent_description(dataset, spec)
+    latent_dim = int(_normalisation(dataset, spec)[0].numel())
+    provenance: dict[str, Any] = {}
+    dynamics, provenance["dynamics"] = load_frozen(im.dynamics, DynamicsModel, "imagination.dynamics")
+    ImaginationObjective.check_compatible(dynamics, latent_dim, action_dim, latent, "imagination.dynamics")
+    reward_model = None
+    if im.reward_model is not None:
+        reward_model, provenance["reward_model"] = load_frozen(im.reward_model, RewardModel,
+                                                               "imagination.reward_model")
+        ImaginationObjective.check_compatible(reward_model, latent_dim, action_dim, latent, "imagination.reward_model")
+    ImaginationObjective.check_spec(im, dynamics)
+    return _Frozen(dynamics, reward_model, provenance)
+
+
+def _imagination_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool, dataset: WmDataset,
+                      obtained: ObtainedDataset, spec: SampleSpec, shards: list[int], split: EpisodeSplit,
+                      device: torch.device, frozen_models: _Frozen) -> TrainResult:
+    """The ``imagination`` objective's loop (:mod:`wmhub.training.imagination`): one actor and one critic
+    update per batch of start states; seeded, checkpointed and resumable like :func:`_train_loop`. The
+    model kept is the last one (choosing by imagined return would favour a policy exploiting the model)."""
+    t, im = recipe.training, recipe.imagination
+    assert im is not None  # the recipe validator pairs actor_critic with an imagination section
+    started = time.perf_counter()
+    data = _Data(dataset, spec, shards, split, recipe, device)
+    action_dim = data_action_dim(dataset) * recipe.frame_skip
+    latent = _latent_description(dataset, spec)
+    latent_dim = int(_normalisation(dataset, spec)[0].numel())
+    dynamics, reward_model, frozen = (frozen_models.dynamics.to(device), frozen_models.reward_model,
+                                      frozen_models.provenance)
+    if reward_model is not None:
+        reward_model.to(device)
+    goal = None
+    if im.reward in ("goal_distance", "hybrid"):
+        goal = goal_from_batches(data.constant_batches(), im.goal_top_k).to(device)
+    objective = ImaginationObjective(im, dynamics, reward_model, goal, recipe.loss)
+    starts, have = [], 0
+    for b in data.val_batches():  # the first val_starts held-out windows, not the whole split
+        starts.append(b["latents"][:im.val_starts - have, 0].float().to(device))
+        have += len(starts[-1])
+        if have >= im.val_starts:
+            break
+    if not have:
+        raise ConfigError(f"{recipe.source}: no held-out windows to validate on; raise training.val_fraction")
+    val_z0 = torch.cat(starts)
+    torch.manual_seed(t.seed)
+    model = build_model(recipe, latent_dim, action_dim, latent)
+    model.set_normalization(*_normalisation(dataset, spec))
+    learner = Learner(model).to(device).train()
+    actor_params, critic_params = list(model.actor.parameters()), list(model.critic.parameters())
+    total_steps = data.steps_per_epoch * t.epochs
+    if t.max_steps is not None:
+        total_steps = min(total_steps, t.max_steps)
+    optimizer = torch.optim.AdamW([{"params": actor_params, "lr": im.actor_lr or t.lr},
+                                   {"params": critic_params, "lr": t.lr}], weight_decay=t.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(t.warmup_steps, total_steps, t.min_lr_ratio))
+    eval_every = t.eval_every or data.steps_per_epoch
+    state: dict[str, Any] = {"best_val": None, "best_step": None, "bad_evals": 0, "stopped_early": False,
+                             "wall_time_s": 0.0, "data_time_s": 0.0, "samples": 0}
+    step = 0
+    restored = load_latest_checkpoint(run_dir, learner, optimizer, scheduler, device) if resume else None
+    if restored is not None:
+        step, state, _ = restored
+    log = MetricsLog(run_dir, tensorboard=t.tensorboard, truncate_after=step if resume else None)
+    progress = Progress(total_steps, "step", "samples", f"train {recipe.name}", enabled=show_progress, initial=step)
+    sums: dict[str, torch.Tensor] = {}
+    window_steps, window_samples, window_data, window_start = 0, 0, 0.0, time.perf_counter()
+    last_val: tuple[int, dict[str, float]] | None = None
+    try:
+        while step < total_steps:
+            epoch, offset = divmod(step, data.steps_per_epoch)
+            batches = data.train_batches(epoch, offset)
+            while step < total_steps:
+                fetch = time.perf_counter()
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                window_data += time.perf_counter() - fetch
+                terms = objective.losses(learner, batch)
+                optimizer.zero_grad(set_to_none=True)
+                terms["actor_loss"].backward(inputs=actor_params)
+                terms["critic_loss"].backward(inputs=critic_params)
+                if t.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(actor_params, t.grad_clip)
+                    torch.nn.utils.clip_grad_norm_(critic_params, t.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                learner.update_target(im.target_update)
+                step += 1
+                n = batch["latents"].shape[0]
+                for key, value in terms.items():
+                    sums[key] = sums.get(key, torch.zeros((), device=device)) + value.detach()
+                window_steps, window_samples = window_steps + 1, window_samples + n
+                state["samples"] += n
+                if step % t.log_every == 0 or step == total_steps or step % eval_every == 0:
+                    elapsed = time.perf_counter() - window_start
+                    means = {k: float(v) / window_steps for k, v in sums.items()}
+                    for key in ("actor_loss", "critic_loss"):
+                        _check_finite(means[key], f"{key.replace('_', ' ')}", step - window_steps + 1, step)
+                    state["wall_time_s"] += elapsed
+                    state["data_time_s"] += window_data
+                    log.write({"split": "train", "step": step, "epoch": step / data.steps_per_epoch,
+                               "loss": means["critic_loss"], **means, "lr": scheduler.get_last_lr()[-1],
+                               "samples_per_s": window_samples / max(elapsed, 1e-9),
+                               "data_wait_share": window_data / max(elapsed, 1e-9)})
+                    progress.update(window_steps, window_samples, f"return {means['imagined_return']:.3g}, "
+                                                                  f"|a| {means['mean_abs_action']:.2f}")
+                    sums, window_steps, window_samples, window_data = {}, 0, 0, 0.0
+                    window_start = time.perf_counter()
+                if step % eval_every == 0 or step == total_steps:
+                    metrics = objective.validate(model, val_z0, t.seed)
+                    _check_finite(metrics["loss"], "validation loss", step, step)
+                    state["best_val"], state["best_step"] = metrics["loss"], step  # the last weights are kept
+                    log.write({"split": "val", "step": step, **{k: v for k, v in metrics.items() if k != "samples"},
+                               "best": True})
+                    last_val = (step, metrics)
+                    window_start = time.perf_counter()
+                if step % t.checkpoint_every == 0 and step < total_steps:
+                    if window_steps:
+                        for key in ("actor_loss", "critic_loss"):
+                            _check_finite(float(sums[key]), key.replace("_", " "), step - window_steps + 1, step)
+                    current = {k: v.detach().clone() for k, v in learner.state_dict().items()}
+                    save_checkpoint(run_dir, step, learner, current, optimizer, scheduler, state)
+                    window_start = time.perf_counter()
+    finally:
+        progress.close()
+        log.close()
+    model.eval()
+    final = last_val[1] if last_val is not None and last_val[0] == step else objective.validate(model, val_z0, t.seed)
+    model_dir = run_dir / "model"
+    model.to("cpu").save_pretrained(model_dir)
+    summary = _summary(recipe, run_dir, model, obtained, dataset, spec, split, data, state, final, step,
+                       total_steps, device, time.perf_counter() - started)
+    summary = RunSummary.model_validate({
+        **summary.to_json_dict(), "val_mean_abs_action": final["mean_abs_action"],
+        "val_disagreement": final["disagreement"], "val_value": final["value"],
+        "imagination": {"frozen": frozen, "reward": im.reward, "horizon": im.horizon,
+                        "goal": None if goal is None else [float(v) for v in goal.cpu()],
+                        "actor_parameters": model.actor_parameters}})
+    summary.write(run_dir / SUMMARY_NAME)
+    return TrainResult(run_dir, model_dir, summary)
+
+
 def data_action_dim(dataset: WmDataset) -> int:
     """Action dimension of a dataset's steps config."""
     action = {f.name: f for f in dataset.features(STEPS_CONFIG)}["action"]
@@ -460,6 +629,7 @@ def _summary(recipe: Recipe, run_dir: Path, model: LatentModel, obtained: Obtain
         "dataset": {"source": recipe.dataset.source, "revision": obtained.revision or recipe.dataset.revision,
                     "obtained": obtained.how, "path": str(obtained.root), "config": spec.config,
                     "manifest_sha256": sha256_file(manifest_path), "generator": dataset.manifest.generator.command,
+                    "format_version": dataset.manifest.format_version,
                     "train_episodes": len(split.train), "val_episodes": len(split.val),
                     "train_samples": data.num_train},
         "objective": recipe.objective,
