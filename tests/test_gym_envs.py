@@ -140,6 +140,12 @@ def test_recover_environment_refuses_unknown_ids_and_missing_datasets(small_copy
         recover_environment(small_copy)
     with pytest.raises(NotFoundError):
         recover_environment(tmp_path / "nothing-here")
+    # a manifest is untrusted: another package's id, or arguments wmhub's ids do not take, are never made
+    for gym_id, kwargs in (("CartPole-v1", {}), ("wmhub/ReacherEasy-v0", {"max_episode_steps": 5, "xml": "x"})):
+        manifest["generator"]["gymnasium"] = {"id": gym_id, "kwargs": kwargs}
+        (small_copy / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(NotFoundError, match="not registered by this wmhub"):
+            recover_environment(small_copy)
 
 
 def test_gymnasium_make_with_the_module_prefix_needs_no_prior_import():

@@ -41,6 +41,8 @@ def export(source, out, fmt, repo_id, dataset_id, task, embeddings, no_embedding
     """
     from wmhub.interop.export import export as run
 
+    if no_embeddings and embeddings:
+        raise click.UsageError("--embeddings and --no-embeddings contradict each other; give one")
     chosen = [] if no_embeddings else (list(embeddings) or None)
     if fmt == "triples" and chosen == []:
         chosen = None

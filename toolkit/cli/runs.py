@@ -27,13 +27,17 @@ def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
     Writes RUN/model (safetensors + config.json), the resolved recipe.yaml,
     metrics.jsonl, split.json and summary.json. A missing dataset is created by
     the recipe's generate commands (or downloaded, for hf:// sources).
+    Launched by torchrun, it trains data-parallel (training.batch_size is the
+    global batch; rank 0 validates and writes the run; docs/scale-out.md).
 
     \b
     Example:
       wmhub train tiny_reacher_dynamics_state
+      torchrun --nproc_per_node 2 -m wmhub.cli train tiny_reacher_dynamics_state
       wmhub train recipes/reacher_dynamics_mlp_1m_state.yaml --set training.epochs=20 --out runs/mlp-20ep
       wmhub train reacher_dynamics_mlp_1m_state --resume
     """
+    from wmhub.training.distributed import detect_launch
     from wmhub.training.recipe import builtin_recipes, load_recipe
     from wmhub.training.trainer import train as run_training
 
@@ -45,6 +49,9 @@ def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
         raise ConfigError("name a recipe file or a built-in recipe (see `wmhub train --list`)")
     loaded = load_recipe(recipe, overrides)
     result = run_training(loaded, run_dir, resume=resume, show_progress=not quiet)
+    launch = detect_launch()
+    if launch is not None and not launch.lead:  # under torchrun, rank 0 reports
+        return
     s = result.summary
     if s.objective == "imagination":  # validation is the negative imagined return (training/imagination.py)
         measured = f"imagined return {-s.val_loss:.5g} vs random actions {-s.val_baseline_loss:.5g}"

@@ -45,7 +45,8 @@ class ConfigInfo(BaseModel):
     """One config (a table aligned with the dataset's episodes)."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str
+    # a folder name under data/ (and a file-name part of exports and reports): never a path
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     description: str
     granularity: str = Field(description="'step' (one row per observation) or 'episode'")
     format: str = Field("parquet", description="'parquet', or 'webdataset' (tar shards, not a datasets config)")

@@ -39,6 +39,26 @@ _BY_GENERATOR: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+def make_keywords(gym_id: str) -> frozenset[str] | None:
+    """The ``gymnasium.make`` keyword arguments a manifest may record for one of wmhub's ids.
+
+    Args:
+        gym_id: a Gymnasium id, e.g. read from an (untrusted) manifest.
+
+    Returns:
+        The accepted keywords (``max_episode_steps`` and the generator options the environment takes), or
+        None when ``gym_id`` is not one of wmhub's.
+
+    Example:
+        >>> sorted(make_keywords("wmhub/SpotJoystick-v0"))
+        ['max_episode_steps', 'obs_noise']
+    """
+    for known, keys in _BY_GENERATOR.values():
+        if gym_id == known or (known == SPOT_ID and gym_id == SPOT_ALIAS_ID):
+            return frozenset({"max_episode_steps", *keys})
+    return None
+
+
 def gymnasium_info(env: str, config: Mapping[str, Any]) -> GymnasiumInfo | None:
     """The Gymnasium id and ``gymnasium.make`` arguments of the environment a generator config ran.
 

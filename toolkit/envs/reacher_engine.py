@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from wmhub.envs.base import EpisodeData, episode_seeds
-from wmhub.errors import MissingDependencyError
+from wmhub.errors import MissingDependencyError, UnsupportedFormatError
 
 TARGET_SIZE = 0.05  # dm_control reacher-easy's _BIG_TARGET (equal to reacher.xml's target size)
 BATCH = 64  #: episodes stepped in lockstep (each holds one MjData; the batch reuses them)
@@ -118,7 +118,8 @@ def initial_state(model, env_seed: int, random: np.random.RandomState | None = N
         kind = int(model.jnt_type[joint])
         adr = model.jnt_qposadr[joint]
         if kind not in (hinge, slide):
-            raise NotImplementedError("only hinge and slide joints are randomised like dm_control here")
+            raise UnsupportedFormatError(f"joint {joint} of the reacher model is neither hinge nor slide; the "
+                                         "mujoco engine randomises those only: use --engine dm_control")
         if model.jnt_limited[joint]:
             range_min, range_max = model.jnt_range[joint]
             qpos[adr] = random.uniform(range_min, range_max)

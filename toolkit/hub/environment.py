@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wmhub.data.manifest import GymnasiumInfo, Manifest
-from wmhub.envs.gym_ids import gymnasium_info
+from wmhub.envs.gym_ids import GYMNASIUM_IDS, gymnasium_info, make_keywords
 from wmhub.errors import NotFoundError
 from wmhub.hub.source import dataset_location, open_stored
 
@@ -42,6 +42,13 @@ def environment_of(manifest: Manifest) -> GymnasiumInfo:
     if info is None:
         raise NotFoundError(f"datasets of environment {generator.env!r} name no Gymnasium environment; "
                             "recover_environment works for the spot and reacher generators")
+    # a manifest is untrusted: only wmhub's own ids, with the arguments they take, are made
+    allowed = make_keywords(info.id)
+    if allowed is None or not set(info.kwargs) <= allowed:
+        raise NotFoundError(f"the dataset names Gymnasium environment {info.id!r} with arguments "
+                            f"{sorted(info.kwargs)}, which is not registered by this wmhub (it makes "
+                            f"{', '.join(GYMNASIUM_IDS)} only); upgrade wmhub (pip install -U wmhub) if the "
+                            "dataset is newer")
     return info
 
 

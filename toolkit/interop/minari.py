@@ -120,6 +120,8 @@ def _env_spec(source: ExportSource):
     if info is None:
         return None
     importlib.import_module(REGISTERING_MODULE)
+    if info.id not in gymnasium.registry:  # a manifest written by a newer wmhub
+        return None
     spec = gymnasium.spec(info.id)
     kwargs = dict(info.kwargs)
     steps = kwargs.pop("max_episode_steps", spec.max_episode_steps)

@@ -51,7 +51,7 @@ def publish_lerobot(src: str | Path, dest: str, *, private: bool = False, messag
 
     Raises:
         UnsupportedLocationError: ``dest`` is not a Hub dataset repo, or names a revision.
-        ConfigError: ``src`` is not a LeRobot v3.0 export.
+        ConfigError: ``src`` is not a LeRobot v3.0 export, or holds a symbolic link.
         AlreadyExistsError: ``dest`` already has a ``v3.0`` tag.
 
     Example:
@@ -61,10 +61,18 @@ def publish_lerobot(src: str | Path, dest: str, *, private: bool = False, messag
     if not is_lerobot_export(src):
         raise ConfigError(f"{src} is not a LeRobot export (no {INFO_PATH}); write one with "
                           "`wmhub export DIR OUT --format lerobot --repo-id ORG/NAME`")
-    version = json.loads((src / INFO_PATH).read_text()).get("codebase_version")
+    try:
+        version = json.loads((src / INFO_PATH).read_text()).get("codebase_version")
+    except (ValueError, AttributeError) as err:
+        raise ConfigError(f"{src / INFO_PATH} is not a LeRobot info.json ({err}); export again with "
+                          "`wmhub export DIR OUT --format lerobot`") from err
     if version != CODEBASE_VERSION:
         raise ConfigError(f"{src} is a LeRobot {version} dataset; wmhub publishes {CODEBASE_VERSION} exports "
                           "(export again with this wmhub)")
+    links = [p for p in src.rglob("*") if p.is_symlink()]
+    if links:  # an export holds plain files only; a link could upload anything it points at
+        raise ConfigError(f"{links[0]} is a symbolic link; a LeRobot export holds plain files only: export again "
+                          "into a new directory")
     location = parse_location(dest, repo_type="dataset")
     if not isinstance(location, HubRepo) or location.repo_type != "dataset" or location.revision:
         raise UnsupportedLocationError(f"{dest}: a LeRobot export is published to a Hub dataset repo, "

@@ -318,6 +318,11 @@ def staged_output(out: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if out.exists():
-        out.rmdir()
-    tmp.replace(out)
+    try:
+        if out.exists():
+            out.rmdir()  # empty when the export began; fails if something was written there meanwhile
+        tmp.replace(out)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise AlreadyExistsError(f"export OUT {out} was filled by something else during the export ({err}); "
+                                 "choose a new directory") from err

@@ -75,6 +75,10 @@ def export_triples(src: str | Path, out: str | Path, config: str = STEPS_CONFIG,
             for latent_path, step_path in zip(latent_paths, step_paths):
                 latent_table = read_parquet(latent_path)
                 step_table = read_parquet(step_path, ["episode_index", "step_index", "action", "reward", "is_last"])
+                if latent_table.num_rows != step_table.num_rows:
+                    raise DatasetMismatchError(f"{latent_path.name} of config {config!r} has {latent_table.num_rows} "
+                                               f"rows but its 'steps' shard {step_table.num_rows}; they must be "
+                                               "aligned (re-run the encode job)")
                 z = np.concatenate([column_numpy(latent_table, by_name[n]).reshape(latent_table.num_rows, -1)
                                     for n in info.latent_features], axis=1).astype(np.float32)
                 has_next = ~column_numpy(step_table, step_features["is_last"]).astype(bool)

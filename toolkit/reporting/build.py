@@ -97,7 +97,11 @@ def _install(tmp: Path, out: Path) -> None:
         if old.exists():
             shutil.rmtree(old)
         out.replace(old)
-        tmp.replace(out)
+        try:
+            tmp.replace(out)
+        except OSError:
+            old.replace(out)  # the earlier report stays in place
+            raise
         shutil.rmtree(old)
     else:
         tmp.replace(out)

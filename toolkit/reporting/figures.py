@@ -21,8 +21,9 @@ from matplotlib.figure import Figure
 
 from wmhub.fileio import atomic_write_bytes
 
-matplotlib.rcParams["svg.hashsalt"] = "wmhub-report"
-matplotlib.rcParams["svg.fonttype"] = "none"  # text as text: a third of the bytes of glyph paths
+# set around each SVG write only, so importing this module leaves the user's matplotlib settings alone
+_SVG_SETTINGS = {"svg.hashsalt": "wmhub-report",  # fixed ids: the same figure gives the same bytes
+                 "svg.fonttype": "none"}          # text as text: a third of the bytes of glyph paths
 
 WIDTH_IN, HEIGHT_IN = 5.2, 3.0
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
@@ -61,7 +62,8 @@ def svg_plot(fig: Figure, title: str, alt: str) -> Plot:
         The :class:`Plot`.
     """
     buf = io.BytesIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    with matplotlib.rc_context(_SVG_SETTINGS):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     encoded = base64.b64encode(buf.getvalue()).decode("ascii")
     return Plot(title=title, src=f"data:image/svg+xml;base64,{encoded}", alt=alt)
 

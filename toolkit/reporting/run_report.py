@@ -163,16 +163,23 @@ def _probe(suite: dict[str, Any]) -> Section:
 
 def _copy_media(run: Run, out_dir: Path, names: list[str]) -> list[Video | Figure]:
     """Copy files of ``RUN/eval`` into ``OUT/media``; a block to show each (names outside ``eval/`` are skipped)."""
+    from wmhub.errors import WmhubError
     from wmhub.fileio import resolve_inside
 
     blocks: list[Video | Figure] = []
     (out_dir / "media").mkdir(parents=True, exist_ok=True)
     for name in names:
-        path = resolve_inside(run.eval_dir, name)
+        try:
+            path = resolve_inside(run.eval_dir, name)
+        except WmhubError:  # a name from eval_results.json that leaves eval/: not shown
+            continue
         if not path.is_file():
             continue
-        shutil.copyfile(path, out_dir / "media" / path.name)
-        src, caption = f"media/{path.name}", path.stem.replace("_", " ")
+        relative = path.relative_to(run.eval_dir.resolve()).as_posix()
+        target = out_dir / "media" / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        src, caption = f"media/{relative}", path.stem.replace("_", " ")
         if path.suffix.lower() in MEDIA_SUFFIXES:
             blocks.append(Video(src, caption))
         else:

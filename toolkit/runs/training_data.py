@@ -29,6 +29,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from wmhub.data.manifest import Manifest
 from wmhub.errors import ConfigError, DatasetMismatchError, UnsupportedLocationError, WmhubError
@@ -187,8 +188,12 @@ def _download_origin(root: Path, record: DatasetRecord) -> tuple[str, str | None
 
 
 def _spelled(location: HubRepo | FsspecURL) -> str:
-    """The location without its revision (``hf://datasets/org/name``)."""
-    return f"hf://datasets/{location.repo_id}" if isinstance(location, HubRepo) else location.url
+    """The location without its revision (``hf://datasets/org/name``), as a public card may show it: an
+    fsspec URL loses any credentials (``s3://key:secret@bucket``) and its query string."""
+    if isinstance(location, HubRepo):
+        return f"hf://datasets/{location.repo_id}"
+    parts = urlsplit(location.url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def check_published(record: DatasetRecord, location: HubRepo | FsspecURL) -> tuple[str, Manifest, str]:

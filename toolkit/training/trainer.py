@@ -15,6 +15,10 @@ is checkpointed, so ``--resume`` after a kill reproduces the uninterrupted run
 bit for bit; a newest checkpoint that cannot be read is skipped (with a warning) for the
 older one kept.
 
+Launched by ``torchrun``, the supervised loop runs data-parallel (:mod:`wmhub.training.distributed`):
+each rank trains on its share of every global batch, the gradients are summed over the ranks, and
+rank 0 alone validates and writes ``RUN/``; the model equals one process's up to float reduction order.
+
 Hostile inputs stop a run with one line, never a traceback: recipe errors found before any
 training (the run directory, the device, the dataset's config and latent features) are raised
 before ``RUN/`` is created, so a corrected rerun is not blocked; shards that are not the
@@ -39,7 +43,7 @@ import torch
 from wmhub.data.layout import STEPS_CONFIG
 from wmhub.data.reader import WmDataset
 from wmhub.devices import resolve_device
-from wmhub.errors import AlreadyExistsError, ConfigError, NotFoundError
+from wmhub.errors import AlreadyExistsError, ConfigError, NotFoundError, WmhubError
 from wmhub.fileio import atomic_write_json, atomic_write_text, sha256_file
 from wmhub.models.base import LatentModel
 from wmhub.models.dynamics import DynamicsModel
@@ -61,6 +65,7 @@ from wmhub.training.data import (
 )
 from wmhub.training.data_check import check_training_shards
 from wmhub.training.dataset_source import ObtainedDataset, obtain_dataset
+from wmhub.training.distributed import Group, check_batch, detect_launch, rank_device
 from wmhub.training.imagination import ImaginationObjective, Learner, goal_from_batches, load_frozen
 from wmhub.training.metrics_log import MetricsLog
 from wmhub.training.objectives import Objective, evaluate
@@ -137,14 +142,17 @@ class _Data:
                               "short?)")
         self.steps_per_epoch = math.ceil(self.num_train / self.batch_size)
 
+    def _order(self, epoch: int) -> torch.Tensor:
+        """The memory path's seeded order of the training windows in ``epoch``."""
+        generator = epoch_generator(self.seed, epoch)
+        if self.windows_per_episode > 1:
+            return grouped_permutation(self.train.data.episode_index[self.train.rows], self.windows_per_episode,
+                                       generator).to(self.device)
+        return torch.randperm(self.num_train, generator=generator).to(self.device)
+
     def train_batches(self, epoch: int, skip: int) -> Iterator[dict[str, torch.Tensor]]:
         if self.path == "memory":
-            generator = epoch_generator(self.seed, epoch)
-            if self.windows_per_episode > 1:
-                perm = grouped_permutation(self.train.data.episode_index[self.train.rows], self.windows_per_episode,
-                                           generator).to(self.device)
-            else:
-                perm = torch.randperm(self.num_train, generator=generator).to(self.device)
+            perm = self._order(epoch)
             for i in range(skip, self.steps_per_epoch):
                 yield self.train.batch(perm[i * self.batch_size:(i + 1) * self.batch_size])
             return
@@ -155,6 +163,22 @@ class _Data:
                             pin_memory=self.device.type == "cuda", persistent_workers=False)
         for batch in loader:
             yield {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def share_batches(self, epoch: int, skip: int, group: Group) -> Iterator[tuple[int, int, dict[str, torch.Tensor]]]:
+        """This rank's share of each global batch of :meth:`train_batches`: (its rows, the global rows, the
+        share). A rank whose share is empty (a last batch smaller than the world) gets the batch's first row,
+        to be counted with weight 0."""
+        if self.path == "memory":
+            perm = self._order(epoch)
+            for i in range(skip, self.steps_per_epoch):
+                rows = perm[i * self.batch_size:(i + 1) * self.batch_size]
+                lo, hi = group.share(len(rows))
+                yield hi - lo, len(rows), self.train.batch(rows[lo:hi] if hi > lo else rows[:1])
+            return
+        for batch in self.train_batches(epoch, skip):  # the stream path reads every row and keeps its share
+            total = batch["latents"].shape[0]
+            lo, hi = group.share(total)
+            yield hi - lo, total, {k: v[lo:hi] if hi > lo else v[:1] for k, v in batch.items()}
 
     def val_batches(self) -> Iterator[dict[str, torch.Tensor]]:
         if self.path == "memory":
@@ -253,7 +277,9 @@ def train(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None, *, resu
           show_progress: bool = True) -> TrainResult:
     """Train ``recipe`` into a run directory (see the module docstring for what it holds).
 
-    A missing dataset is made by the recipe's data steps (or downloaded, for a Hub source).
+    A missing dataset is made by the recipe's data steps (or downloaded, for a Hub source). Under
+    ``torchrun`` (the launcher's environment set, more than one process) it trains data-parallel and
+    every rank returns the run rank 0 wrote.
 
     Args:
         recipe: a validated recipe (:func:`wmhub.load_recipe`).
@@ -267,7 +293,10 @@ def train(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None, *, resu
     Raises:
         AlreadyExistsError: ``run_dir`` already holds a run and ``resume`` is false.
         NotFoundError: ``resume`` on a directory without a run, or the dataset cannot be found or made.
-        ConfigError: the recipe does not fit the data (or a resumed run was started with another recipe).
+        ConfigError: the recipe does not fit the data (or a resumed run was started with another recipe),
+            or, under torchrun, the world size does not divide ``training.batch_size`` or the objective is
+            ``imagination``.
+        RankFailedError: under torchrun, another rank stopped or a collective timed out.
 
     Example:
         >>> import wmhub
@@ -278,15 +307,60 @@ def train(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None, *, resu
     run_dir = Path(run_dir or Path("runs") / recipe.name)
     if resume and (run_dir / SUMMARY_NAME).is_file():
         return TrainResult(run_dir, run_dir / "model", RunSummary.read(run_dir / SUMMARY_NAME))
-    # every check that needs no training comes before the run directory is created, so a refused
-    # recipe leaves nothing that blocks the next attempt
-    _check_run_dir(run_dir, recipe, resume)
+    launch = detect_launch()
     t = recipe.training
+    if launch is not None:
+        if recipe.objective == "imagination":
+            raise ConfigError(f"{recipe.source}: objective imagination (actor_critic) does not train data-parallel "
+                              "yet; run it as one process (`wmhub train` without torchrun)")
+        check_batch(t.batch_size, launch, recipe.source)
+    else:
+        # every check that needs no training comes before the run directory is created, so a refused
+        # recipe leaves nothing that blocks the next attempt
+        _check_run_dir(run_dir, recipe, resume)
     try:
         device = resolve_device(t.device)
     except RuntimeError as exc:
         raise ConfigError(f"{recipe.source}: training.device {t.device!r} is not a torch device here "
                           f"({str(exc).splitlines()[0]}); use auto, cpu or cuda") from None
+    if launch is None:
+        return _run(recipe, run_dir, resume, show_progress, device, _setup(recipe, run_dir, resume, show_progress),
+                    None)
+    device = rank_device(device, launch)
+    group = Group(launch, device)
+    try:
+        setup, error = None, None
+        if launch.lead:  # rank 0 checks, obtains the data and creates RUN/; the others wait, then read it
+            try:
+                _check_run_dir(run_dir, recipe, resume)
+                setup = _setup(recipe, run_dir, resume, show_progress)
+            except WmhubError as exc:
+                error = exc
+        group.broadcast_error(error)
+        if setup is None:
+            setup = _setup(recipe, run_dir, resume, False, create=False)
+        group.check_same({"train_episodes": setup.split.train, "val_episodes": setup.split.val}, "validation split")
+        return _run(recipe, run_dir, resume, show_progress and launch.lead, device, setup, group)
+    finally:
+        group.close()
+
+
+@dataclass
+class _Setup:
+    """What a run trains on, found before ``RUN/`` is created."""
+
+    obtained: ObtainedDataset
+    dataset: WmDataset
+    spec: SampleSpec
+    shards: list[int]
+    split: EpisodeSplit
+    frozen: _Frozen | None
+
+
+def _setup(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool, create: bool = True) -> _Setup:
+    """Obtain and check the dataset, split its episodes; with ``create``, create ``RUN/`` and write
+    ``split.json`` (rank 0 of a data-parallel run, or the single process)."""
+    t = recipe.training
     obtained = obtain_dataset(recipe.dataset, recipe.source, show_progress)
     dataset = WmDataset(obtained.root)
     info = dataset.config_info(recipe.dataset.config)
@@ -303,26 +377,36 @@ def train(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None, *, resu
                        if limit is None or e < limit})
     split = split_episodes(episodes, t.val_fraction, t.seed)
     frozen = _frozen_models(recipe, dataset, spec) if recipe.objective == "imagination" else None
-    _create_run_dir(run_dir, recipe, resume)
-    atomic_write_json(run_dir / "split.json", {"train_episodes": split.train, "val_episodes": split.val})
+    if create:
+        _create_run_dir(run_dir, recipe, resume)
+        atomic_write_json(run_dir / "split.json", {"train_episodes": split.train, "val_episodes": split.val})
+    return _Setup(obtained, dataset, spec, shards, split, frozen)
 
+
+def _run(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool, device: torch.device, setup: _Setup,
+         group: Group | None) -> TrainResult:
+    """Run the recipe's loop under deterministic algorithms."""
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        if frozen is not None:
-            return _imagination_loop(recipe, run_dir, resume, show_progress, dataset, obtained, spec, shards, split,
-                                     device, frozen)
-        return _train_loop(recipe, run_dir, resume, show_progress, dataset, obtained, spec, shards, split, device)
+        if setup.frozen is not None:
+            return _imagination_loop(recipe, run_dir, resume, show_progress, setup.dataset, setup.obtained,
+                                     setup.spec, setup.shards, setup.split, device, setup.frozen)
+        return _train_loop(recipe, run_dir, resume, show_progress, setup.dataset, setup.obtained, setup.spec,
+                           setup.shards, setup.split, device, group)
     finally:
         torch.use_deterministic_algorithms(deterministic_before)
 
 
 def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool, dataset: WmDataset,
                 obtained: ObtainedDataset, spec: SampleSpec, shards: list[int], split: EpisodeSplit,
-                device: torch.device) -> TrainResult:
+                device: torch.device, group: Group | None = None) -> TrainResult:
+    """The supervised objectives' loop; with ``group``, this rank's share of each global batch, the gradients
+    summed over the ranks (:mod:`wmhub.training.distributed`), and only rank 0 validating and writing."""
     t = recipe.training
+    lead = group is None or group.launch.lead
     started = time.perf_counter()
     data = _Data(dataset, spec, shards, split, recipe, device)
     action_dim = data_action_dim(dataset) * recipe.frame_skip
@@ -349,31 +433,41 @@ def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool
     restored = load_latest_checkpoint(run_dir, model, optimizer, scheduler, device) if resume else None
     if restored is not None:
         step, state, best = restored
-    log = MetricsLog(run_dir, tensorboard=t.tensorboard, truncate_after=step if resume else None)
+    log = MetricsLog(run_dir, tensorboard=t.tensorboard, truncate_after=step if resume else None) if lead else None
 
     progress = Progress(total_steps, "step", "samples", f"train {recipe.name}", enabled=show_progress, initial=step)
     window_loss, window_steps, window_samples, window_data = torch.zeros((), device=device), 0, 0, 0.0
-    window_start = time.perf_counter()
+    window_start, window_reduce = time.perf_counter(), 0.0
     last_val: tuple[int, dict[str, float]] | None = None  # (step, metrics) of this process's latest validation
     try:
         while step < total_steps and not state["stopped_early"]:
             epoch, offset = divmod(step, data.steps_per_epoch)
-            batches = data.train_batches(epoch, offset)
+            batches = data.train_batches(epoch, offset) if group is None else data.share_batches(epoch, offset, group)
             while step < total_steps and not state["stopped_early"]:
                 fetch = time.perf_counter()
-                batch = next(batches, None)
-                if batch is None:
+                item = next(batches, None)
+                if item is None:
                     break
                 window_data += time.perf_counter() - fetch
-                loss = objective(model, batch)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                if group is None:
+                    batch = item
+                    n = batch["latents"].shape[0]
+                    loss = objective(model, batch)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                else:
+                    rows, n, batch = item
+                    loss = objective(model, batch)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    reduce_start = time.perf_counter()
+                    loss = group.reduce_gradients(model.parameters(), loss.detach(), rows, n)
+                    window_reduce += time.perf_counter() - reduce_start
                 if t.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
                 optimizer.step()
                 scheduler.step()
                 step += 1
-                n = batch["latents"].shape[0]
                 window_loss += loss.detach()
                 window_steps, window_samples = window_steps + 1, window_samples + n
                 state["samples"] += n
@@ -385,27 +479,41 @@ def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool
                     _check_finite(mean_loss, "training loss", step - window_steps + 1, step)
                     state["wall_time_s"] += elapsed
                     state["data_time_s"] += window_data
-                    log.write({"split": "train", "step": step, "epoch": step / data.steps_per_epoch,
-                               "loss": mean_loss, "lr": scheduler.get_last_lr()[0],
-                               "samples_per_s": window_samples / max(elapsed, 1e-9),
-                               "data_wait_share": window_data / max(elapsed, 1e-9)})
+                    record = {"split": "train", "step": step, "epoch": step / data.steps_per_epoch,
+                              "loss": mean_loss, "lr": scheduler.get_last_lr()[0],
+                              "samples_per_s": window_samples / max(elapsed, 1e-9),
+                              "data_wait_share": window_data / max(elapsed, 1e-9)}
+                    if group is not None:  # rank 0's time in the gradient all-reduce
+                        record.update(world_size=group.launch.world_size,
+                                      allreduce_share=window_reduce / max(elapsed, 1e-9))
+                    if log is not None:
+                        log.write(record)
                     progress.update(window_steps, window_samples,
                                     f"loss {mean_loss:.4g}, lr {scheduler.get_last_lr()[0]:.2e}")
                     window_loss.zero_()
-                    window_steps, window_samples, window_data = 0, 0, 0.0
+                    window_steps, window_samples, window_data, window_reduce = 0, 0, 0.0, 0.0
                     window_start = time.perf_counter()
                 if step % eval_every == 0 or step == total_steps:
-                    last_val = (step, _validate(model, objective, data, device, step, state, best, log,
-                                                t.early_stopping_patience))
+                    if log is not None:
+                        last_val = (step, _validate(model, objective, data, device, step, state, best, log,
+                                                    t.early_stopping_patience))
+                    if group is not None:  # the others wait for rank 0's validation and its early-stopping call
+                        state["stopped_early"] = group.broadcast_flag(state["stopped_early"])
                     window_start = time.perf_counter()
                 if step % t.checkpoint_every == 0 and step < total_steps and not state["stopped_early"]:
                     if window_steps:  # steps since the last log: never checkpoint weights a nan went through
                         _check_finite(float(window_loss), "training loss", step - window_steps + 1, step)
-                    save_checkpoint(run_dir, step, model, best, optimizer, scheduler, state)
+                    if lead:
+                        save_checkpoint(run_dir, step, model, best, optimizer, scheduler, state)
                     window_start = time.perf_counter()
     finally:
         progress.close()
-        log.close()
+        if log is not None:
+            log.close()
+    if not lead:
+        assert group is not None
+        group.barrier()  # rank 0 validates the best weights and writes model/ and summary.json
+        return TrainResult(run_dir, run_dir / "model", RunSummary.read(run_dir / SUMMARY_NAME))
     model.load_state_dict(best)
     model.eval()
     if last_val is not None and last_val[0] == state["best_step"]:
@@ -417,6 +525,8 @@ def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool
     summary = _summary(recipe, run_dir, model, obtained, dataset, spec, split, data, state, final, step,
                        total_steps, device, time.perf_counter() - started)
     summary.write(run_dir / SUMMARY_NAME)
+    if group is not None:
+        group.barrier()
     return TrainResult(run_dir, model_dir, summary)
 
 

@@ -123,3 +123,8 @@ class ReacherEasyEnv(gymnasium.Env):
         if self.render_mode is None:
             return None
         return self._physics.render(self.render_size, self.render_size, camera_id=0)
+
+    def close(self) -> None:
+        """Free the dm_control environment (its physics and any render context)."""
+        self._runner.env.close()
+        super().close()
