@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
+from wmhub.cli.group import scrub_credentials
 from wmhub.cli.options import upload_options
 from wmhub.errors import ConfigError
 
@@ -37,7 +39,7 @@ def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
       wmhub train recipes/reacher_dynamics_mlp_1m_state.yaml --set training.epochs=20 --out runs/mlp-20ep
       wmhub train reacher_dynamics_mlp_1m_state --resume
     """
-    from wmhub.training.distributed import detect_launch
+    from wmhub.training.distributed import RankFailedError, detect_launch
     from wmhub.training.recipe import builtin_recipes, load_recipe
     from wmhub.training.trainer import train as run_training
 
@@ -48,7 +50,15 @@ def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
     if recipe is None:
         raise ConfigError("name a recipe file or a built-in recipe (see `wmhub train --list`)")
     loaded = load_recipe(recipe, overrides)
-    result = run_training(loaded, run_dir, resume=resume, show_progress=not quiet)
+    try:
+        result = run_training(loaded, run_dir, resume=resume, show_progress=not quiet)
+    except RankFailedError as err:
+        # another rank died: print the one line, then leave without running the collective library's
+        # teardown, whose threads still wait on the dead peer (and abort the process with a C++ message)
+        click.echo(f"error: {scrub_credentials(str(err))}", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(2)
     launch = detect_launch()
     if launch is not None and not launch.lead:  # under torchrun, rank 0 reports
         return
