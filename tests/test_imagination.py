@@ -4,11 +4,6 @@ gradient option runs, same seed → same bytes, SIGKILL then --resume equals the
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +15,8 @@ from wmhub.models.registry import load_model
 from wmhub.training import load_recipe, train
 from wmhub.training.imagination import goal_from_batches, goal_latent, lambda_returns
 from wmhub.training.metrics_log import read_metrics
+
+from support.training import full_and_resumed
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks: one thread is ~10x faster when busy
 
@@ -151,12 +148,6 @@ def test_errors_are_clear_and_leave_no_run(small_dataset, frozen, tmp_path):
         _dreamer(small_dataset, frozen, "imagination.reward=hybrid")
 
 
-def _train_cli(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "wmhub.cli", "train", *args, "--quiet"], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 @pytest.mark.slow
 def test_resume_after_kill_equals_uninterrupted(small_dataset, frozen, tmp_path):
     """SIGKILL after the first checkpoint, then --resume: the same weights (actor, critic, slow critic, return
@@ -166,21 +157,7 @@ def test_resume_after_kill_equals_uninterrupted(small_dataset, frozen, tmp_path)
                        "training.max_steps=60", "training.epochs=1000", "training.checkpoint_every=10",
                        "training.eval_every=20", "imagination.val_starts=64"]:
         overrides += ["--set", assignment]
-    full = _train_cli([DREAMER, *overrides, "--out", str(tmp_path / "full")], tmp_path)
-    assert full.wait(timeout=300) == 0, full.stderr.read()
-    killed = _train_cli([DREAMER, *overrides, "--out", str(tmp_path / "killed")], tmp_path)
-    checkpoints = tmp_path / "killed" / "checkpoints"
-    deadline = time.time() + 120
-    while not (checkpoints.is_dir() and any(p.name.startswith("step-") for p in checkpoints.iterdir())):
-        assert killed.poll() is None, "the run ended before its first checkpoint"
-        assert time.time() < deadline
-        time.sleep(0.01)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
-    assert not (tmp_path / "killed" / "summary.json").exists()
-    resumed = _train_cli([DREAMER, *overrides, "--out", str(tmp_path / "killed"), "--resume"], tmp_path)
-    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
-    a, b = tmp_path / "full", tmp_path / "killed"
+    a, b = full_and_resumed([DREAMER, *overrides], tmp_path, OMP_NUM_THREADS="1")
     assert (a / "model" / "model.safetensors").read_bytes() == (b / "model" / "model.safetensors").read_bytes()
 
     def curve(run: Path) -> list[tuple]:

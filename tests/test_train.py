@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +18,8 @@ from wmhub.training import builtin_recipes, load_recipe, parse_recipe, train
 from wmhub.training.data import SampleSpec, StreamedWindows, grouped_permutation, restrict, split_episodes
 from wmhub.training.metrics_log import read_metrics
 from wmhub.training.summary import RunSummary
+
+from support.training import full_and_resumed
 
 TINY = ["tiny_reacher_dynamics_state", "tiny_reacher_reward_state"]
 
@@ -194,12 +191,6 @@ def test_ensemble_disagreement():
     assert not torch.equal(*members)  # independently initialised
 
 
-def _train_cli(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "wmhub.cli", "train", *args, "--quiet"], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def test_resume_after_kill_equals_uninterrupted(tiny_root, tiny_runs, tmp_path):
     """SIGKILL after the first checkpoint, then --resume: the same weights and validation curve, bit for bit."""
     overrides = ["--set", f"dataset.source={tiny_root / 'tiny-reacher'}", "--set", "training.epochs=30",
@@ -210,23 +201,7 @@ def test_resume_after_kill_equals_uninterrupted(tiny_root, tiny_runs, tmp_path):
     recipe.write_text(text.replace("kind: mlp_dynamics\n  hidden_dim: 128\n  num_layers: 3",
                                    "kind: resblock_dynamics\n  hidden_dim: 64\n  num_blocks: 2\n  dropout: 0.2"))
     assert "dropout: 0.2" in recipe.read_text()
-    full = _train_cli([str(recipe), *overrides, "--out", str(tmp_path / "full")], tmp_path)
-    assert full.wait(timeout=300) == 0, full.stderr.read()
-
-    killed = _train_cli([str(recipe), *overrides, "--out", str(tmp_path / "killed")], tmp_path)
-    checkpoints = tmp_path / "killed" / "checkpoints"
-    deadline = time.time() + 120
-    while not (checkpoints.is_dir() and any(p.name.startswith("step-") for p in checkpoints.iterdir())):
-        assert killed.poll() is None, "the run ended before its first checkpoint"
-        assert time.time() < deadline
-        time.sleep(0.01)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
-    assert not (tmp_path / "killed" / "summary.json").exists()
-    resumed = _train_cli([str(recipe), *overrides, "--out", str(tmp_path / "killed"), "--resume"], tmp_path)
-    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
-
-    a, b = tmp_path / "full", tmp_path / "killed"
+    a, b = full_and_resumed([str(recipe), *overrides], tmp_path)
     assert (a / "model" / "model.safetensors").read_bytes() == (b / "model" / "model.safetensors").read_bytes()
 
     def curve(run: Path) -> list[tuple]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from wmhub.fileio import atomic_write_bytes
@@ -144,6 +145,17 @@ def dimension_ranges(names: Sequence[str], mean: np.ndarray, std: np.ndarray, lo
     return svg_plot(fig, title, f"per-dimension statistics: {title}")
 
 
+def _line_plot(fig: Figure, ax: Axes, xlabel: str, ylabel: str, title: str, logy: bool) -> Plot:
+    """Label, scale, legend and grid of a line plot, written as SVG (shared by :func:`lines` and :func:`curves`)."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    ax.legend(frameon=False, fontsize=8)
+    ax.grid(alpha=0.3)
+    return svg_plot(fig, title, f"{ylabel} against {xlabel}")
+
+
 def lines(x: Sequence[float] | np.ndarray, series: dict[str, Sequence[float]], xlabel: str, ylabel: str, title: str,
           *, logy: bool = False, styles: dict[str, str] | None = None) -> Plot:
     """Line plot of several named series over a common x.
@@ -164,13 +176,7 @@ def lines(x: Sequence[float] | np.ndarray, series: dict[str, Sequence[float]], x
     ax = fig.add_subplot()
     for i, (label, ys) in enumerate(series.items()):
         ax.plot(x, ys, (styles or {}).get(label, "-"), color=COLOURS[i % len(COLOURS)], label=label, linewidth=1.4)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if logy:
-        ax.set_yscale("log")
-    ax.legend(frameon=False, fontsize=8)
-    ax.grid(alpha=0.3)
-    return svg_plot(fig, title, f"{ylabel} against {xlabel}")
+    return _line_plot(fig, ax, xlabel, ylabel, title, logy)
 
 
 def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: str, ylabel: str, title: str,
@@ -192,13 +198,7 @@ def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: s
     for i, (label, (xs, ys)) in enumerate(series.items()):
         ax.plot(xs, ys, "-o" if len(xs) < 40 else "-", markersize=2.5, color=COLOURS[i % len(COLOURS)],
                 label=label, linewidth=1.2)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if logy:
-        ax.set_yscale("log")
-    ax.legend(frameon=False, fontsize=8)
-    ax.grid(alpha=0.3)
-    return svg_plot(fig, title, f"{ylabel} against {xlabel}")
+    return _line_plot(fig, ax, xlabel, ylabel, title, logy)
 
 
 def bars(labels: Sequence[str], values: Sequence[float], ylabel: str, title: str, *,
