@@ -13,6 +13,13 @@ is the reference):
 * that the two engines' shards of the shared episodes have the same SHA-256;
 * the load average before and after (the figures are only comparable on an otherwise idle machine).
 
+Each generation run also reports its CPU seconds (this process and its worker processes) and the rate
+per CPU second ÷ bare ``mj_step`` per CPU second: on a machine shared with other jobs the steadier
+figure. A worker writes one shard on its writer thread while it rolls out the next
+(``wmhub.jobs.overlap``), so with a spare core a worker uses more than one CPU second per wall second;
+``main_thread_cpu_s_1_worker`` is the CPU time of the thread that rolls out (the 1-worker job runs in
+this process), the time a worker tends to when a core is free for its writer thread.
+
     python benchmarks/generate_reacher.py                            # full size
     python benchmarks/generate_reacher.py --episodes 500 --reference-episodes 100 --episodes-per-shard 50
 """
@@ -23,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import tempfile
 import time
@@ -36,6 +44,12 @@ from wmhub.data import open_dataset  # noqa: E402
 from wmhub.envs.reacher import ReacherConfig, ReacherEngineRunner, engine_selected, make_env  # noqa: E402
 from wmhub.envs.reacher_engine import BATCH, load_model  # noqa: E402
 from wmhub.generation import generate  # noqa: E402
+
+
+def _cpu_s() -> float:
+    """CPU seconds used so far by this process and its finished children (the generation workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def bare_env_step_rate(dataset_dir: Path, episodes: int) -> float:
@@ -55,17 +69,18 @@ def bare_env_step_rate(dataset_dir: Path, episodes: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def bare_mj_step_rate(steps: int = 300_000) -> float:
-    """Physics steps/s of ``mujoco.mj_step`` on the reacher model (one control step is one physics step)."""
+def bare_mj_step_rate(steps: int = 300_000) -> tuple[float, float]:
+    """Physics steps per wall second and per CPU second of ``mujoco.mj_step`` on the reacher model (one
+    control step is one physics step)."""
     import mujoco
 
     model = load_model()
     data = mujoco.MjData(model)
     mujoco.mj_forward(model, data)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_s()
     for _ in range(steps):
         mujoco.mj_step(model, data)
-    return steps / (time.perf_counter() - start)
+    return steps / (time.perf_counter() - start), steps / (_cpu_s() - cpu)
 
 
 def rollout_rate(engine: str, episodes: int, length: int) -> float:
@@ -82,14 +97,16 @@ def shard_digests(root: Path) -> dict[str, str]:
     return {s.path: s.sha256 for s in open_dataset(root).manifest.shards}
 
 
-def timed_generate(engine: str, out: Path, episodes: int, length: int, per_shard: int, workers: int) -> float:
-    """Wall seconds of one generation job (fresh OUT)."""
+def timed_generate(engine: str, out: Path, episodes: int, length: int, per_shard: int,
+                   workers: int) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (this process and its workers) and this thread's CPU seconds of one
+    generation job (fresh OUT)."""
     with engine_selected(engine):
-        start = time.perf_counter()
+        start, cpu, main = time.perf_counter(), _cpu_s(), time.thread_time()
         generate("reacher", out, episodes,
                  options={"policy": "p-controller", "epsilon": 0.3, "seed": 0, "episode_length": length},
                  episodes_per_shard=per_shard, workers=workers, show_progress=False)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, _cpu_s() - cpu, time.thread_time() - main
 
 
 def main() -> None:
@@ -107,7 +124,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="wmhub-bench-"))
     load_before = os.getloadavg()
     try:
-        mj_before = bare_mj_step_rate()
+        mj_before, mj_cpu_before = bare_mj_step_rate()
         alone = {"mujoco": rollout_rate("mujoco", max(args.episodes // 5, 1), args.episode_length),
                  "dm_control": rollout_rate("dm_control", max(args.reference_episodes // 5, 1), args.episode_length)}
         runs = {}
@@ -115,10 +132,11 @@ def main() -> None:
             transitions = episodes * args.episode_length
             for workers in (1, 2):
                 out = workdir / f"{engine}-{workers}"
-                wall = timed_generate(engine, out, episodes, args.episode_length, args.episodes_per_shard, workers)
+                wall, cpu, main = timed_generate(engine, out, episodes, args.episode_length,
+                                                 args.episodes_per_shard, workers)
                 runs[(engine, workers)] = {"episodes": episodes, "transitions": transitions, "wall_s": wall,
-                                           "rate": transitions / wall}
-        mj_after = bare_mj_step_rate()
+                                           "rate": transitions / wall, "cpu_s": cpu, "main_cpu_s": main}
+        mj_after, mj_cpu_after = bare_mj_step_rate()
         env_rate = bare_env_step_rate(workdir / "dm_control-1", min(args.baseline_episodes, args.reference_episodes))
         fast, reference = shard_digests(workdir / "mujoco-2"), shard_digests(workdir / "dm_control-2")
         shared = sorted(set(fast) & set(reference))
@@ -129,6 +147,7 @@ def main() -> None:
     load_after = os.getloadavg()
 
     bare = (mj_before + mj_after) / 2
+    bare_cpu = (mj_cpu_before + mj_cpu_after) / 2
     engines = {}
     for engine in ("mujoco", "dm_control"):
         one, two = runs[(engine, 1)], runs[(engine, 2)]
@@ -141,10 +160,17 @@ def main() -> None:
             "ratio_per_worker_vs_bare_mj_step_1": round(one["rate"] / bare, 3),
             "ratio_per_worker_vs_bare_mj_step_2": round(two["rate"] / 2 / bare, 3),
             "scaling_1_to_2": round(two["rate"] / one["rate"], 2),
+            "cpu_s_1_worker": round(one["cpu_s"], 2), "cpu_s_2_workers": round(two["cpu_s"], 2),
+            "cpu_s_per_wall_s_1_worker": round(one["cpu_s"] / one["wall_s"], 2),
+            "main_thread_cpu_s_1_worker": round(one["main_cpu_s"], 2),
+            "main_thread_cpu_ratio_vs_bare_mj_step_1": round(one["transitions"] / one["main_cpu_s"] / bare_cpu, 3),
+            "per_cpu_s_ratio_vs_bare_mj_step_1": round(one["transitions"] / one["cpu_s"] / bare_cpu, 3),
+            "per_cpu_s_ratio_vs_bare_mj_step_2": round(two["transitions"] / two["cpu_s"] / bare_cpu, 3),
         }
     result = {
         "episode_length": args.episode_length, "episodes_per_shard": args.episodes_per_shard,
         "bare_mj_step_per_s": round(bare), "bare_mj_step_before_after": [round(mj_before), round(mj_after)],
+        "bare_mj_step_per_cpu_s": round(bare_cpu),
         "bare_dm_control_env_step_per_s": round(env_rate),
         "engines": engines,
         "speedup_mujoco_vs_dm_control_1_worker": round(runs[("mujoco", 1)]["rate"] / runs[("dm_control", 1)]["rate"],

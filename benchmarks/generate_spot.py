@@ -9,17 +9,23 @@ One run measures, on the same model:
 * ``stepping``: one lockstep batch of episodes stepped by ``SpotRunner.run_episodes`` in this process
   (physics, controller, observations, noise, reward, recording; no shard writing);
 * generation with 1 worker, then with 2 (``wmhub.generate``, shard writing included): control steps/s
-  per worker, the ratio of each to ``bare``, and the 1 → 2 worker scaling; both runs must write the
-  same bytes.
+  per worker, the ratio of each to ``bare`` and to ``bare_replay``, and the 1 → 2 worker scaling; both
+  runs must write the same bytes.
 
 Each rate is given per wall second and per CPU second (this process and its worker processes): on a
-machine shared with other jobs the CPU-second ratios are the steadier figures.
+machine shared with other jobs the CPU-second ratios are the steadier figures. A worker writes one
+shard on its writer thread while it steps the next (``wmhub.jobs.overlap``), so a worker with a spare
+core uses more than one CPU second per wall second (``cpu_s_per_wall_s``); the last shard of each
+worker is written with nothing left to step. ``main_thread_cpu_s_1_worker`` is the CPU time of the
+thread that steps (the 1-worker job runs in this process): with a core free for the writer thread,
+the worker's wall time tends to it (``main_thread_cpu_ratio_to_bare_1_worker``). The default 400
+episodes make 4 shards: 4 on one worker, 2 on each of two.
 
 Also reports bytes per stored step, the projected time for 50 hours (9M control steps) at the 2-worker
 rate, the episodes' fall rate and tracking errors, and the load average before and after (other
 processes on the machine lower the wall-clock rates, and leave no free core for the second worker).
 
-    MENAGERIE_ROOT=../shared/menagerie python benchmarks/generate_spot.py            # 200 episodes, 100 per shard
+    MENAGERIE_ROOT=../shared/menagerie python benchmarks/generate_spot.py            # 400 episodes, 100 per shard
     MENAGERIE_ROOT=../shared/menagerie python benchmarks/generate_spot.py --episodes 40 --episodes-per-shard 20
 """
 
@@ -66,8 +72,9 @@ def bare_mj_step_rate(control_steps: int = 20_000) -> tuple[float, float]:
     return control_steps / (time.perf_counter() - start), control_steps / (_cpu_s() - cpu)
 
 
-def bare_replay_rate(actions: list[np.ndarray]) -> float:
-    """Control steps/s of the same plain loop replaying episodes' stored actions from ``home`` (one MjData)."""
+def bare_replay_rate(actions: list[np.ndarray]) -> tuple[float, float]:
+    """Control steps per wall second and per CPU second of the same plain loop replaying episodes' stored
+    actions from ``home`` (one MjData)."""
     import mujoco
 
     from wmhub.envs.spot_env import ACTION_SCALE
@@ -77,7 +84,7 @@ def bare_replay_rate(actions: list[np.ndarray]) -> float:
     targets = [np.clip(info.default_pose + ACTION_SCALE * a.astype(np.float64), info.ctrl_low, info.ctrl_high)
                for a in actions]
     steps = sum(len(t) for t in targets)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_s()
     for episode in targets:
         mujoco.mj_resetData(model, data)
         data.qpos[:] = info.home_qpos
@@ -86,7 +93,7 @@ def bare_replay_rate(actions: list[np.ndarray]) -> float:
             data.ctrl[:] = target
             for _ in range(N_SUBSTEPS):
                 mujoco.mj_step(model, data)
-    return steps / (time.perf_counter() - start)
+    return steps / (time.perf_counter() - start), steps / (_cpu_s() - cpu)
 
 
 def stepping_rate(options: dict, episodes: int) -> tuple[float, float, list[np.ndarray]]:
@@ -112,7 +119,7 @@ def _tree_sha256(root: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--episodes", type=int, default=200, help="episodes to generate (default 200)")
+    parser.add_argument("--episodes", type=int, default=400, help="episodes to generate (default 400)")
     parser.add_argument("--episodes-per-shard", type=int, default=None,
                         help="lockstep batch size (default: episodes / 2, at most 100 as `wmhub generate spot`)")
     parser.add_argument("--policy", default="trot")
@@ -132,14 +139,15 @@ def main() -> None:
     try:
         bare, bare_cpu = bare_mj_step_rate()
         stepping, stepping_cpu, actions = stepping_rate(options, per_shard)
-        replay = bare_replay_rate(actions)
+        replay, replay_cpu = bare_replay_rate(actions)
         runs = {}
         for workers in (1, 2):
             out = Path(args.out) if args.out and workers == 2 else tmp / f"spot-{workers}"
-            start, cpu = time.perf_counter(), _cpu_s()
+            start, cpu, main = time.perf_counter(), _cpu_s(), time.thread_time()
             result = generate("spot", out, episodes, options=options, episodes_per_shard=per_shard,
                               workers=workers, show_progress=False)
-            runs[workers] = (out, result.manifest, time.perf_counter() - start, _cpu_s() - cpu)
+            runs[workers] = (out, result.manifest, time.perf_counter() - start, _cpu_s() - cpu,
+                             time.thread_time() - main)
         out, manifest, wall2, _ = runs[2]
         steps_rows = sum(s.num_rows for s in manifest.shards_of("steps"))
         transitions = steps_rows - episodes
@@ -162,6 +170,8 @@ def main() -> None:
             "stepping_control_steps_per_s": round(stepping, 1),
             "stepping_ratio_to_bare": round(stepping / bare, 3),
             "stepping_ratio_to_bare_replay": round(stepping / replay, 3),
+            "bare_replay_ratio_to_bare": round(replay / bare, 3),
+            "bare_replay_control_steps_per_cpu_s": round(replay_cpu, 1),
             "bare_mj_step_control_steps_per_cpu_s": round(bare_cpu, 1),
             "stepping_control_steps_per_cpu_s": round(stepping_cpu, 1),
             "stepping_cpu_ratio_to_bare": round(stepping_cpu / bare_cpu, 3),
@@ -169,13 +179,23 @@ def main() -> None:
             "generation_control_steps_per_cpu_s_2_workers": round(transitions / runs[2][3], 1),
             "generation_cpu_ratio_to_bare_1_worker": round(transitions / runs[1][3] / bare_cpu, 3),
             "generation_cpu_ratio_to_bare_2_workers": round(transitions / runs[2][3] / bare_cpu, 3),
+            "generation_cpu_ratio_to_bare_replay_1_worker": round(transitions / runs[1][3] / replay_cpu, 3),
+            "cpu_s_per_wall_s_1_worker": round(runs[1][3] / runs[1][2], 2),
+            "main_thread_cpu_s_1_worker": round(runs[1][4], 2), "cpu_s_1_worker": round(runs[1][3], 2),
+            "main_thread_cpu_ratio_to_bare_1_worker": round(transitions / runs[1][4] / bare_cpu, 3),
+            "main_thread_cpu_ratio_to_bare_replay_1_worker": round(transitions / runs[1][4] / replay_cpu, 3),
+            "cpu_s_per_wall_s_2_workers": round(runs[2][3] / runs[2][2], 2),
             "wall_s_1_worker": round(runs[1][2], 2), "wall_s_2_workers": round(wall2, 2),
             "control_steps_per_s_per_worker_1_worker": round(per_worker[1], 1),
             "control_steps_per_s_per_worker_2_workers": round(per_worker[2], 1),
             "ratio_per_worker_to_bare_1_worker": round(per_worker[1] / bare, 3),
             "ratio_per_worker_to_bare_2_workers": round(per_worker[2] / bare, 3),
+            "ratio_per_worker_to_bare_replay_1_worker": round(per_worker[1] / replay, 3),
+            "ratio_per_worker_to_bare_replay_2_workers": round(per_worker[2] / replay, 3),
             "scaling_1_to_2_workers": round(rate[2] / rate[1], 3),
             "same_bytes_1_and_2_workers": _tree_sha256(runs[1][0]) == _tree_sha256(out),
+            # the 2-worker run's processes are the only children: the peak memory of one worker
+            "worker_peak_rss_mb_2_workers": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
             "bytes_per_step": round(num_bytes / steps_rows, 1),
             "projected_50h_minutes_2_workers": round(FIFTY_HOURS_STEPS / rate[2] / 60, 1),
             "fall_rate": float(col["fell"].mean()),

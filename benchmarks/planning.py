@@ -2,6 +2,8 @@
 
     python benchmarks/planning.py --run runs/reacher_dynamics_mlp_1m_state --episodes 10 --threads 1
     python benchmarks/planning.py --run RUN --suite reacher-easy-return --reward-model runs/reacher_reward_1m_state
+    python benchmarks/planning.py --run RUN --suite reacher-easy-return --reward-model runs/reacher_reward_1m_state \\
+        --value-model runs/reacher_dreamer_ensemble_1m_state --json value-mpc.json
 
 The FLOP bound is the model FLOPs per planned action (2 · parameters ·
 samples · horizon · iterations) divided by the float32 matmul throughput
@@ -60,6 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, type=Path, help="dynamics run directory (wmhub train)")
     parser.add_argument("--reward-model", help="reacher-easy-return: reward run, model dir or hf:// source")
+    parser.add_argument("--value-model", help="reacher-easy-return: actor_critic run, its critic the terminal value")
+    parser.add_argument("--gamma", type=float, help="reacher-easy-return with --value-model: discount (default 0.99)")
     parser.add_argument("--episodes", type=int, help="episodes per suite (default: each suite's own)")
     parser.add_argument("--suite", action="append", choices=SUITES, help="repeat to pick several (default: all)")
     parser.add_argument("--planner", choices=("cem", "mppi"), default="cem")
@@ -75,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
     parser.add_argument("--threads", type=int, help="torch CPU threads (1 avoids oversubscription on a busy host)")
     parser.add_argument("--per-episode", action="store_true", help="keep per-episode records in the JSON")
+    parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 
     if args.threads:
@@ -86,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     root = run.dataset_root()
     given = {"episodes": args.episodes, "planner": planner_options(args), "budget": args.budget,
              "cost_features": args.cost_features, "episode_length": args.episode_length, "steps": args.steps,
-             "seed": args.seed, "reward_model": args.reward_model}
+             "seed": args.seed, "reward_model": args.reward_model, "value_model": args.value_model,
+             "gamma": args.gamma}
     results = {}
     for name in args.suite or SUITES:
         options = {k: v for k, v in given.items() if v is not None and k in suite(name).option_names()}
@@ -95,6 +101,8 @@ def main(argv: list[str] | None = None) -> None:
         if not args.per_episode:
             results[name].pop("per_episode", None)
     print(json.dumps({"run": str(args.run), "suites": results}, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps({"run": str(args.run), "suites": results}, indent=2) + "\n")
     print()
     print("\n".join(markdown_rows(str(args.run), results)))
 

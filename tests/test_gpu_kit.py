@@ -1,7 +1,8 @@
 """The GPU run's rehearsal: ``benchmarks/gpu_session/gpu_run.py --rehearse`` end to end on the CPU.
 
 Every part runs for real at tiny sizes (a 32-d V-JEPA 2 at 32 px through ``encode_dataset``, reacher
-rendering in worker processes, the world-model size benchmark on two tiny Spot recipes); the test checks
+rendering in worker processes, the world-model size benchmark on two tiny Spot recipes, the DDP scaling
+part on 2 gloo ranks); the test checks
 that ``results.json`` holds every figure with its type, that no MFU is reported without a known peak,
 and the FLOP and budget arithmetic the GPU run relies on.
 """
@@ -45,6 +46,8 @@ def test_peaks_flops_and_budget_arithmetic():
     budget = gpu_run.gpu_budget(525.0, 1000.0)
     assert budget.deadline == 1000.0 + 525.0 - budget.reserve_s
     assert budget.encode_s + budget.render_s + budget.reserve_s < 525.0 - 200  # world models keep > 200 s
+    # (d) only with more than one GPU; the CPU rehearsal runs it on 2 gloo ranks
+    assert gpu_run.ddp_ranks(gpu_run.REHEARSAL_SIZES) == 2 and budget.ddp_s < 525.0 - 200
 
 
 @pytest.mark.slow
@@ -57,7 +60,7 @@ def test_rehearsal_runs_every_part_and_reports_every_figure(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["mode"] == "rehearse" and results["device_name"] is None
-    for part in ("render", "encode", "world_models"):
+    for part in ("render", "encode", "world_models", "ddp"):
         assert "error" not in results[part], results[part].get("traceback")
         assert results["spent_s"][part] > 0
 
@@ -88,5 +91,13 @@ def test_rehearsal_runs_every_part_and_reports_every_figure(tmp_path):
     assert [run["recipe"] for run in models["runs"]] == ["tiny_spot_a", "tiny_spot_b"]
     assert 0 < models["fit_seconds"] <= 3.0 and models["table"].startswith("| recipe")
 
+    ddp = results["ddp"]  # 2 gloo ranks vs one process on the first tiny recipe, on the world models' data
+    assert ddp["ranks"] == 2 and ddp["backend"] == "gloo" and ddp["recipe"] == "tiny_spot_a"
+    for key in ("one_samples_per_s", "ranks_samples_per_s", "samples_per_s_ratio", "scaling_efficiency"):
+        assert isinstance(ddp[key], float) and ddp[key] > 0, key
+    assert ddp["scaling_efficiency"] == pytest.approx(ddp["ranks_samples_per_s"] / (2 * ddp["one_samples_per_s"]))
+    assert 0 < ddp["allreduce_share"] < 1
+
     table = (tmp_path / "table.md").read_text()
     assert table in done.stdout and "not reported (no known bf16 peak)" in table and "| `tiny_spot_b` |" in table
+    assert "DDP: scaling efficiency on 2 gloo CPU ranks" in table

@@ -21,17 +21,17 @@ STEPS_0 = "data/steps/episodes-00000000-00000004.parquet"
 
 def _interrupted(out: Path, monkeypatch) -> Path:
     """The small dataset's job stopped after its first shard task (a worker fails on the second)."""
-    real = ShardTask.run
+    real = ShardTask.stage  # a worker rolls a task out (stage), then writes it, overlapped with the next
 
     def fail_after_first(self, progress):
         if self.start > 0:
             raise RuntimeError("worker lost")
         return real(self, progress)
 
-    monkeypatch.setattr(ShardTask, "run", fail_after_first)
+    monkeypatch.setattr(ShardTask, "stage", fail_after_first)
     with pytest.raises(RuntimeError, match="worker lost"):
         make_small(out)
-    monkeypatch.setattr(ShardTask, "run", real)
+    monkeypatch.setattr(ShardTask, "stage", real)
     assert (out / ".wmhub-job.json").exists() and (out / STEPS_0).exists()
     return out
 

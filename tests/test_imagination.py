@@ -4,6 +4,7 @@ gradient option runs, same seed → same bytes, SIGKILL then --resume equals the
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,23 @@ def test_actor_log_prob_matches_the_tanh_gaussian_density():
     assert torch.allclose(model.log_prob_normalized(zn, action), log_prob, atol=1e-4)
     assert bool((action.abs() < 1).all())
     assert torch.equal(model(model.denormalize(zn)), model.act_normalized(zn))
+
+
+def test_periodic_dims_read_angles_as_sine_and_cosine(tmp_path):
+    torch.manual_seed(0)
+    model = ActorCritic(6, 2, actor_hidden_dims=[16], critic_hidden_dims=[16], periodic_dims=[0, 1])
+    model.set_normalization(torch.tensor([1.0, -2.0, 0, 0, 0, 0]), torch.tensor([3.0, 2.0, 0.1, 0.1, 1, 1]))
+    assert model.actor.body[0].in_features == 8  # 4 other dims, then sin and cos of the two angles
+    z = torch.randn(5, 6)
+    turned = z + torch.tensor([2 * math.pi, -4 * math.pi, 0, 0, 0, 0])
+    assert torch.allclose(model(z), model(turned), atol=1e-5)  # a full turn is the same state
+    assert torch.allclose(model.value(z), model.value(turned), atol=1e-4)
+    assert not torch.allclose(model(z), model(z + torch.tensor([1.0, 0, 0, 0, 0, 0])))
+    model.save_pretrained(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    assert torch.equal(again(z), model(z)) and again.inputs(model.normalize(z)).shape == (5, 8)
+    with pytest.raises(ValueError, match="must index the latent"):
+        ActorCritic(6, 2, periodic_dims=[6])
 
 
 def test_lambda_returns_and_goal():

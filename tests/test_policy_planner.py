@@ -8,10 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
-from wmhub.errors import WmhubError
-from wmhub.eval.planners import CEMConfig, PolicyConfig
-from wmhub.eval.planning import run_goal_success, run_reacher_return, run_seed_protocol
+from wmhub.errors import ConfigError, WmhubError
+from wmhub.eval.planners import CEMConfig, PolicyConfig, Rollout
+from wmhub.eval.planning import reward_value_cost, run_goal_success, run_reacher_return, run_seed_protocol
+from wmhub.eval.planning_suites import run_planning_suite
 from wmhub.models.registry import load_model
 from wmhub.runs.evaluate import evaluate
 from wmhub.runs.push import push
@@ -72,7 +74,7 @@ def test_policy_refusals_are_clear(dreamer_run, small_dataset):
     with pytest.raises(WmhubError, match="not an ActorCritic"):
         run_reacher_return(dynamics, planner=PolicyConfig(actor=str(dreamer_run / "dynamics")), episodes=1,
                            episode_length=5)
-    with pytest.raises(WmhubError, match="a policy uses no reward model"):
+    with pytest.raises(WmhubError, match="a policy uses no reward or value model"):
         run_reacher_return(actor, reward_model=load_model(dreamer_run / "reward" / "model"), planner=PolicyConfig(),
                            episodes=1, episode_length=5)
     with pytest.raises(WmhubError, match="not goal-conditioned"):
@@ -91,3 +93,48 @@ def test_tiny_dreamer_evaluates_pushes_and_reproduces(dreamer_run, small_dataset
                       show_progress=False)
     assert not again.failed, [(m.name, m.claimed, m.reproduced) for m in again.failed]
     assert {"validation.loss", "suites.reacher-easy-return.return.mean"} <= {m.name for m in again.metrics}
+
+
+def test_reward_value_cost_is_the_discounted_reward_plus_terminal_value(dreamer_run):
+    reward = load_model(dreamer_run / "reward" / "model").eval()
+    agent = load_model(dreamer_run / "dreamer" / "model").eval()
+    generator = torch.Generator().manual_seed(0)
+    start, latents = torch.randn(6, generator=generator), torch.randn(4, 3, 6, generator=generator)
+    actions = torch.rand(4, 3, 2, generator=generator) * 2 - 1
+    with torch.no_grad():
+        cost = reward_value_cost(reward, agent, 0.9)(Rollout(start, latents, actions))
+        for n in range(4):  # by hand, one sequence at a time
+            zs = [start, latents[n, 0], latents[n, 1]]
+            total = sum(0.9 ** h * float(reward(zs[h][None], actions[n, h][None])) for h in range(3))
+            total += 0.9 ** 3 * float(agent.values_normalized(agent.normalize(latents[n, 2][None])).min())
+            assert float(cost[n]) == pytest.approx(-total, rel=1e-5, abs=1e-6)
+
+
+def test_cem_plans_with_learned_reward_and_value(dreamer_run, small_dataset):
+    dynamics = load_model(dreamer_run / "dynamics" / "model")
+    options = {"reward_model": str(dreamer_run / "reward"), "value_model": str(dreamer_run / "dreamer"),
+               "gamma": 0.95, "episodes": 1, "episode_length": 10, "videos": 0,
+               "planner": {"samples": 16, "elites": 4, "iterations": 2, "horizon": 3}}
+    result = run_planning_suite("reacher-easy-return", options, dynamics, small_dataset, [0], torch.device("cpu"),
+                                False)
+    assert result["reward_source"] == "reward_model+value" and result["gamma"] == 0.95
+    assert result["value_model"] == str(dreamer_run / "dreamer") and result["actions_planned"] == 10
+    assert 0 <= result["return"]["mean"] <= 10
+    with pytest.raises(WmhubError, match="name the reward run too"):
+        run_reacher_return(dynamics, value_model=load_model(dreamer_run / "dreamer" / "model"), episodes=1,
+                           episode_length=5)
+    with pytest.raises(ConfigError, match="value_model: .* holds a MLPDynamics, not an ActorCritic"):
+        run_planning_suite("reacher-easy-return", {**options, "value_model": str(dreamer_run / "dynamics")},
+                           dynamics, small_dataset, [0], torch.device("cpu"), False)
+
+
+def test_a_bc_policy_acts_in_the_suites(dreamer_run):
+    """The seeds' phase-1 BC policy runs with {kind: policy} too: one forward pass, no critic (cost NaN)."""
+    from wmhub.models.bc import BCPolicy
+
+    actor = load_model(dreamer_run / "dreamer" / "model")
+    torch.manual_seed(0)
+    bc = BCPolicy(actor.latent_dim, actor.action_dim, latent=dict(actor.latent))
+    result = run_reacher_return(bc, planner=PolicyConfig(), episodes=1, episode_length=20, device="cpu", videos=0)
+    assert result["model"]["class"] == "BCPolicy" and result["actions_planned"] == 20
+    assert result["model_flops_per_action"] == 2 * bc.num_parameters and result["mean_abs_action"] > 0

@@ -54,7 +54,8 @@ def test_open_exposes_typed_summary_and_results(tiny_run):
 def test_files_keep_their_keys_and_gain_schema_version(tiny_run):
     written = json.loads((tiny_run / "summary.json").read_text())
     before = json.loads((PUSHED_BEFORE / "summary.json").read_text())
-    assert set(written) == set(before) | {"schema_version"}
+    # new keys only: schema_version, and how the run was trained (ranks, precision, accumulation)
+    assert set(written) == set(before) | {"schema_version", "world_size", "precision", "grad_accum_steps"}
     assert set(written["dataset"]) == set(before["dataset"]) | {"format_version"}  # recorded since format 2
     results = json.loads((tiny_run / "eval" / "eval_results.json").read_text())
     claimed = json.loads((PUSHED_BEFORE / "eval_results.json").read_text())

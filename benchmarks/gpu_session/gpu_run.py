@@ -1,9 +1,9 @@
-"""The GPU run in one call: V-JEPA 2 encoding, hardware-EGL rendering, world-model sizes, one budget.
+"""The GPU run in one call: V-JEPA 2 encoding, hardware-EGL rendering, world-model sizes, DDP scaling, one budget.
 
     python benchmarks/gpu_session/gpu_run.py --out OUT --total-seconds 525 --started-at EPOCH   # the GPU call
     python benchmarks/gpu_session/gpu_run.py --rehearse --out OUT                            # CPU, tiny, < 60 s
 
-Three parts, run as (b), (a), (c) (the render rate sizes the encode's dataset), each with its own
+Four parts, run as (b), (a), (c), (d) (the render rate sizes the encode's dataset), each with its own
 wall-clock budget; a part that spends its budget stops where it is and keeps what it measured, and a part
 that fails records its error and the next one runs:
 
@@ -24,6 +24,10 @@ that fails records its error and the next one runs:
 (c) **world models**: ``benchmarks/world_model_sizes.py --fit-seconds`` on the 10M / 100M / 300M Spot
     recipes, in a subprocess whose time limit is what is left of the call, with the fitted training
     time a fixed share of it (:data:`WORLD_MODEL_FIT_SHARE`).
+(d) **DDP scaling**, only when more than one GPU is visible (the rehearsal: 2 gloo ranks on the CPU):
+    ``spot_world_model_100m`` for ``ddp_steps`` steps on one GPU, then on every visible GPU through
+    ``torchrun`` with the same batch per GPU, on (c)'s data: samples/s of each, their ratio, the scaling
+    efficiency and rank 0's all-reduce share. Part (c) leaves it ``Budget.ddp_s`` when it will run.
 
 The budget arithmetic is :class:`Budget`: the call's limit, less what was spent before this script
 started (``--started-at``: installing the kit), less a reserve for writing the results, is shared out
@@ -31,7 +35,8 @@ as ``encode_s`` + ``render_s`` + what remains for the world models. Output: ``OU
 (every figure, the budgets planned and spent) and ``OUT/table.md`` (also printed).
 
 ``--rehearse`` runs the same code on the CPU at tiny sizes (a 32-d V-JEPA 2 at 32 px, short episodes, two
-tiny Spot recipes), so everything but the GPU is checked before the GPU call.
+tiny Spot recipes, the first one's DDP scaling on 2 gloo ranks), so everything but the GPU is checked before
+the GPU call.
 """
 
 from __future__ import annotations
@@ -93,6 +98,7 @@ class Sizes:
     world_model_pilot_steps: int
     world_model_max_fit_s: float  # cap on the fitted training time (the rehearsal's is small)
     world_model_recipes: tuple[str, ...] = tuple(WORLD_MODEL_RECIPES)
+    ddp_steps: int = 60  # (d): optimizer steps of each scaling run
 
 
 GPU_SIZES = Sizes(device="cuda", dtype="bf16", encoder_dim=1024, frame_size=256, batch_size=64, episode_length=200,
@@ -100,7 +106,7 @@ GPU_SIZES = Sizes(device="cuda", dtype="bf16", encoder_dim=1024, frame_size=256,
                   world_model_pilot_steps=40, world_model_max_fit_s=math.inf)
 REHEARSAL_SIZES = Sizes(device="cpu", dtype="bf16", encoder_dim=32, frame_size=32, batch_size=8, episode_length=15,
                         max_encode_episodes=3, render_workers=2, world_model_episodes=6, world_model_batch=16,
-                        world_model_pilot_steps=4, world_model_max_fit_s=3.0)
+                        world_model_pilot_steps=4, world_model_max_fit_s=3.0, ddp_steps=8)
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,7 @@ class Budget:
     forward_s: float
     render_s: float
     reserve_s: float  # writing results.json and the table after the last part
+    ddp_s: float = 0.0  # (d) the DDP scaling runs, kept from the world models' share when they will run
 
     @property
     def deadline(self) -> float:
@@ -136,12 +143,13 @@ class Budget:
 def gpu_budget(total_s: float, started_at: float) -> Budget:  # 525 s: the world models get ~525 - install - 210
     """The GPU call's shares: 150 s encoding (30 s of forward timings), 45 s rendering, 15 s reserve."""
     return Budget(total_s=total_s, started_at=started_at, encode_s=150.0, forward_s=30.0, render_s=45.0,
-                  reserve_s=15.0)
+                  reserve_s=15.0, ddp_s=150.0)
 
 
 def rehearsal_budget(total_s: float, started_at: float) -> Budget:
     """The CPU rehearsal's shares (of 55 s by default; the world models get what is left)."""
-    return Budget(total_s=total_s, started_at=started_at, encode_s=18.0, forward_s=2.0, render_s=5.0, reserve_s=2.0)
+    return Budget(total_s=total_s, started_at=started_at, encode_s=18.0, forward_s=2.0, render_s=5.0, reserve_s=2.0,
+                  ddp_s=25.0)
 
 
 def bf16_peak_flops(device_name: str | None) -> float | None:
@@ -341,9 +349,11 @@ def tiny_world_model_recipes(folder: Path) -> list[str]:
     return files
 
 
-def run_world_models(sizes: Sizes, budget: Budget, scratch: Path, cores: int, recipes: list[str]) -> dict:
-    """Part (c): ``world_model_sizes.py --fit-seconds`` sized to what is left, stopped at the deadline."""
-    left = budget.left()
+def run_world_models(sizes: Sizes, budget: Budget, scratch: Path, cores: int, recipes: list[str],
+                     keep_s: float = 0.0) -> dict:
+    """Part (c): ``world_model_sizes.py --fit-seconds`` sized to what is left (less ``keep_s`` for the parts
+    after it), stopped at that deadline."""
+    left = budget.left() - keep_s
     fit_seconds = round(min(WORLD_MODEL_FIT_SHARE * left, sizes.world_model_max_fit_s), 1)
     if fit_seconds < 1:
         return {"skipped": f"{left:.0f} s left, too little to train"}
@@ -369,6 +379,50 @@ def run_world_models(sizes: Sizes, budget: Budget, scratch: Path, cores: int, re
     table = done.stdout[done.stdout.index("| recipe"):] if "| recipe" in done.stdout else ""
     return {"fit_seconds": fit_seconds, "seconds": time.perf_counter() - start, "table": table.strip(),
             **result}
+
+
+def ddp_ranks(sizes: Sizes) -> int:
+    """Ranks of the DDP scaling part: every visible GPU (1 means the part is skipped), 2 gloo ranks on the CPU."""
+    return torch.cuda.device_count() if sizes.device == "cuda" else 2
+
+
+def run_ddp_scaling(sizes: Sizes, budget: Budget, scratch: Path, cores: int, recipe: str) -> dict:
+    """Part (d): ``recipe`` for ``ddp_steps`` steps as one process on one device, then data-parallel on every
+    visible GPU through ``torchrun`` (the rehearsal: 2 gloo ranks on the CPU), on part (c)'s data.
+
+    The batch per device is fixed (``world_model_batch``; the ranks' global batch is that times the ranks), so
+    the scaling efficiency is the ranks' samples/s ÷ (ranks × one device's). Rates come from the runs'
+    ``metrics.jsonl`` after their first window (``benchmarks/train_ddp.py``'s ``run``).
+    """
+    ranks = ddp_ranks(sizes)
+    if ranks < 2:
+        return {"skipped": f"{ranks} GPU visible: scaling needs 2 or more"}
+    left = budget.left()
+    if left < budget.ddp_s / 2:
+        return {"skipped": f"{left:.0f} s left, too little for two runs"}
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from train_ddp import run as train_run
+    from world_model_sizes import subset_command
+
+    from wmhub.training import load_recipe
+
+    episodes, batch = sizes.world_model_episodes, sizes.world_model_batch
+    command = subset_command(load_recipe(recipe).dataset.commands()[0], episodes, cores)
+    overrides = [f"dataset.source={scratch / 'data' / f'spot-{episodes}'}", f"dataset.generate={json.dumps([command])}",
+                 f"training.device={sizes.device}", "training.warmup_steps=1",
+                 "training.val_fraction=0.05" if sizes.device == "cuda" else "training.val_fraction=0.34"]
+    threads = 1 if sizes.device == "cpu" else max(1, cores // ranks)
+    start = time.perf_counter()
+    one = train_run(recipe, [*overrides, f"training.batch_size={batch}"], sizes.ddp_steps, scratch / "ddp-one", 1,
+                    threads, timeout=max(budget.left() / 2, 1.0), cwd=scratch)
+    many = train_run(recipe, [*overrides, f"training.batch_size={batch * ranks}"], sizes.ddp_steps,
+                     scratch / "ddp-many", ranks, threads, timeout=max(budget.left(), 1.0), cwd=scratch)
+    return {"recipe": Path(recipe).stem, "ranks": ranks, "backend": "nccl" if sizes.device == "cuda" else "gloo",
+            "steps": sizes.ddp_steps, "batch_per_rank": batch, "threads_per_rank": threads,
+            "one_samples_per_s": one["samples_per_s"], "ranks_samples_per_s": many["samples_per_s"],
+            "samples_per_s_ratio": many["samples_per_s"] / one["samples_per_s"],
+            "scaling_efficiency": many["samples_per_s"] / (ranks * one["samples_per_s"]),
+            "allreduce_share": many["allreduce_share"], "seconds": time.perf_counter() - start}
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -397,7 +451,16 @@ def table(results: dict) -> str:
          _fmt(ren.get("frames_per_s")), ""),
         ("render: GL renderer", _fmt(ren.get("gl_renderer")), ""),
     ]
-    for part in ("encode", "render", "world_models"):
+    ddp = results.get("ddp", {})
+    if "scaling_efficiency" in ddp:
+        where = f"{ddp['ranks']} {'GPUs' if ddp['backend'] == 'nccl' else 'gloo CPU ranks'}"
+        rows += [(f"DDP `{ddp['recipe']}`: samples/s, 1 device vs {where}",
+                  f"{_fmt(ddp['one_samples_per_s'])} vs {_fmt(ddp['ranks_samples_per_s'])}", ""),
+                 (f"DDP: scaling efficiency on {where}", _fmt(ddp["scaling_efficiency"], 2), ""),
+                 ("DDP: all-reduce share of rank 0's step", f"{ddp['allreduce_share']:.1%}", "")]
+    elif ddp:
+        rows.append(("DDP scaling", (ddp.get("skipped") or ddp.get("error") or "failed").splitlines()[0][:120], ""))
+    for part in ("encode", "render", "world_models", "ddp"):
         if "error" in results.get(part, {}):
             rows.append((f"{part}: failed", results[part]["error"].splitlines()[0][:120], ""))
     lines = ["| figure | value | target |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
@@ -420,8 +483,8 @@ def main() -> None:
                         help="epoch seconds when the call began (default: now); time before this script counts")
     parser.add_argument("--cores", type=int, default=None,
                         help="render and generation workers (default: the cores this process may run on)")
-    parser.add_argument("--parts", nargs="+", default=["render", "encode", "world_models"],
-                        choices=["encode", "render", "world_models"])
+    parser.add_argument("--parts", nargs="+", default=["render", "encode", "world_models", "ddp"],
+                        choices=["encode", "render", "world_models", "ddp"])
     args = parser.parse_args()
     started_at = args.started_at if args.started_at is not None else time.time()
     sizes = REHEARSAL_SIZES if args.rehearse else GPU_SIZES
@@ -443,7 +506,10 @@ def main() -> None:
         parts = {"encode": lambda: run_encode(sizes, budget, scratch, cores,
                                               results.get("render", {}).get("frames_per_s")),
                  "render": lambda: run_render(sizes, budget, scratch, cores),
-                 "world_models": lambda: run_world_models(sizes, budget, scratch, cores, recipes)}
+                 "world_models": lambda: run_world_models(sizes, budget, scratch, cores, recipes, keep_s=(
+                     budget.ddp_s if "ddp" in args.parts and ddp_ranks(sizes) > 1 else 0.0)),
+                 "ddp": lambda: run_ddp_scaling(sizes, budget, scratch, cores,
+                                                recipes[0] if args.rehearse else "spot_world_model_100m")}
         for name in args.parts:
             start = time.perf_counter()
             print(f"[{time.time() - started_at:6.1f} s] {name}: {budget.left():.0f} s left", file=sys.stderr)

@@ -5,11 +5,11 @@
 # It installs the kit's wheels and wmhub into /tmp/site (the image's torch stays), unpacks the kit's GL
 # loaders when the image has no libEGL, records the environment, and runs benchmarks/gpu_session/gpu_run.py:
 # (b) reacher rendering on all cores, (a) `wmhub encode` with a ViT-L-sized V-JEPA 2 of random weights,
-# (c) the 10M / 100M / 300M Spot world models sized to what is left. The clock starts at the top of
+# (c) the 10M / 100M / 300M Spot world models sized to what is left, (d) DDP scaling on >1 GPU. The clock starts at the top of
 # this script, so the install counts against the budget. What it writes under $OUT comes back:
 # log.txt, env.txt, results.json, table.md.
 # Environment knobs: TOTAL_SECONDS=525 (the script's budget: the call's limit less 15 s),
-#   PARTS="render encode world_models", REHEARSE=1 (CPU, tiny sizes: the rehearsal; TOTAL_SECONDS then 55).
+#   PARTS="render encode world_models ddp", REHEARSE=1 (CPU, tiny sizes: the rehearsal; TOTAL_SECONDS then 55).
 set -euo pipefail
 start=$(date +%s)
 OUT="${OUT:-runs/gpu_session_out}"
@@ -41,5 +41,5 @@ TOTAL="${TOTAL_SECONDS:-525}"
 if [ "${REHEARSE:-0}" = 1 ]; then REHEARSE_FLAG=(--rehearse); TOTAL="${TOTAL_SECONDS:-55}"; fi
 # shellcheck disable=SC2086
 "$PY" benchmarks/gpu_session/gpu_run.py "${REHEARSE_FLAG[@]}" --out "$OUT" --started-at "$start" \
-    --total-seconds "$TOTAL" --parts ${PARTS:-render encode world_models}
+    --total-seconds "$TOTAL" --parts ${PARTS:-render encode world_models ddp}
 echo "done in $(( $(date +%s) - start )) s"

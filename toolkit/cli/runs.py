@@ -23,19 +23,31 @@ from wmhub.errors import ConfigError
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
 @click.option("--list", "list_recipes", is_flag=True, help="List the built-in recipes and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process (data-parallel when torchrun launched it); ray: data-parallel on a Ray "
+                   "cluster through Ray Train's TorchTrainer, one rank per GPU, or per CPU without GPUs "
+                   "(pip install 'wmhub[ray]').")
+@click.option("--ray-address", default=None,
+              help="With --executor ray: the cluster (auto, ray://HEAD:10001); default RAY_ADDRESS, else a local "
+                   "Ray instance for this job.")
+@click.option("--ray-workers", type=int, default=None,
+              help="With --executor ray: ranks (default: one per GPU of the cluster, else one per CPU); "
+                   "training.batch_size must divide by it.")
+def train(recipe, overrides, run_dir, resume, list_recipes, quiet, executor, ray_address, ray_workers):
     """Train a checkpoint from a recipe (a YAML file or a built-in recipe name).
 
     Writes RUN/model (safetensors + config.json), the resolved recipe.yaml,
     metrics.jsonl, split.json and summary.json. A missing dataset is created by
     the recipe's generate commands (or downloaded, for hf:// sources).
-    Launched by torchrun, it trains data-parallel (training.batch_size is the
-    global batch; rank 0 validates and writes the run; docs/scale-out.md).
+    Launched by torchrun, or with --executor ray, it trains data-parallel
+    (training.batch_size is the global batch; rank 0 validates and writes the
+    run; docs/scale-out.md).
 
     \b
     Example:
       wmhub train tiny_reacher_dynamics_state
       torchrun --nproc_per_node 2 -m wmhub.cli train tiny_reacher_dynamics_state
+      wmhub train spot_world_model_100m --executor ray --ray-address auto --ray-workers 8
       wmhub train recipes/reacher_dynamics_mlp_1m_state.yaml --set training.epochs=20 --out runs/mlp-20ep
       wmhub train reacher_dynamics_mlp_1m_state --resume
     """
@@ -49,7 +61,18 @@ def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
         return
     if recipe is None:
         raise ConfigError("name a recipe file or a built-in recipe (see `wmhub train --list`)")
+    if executor != "ray" and (ray_address is not None or ray_workers is not None):
+        raise ConfigError("--ray-address and --ray-workers go with --executor ray")
     loaded = load_recipe(recipe, overrides)
+    if executor == "ray":
+        if detect_launch() is not None:
+            raise ConfigError("--executor ray starts its own ranks; run it once, not under torchrun")
+        from wmhub.training.ray_train import train_on_ray
+
+        result = train_on_ray(loaded, run_dir, resume=resume, show_progress=not quiet, address=ray_address,
+                              workers=ray_workers)
+        _report(result)
+        return
     try:
         result = run_training(loaded, run_dir, resume=resume, show_progress=not quiet)
     except RankFailedError as err:
@@ -62,6 +85,11 @@ def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
     launch = detect_launch()
     if launch is not None and not launch.lead:  # under torchrun, rank 0 reports
         return
+    _report(result)
+
+
+def _report(result) -> None:
+    """The one line a finished training run prints."""
     s = result.summary
     if s.objective == "imagination":  # validation is the negative imagined return (training/imagination.py)
         measured = f"imagined return {-s.val_loss:.5g} vs random actions {-s.val_baseline_loss:.5g}"
@@ -80,11 +108,14 @@ def train(recipe, overrides, run_dir, resume, list_recipes, quiet):
               help="Episodes of every planning suite (overrides the recipe; for quick checks).")
 @click.option("--reward-model", default=None,
               help="reacher-easy-return: plan with this reward run / model dir / hf:// source instead of the recipe's.")
+@click.option("--value-model", default=None,
+              help="reacher-easy-return: add this actor-critic run's critic as the plan's learned terminal value "
+                   "(cost -sum gamma^h R - gamma^H V; needs a reward model).")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="For a pushed SOURCE: the local run directory to evaluate in (default runs/<name>).")
-def eval_command(run_dir, suites, episodes, reward_model, device, quiet, out):
+def eval_command(run_dir, suites, episodes, reward_model, value_model, device, quiet, out):
     """Evaluate a trained run; writes RUN/eval/eval_results.json and plots.
 
     RUN_DIR_OR_SOURCE is a `wmhub train` run directory, or a checkpoint pushed
@@ -98,6 +129,8 @@ def eval_command(run_dir, suites, episodes, reward_model, device, quiet, out):
       wmhub eval runs/reacher_dynamics_mlp_1m_state --suite goal-success --episodes 10
       wmhub eval runs/reacher_dynamics_mlp_1m_state --suite reacher-easy-return \\
           --reward-model runs/reacher_reward_1m_state
+      wmhub eval runs/reacher_ensemble_1m_state --suite reacher-easy-return \\
+          --reward-model runs/reacher_reward_1m_state --value-model runs/reacher_dreamer_ensemble_1m_state
     """
     from wmhub.runs.evaluate import evaluate
     from wmhub.runs.run import RECIPE_NAME, Run, default_run_name
@@ -110,10 +143,11 @@ def eval_command(run_dir, suites, episodes, reward_model, device, quiet, out):
     overrides = {}
     if episodes is not None:
         overrides["episodes"] = episodes
-    if reward_model is not None:
-        if suites and "reacher-easy-return" not in suites:
-            raise click.UsageError("--reward-model applies to --suite reacher-easy-return only")
-        overrides["reward_model"] = reward_model
+    for flag, value in (("--reward-model", reward_model), ("--value-model", value_model)):
+        if value is not None:
+            if suites and "reacher-easy-return" not in suites:
+                raise click.UsageError(f"{flag} applies to --suite reacher-easy-return only")
+            overrides[flag[2:].replace("-", "_")] = value
     run = Run.open(run_dir, finished=True)
     results = evaluate(run, list(suites) or None, device=device, overrides=overrides, show_progress=not quiet)
     v = results.validation

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from wmhub.data.layout import CARD_NAME, STEPS_CONFIG
+from wmhub.data.layout import CARD_NAME, EMBEDDINGS_PREFIX, STEPS_CONFIG
 from wmhub.data.manifest import Manifest
 from wmhub.data.summary import summarize
 from wmhub.fileio import atomic_write_text
@@ -264,7 +264,7 @@ def render_dataset_card(root: Path, manifest: Manifest, template: str, *, repo_i
         hint = "a local directory"
     from huggingface_hub import DatasetCard
 
-    encoders = [c for c in manifest.configs if "identity" in c.extra and c.name.startswith("embeddings-")]
+    encoders = [c for c in manifest.configs if "identity" in c.extra and c.name.startswith(EMBEDDINGS_PREFIX)]
     card = DatasetCard.from_template(card_metadata(manifest, template, license=license),
                                      template_str=load_template(template), pretty_name=pretty_name(manifest, template),
                                      manifest=manifest, summary=summarize(root, manifest), encoders=encoders,

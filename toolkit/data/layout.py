@@ -7,7 +7,8 @@ from pathlib import Path
 from wmhub.fileio import PARTIAL_SUFFIX
 from wmhub.storage.files import CARD_NAME, LOCK_NAME, TMP_MARKER, is_partial_download, is_temporary
 
-__all__ = ["CARD_NAME", "DATA_DIR", "EPISODES_CONFIG", "JOB_NAME", "LOCK_NAME", "PARTIAL_DOWNLOAD_SUFFIX",
+__all__ = ["CARD_NAME", "DATA_DIR", "EMBEDDINGS_PREFIX", "EPISODES_CONFIG", "FRAMES_PREFIX", "JOB_NAME",
+           "LOCK_NAME", "PARTIAL_DOWNLOAD_SUFFIX",
            "STEPS_CONFIG", "TMP_MARKER", "is_partial_download", "is_temporary", "remove_stale_temporaries",
            "shard_path", "stale_temporaries"]
 
@@ -15,6 +16,8 @@ DATA_DIR = "data"
 JOB_NAME = ".wmhub-job.json"
 STEPS_CONFIG = "steps"
 EPISODES_CONFIG = "episodes"
+EMBEDDINGS_PREFIX = "embeddings-"  # derived configs: embeddings-<encoder name>, frames-<size>
+FRAMES_PREFIX = "frames-"
 PARTIAL_DOWNLOAD_SUFFIX = PARTIAL_SUFFIX  # wmhub.fileio.partial_name: a download to resume
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from wmhub.data.frame_shards import PNG_COMPRESS_LEVEL, FrameShardWriter, tar_contents
+from wmhub.data.layout import FRAMES_PREFIX
 from wmhub.data.manifest import ConfigInfo, FeatureInfo
 from wmhub.data.schema import Feature, column_numpy
 from wmhub.errors import ConfigError
@@ -37,7 +38,7 @@ class FramesConfig:
         self.size = size
         self.workers = workers
         self.step_features = step_features
-        self.name = f"frames-{size}"
+        self.name = f"{FRAMES_PREFIX}{size}"
         self.identity = {"renderer": "dm_control physics.render", "camera": 0, "height": size, "width": size,
                          "encoding": f"png (compress_level {PNG_COMPRESS_LEVEL})",
                          "sample": "one per episode, key episode_XXXXXXXX"}

@@ -386,7 +386,8 @@ SPEC = RolloutSpec(
     versions=_versions,
 )
 
-# Spot shards are stepped as one lockstep batch: 100 episodes x 1001 rows keep a worker near 150 MB.
+# Spot shards are stepped as one lockstep batch: 100 episodes x 1001 rows are about 150 MB of recorded rows; a
+# worker holds two shards' rows at most (one being written while it steps the next, see wmhub.jobs.overlap).
 SPOT_EPISODES_PER_SHARD = 100
 
 

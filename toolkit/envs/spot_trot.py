@@ -112,14 +112,19 @@ class LegKinematics:
         return (q + np.pi) % (2 * np.pi) - np.pi
 
     def jacobian_t_force(self, q: np.ndarray, force: np.ndarray, eps: float = 1e-4) -> np.ndarray:
-        """``Jᵀ f`` per leg (``[..., 4, 3]``), by central differences of :meth:`forward`."""
-        out = np.empty_like(q)
+        """``Jᵀ f`` per leg (``[..., 4, 3]``), by central differences of :meth:`forward`.
+
+        The six displaced poses go through one :meth:`forward` call (elementwise, so each value is
+        the one a call per pose gives).
+        """
+        poses = []
         for j in range(3):
             dq = np.zeros(3)
             dq[j] = eps
-            dp = (self.forward(q + dq) - self.forward(q - dq)) / (2 * eps)
-            out[..., j] = np.sum(dp * force, axis=-1)
-        return out
+            poses += [q + dq, q - dq]
+        feet = self.forward(np.stack(poses))  # [6, ..., 4, 3]: +e0, -e0, +e1, -e1, +e2, -e2
+        dp = (feet[0::2] - feet[1::2]) / (2 * eps)  # [3, ..., 4, 3]
+        return np.moveaxis(np.sum(dp * force, axis=-1), 0, -1)
 
 
 class TrotPolicy:

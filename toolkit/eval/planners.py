@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from wmhub.errors import WmhubError
 from wmhub.eval.colored_noise import colored_noise
 from wmhub.models.actor_critic import ActorCritic
+from wmhub.models.bc import BCPolicy
 from wmhub.models.dynamics import DynamicsModel
 from wmhub.models.ensemble import Ensemble
 
@@ -105,16 +106,16 @@ class MPPIConfig(BaseModel):
 
 
 class PolicyConfig(BaseModel):
-    """A learned policy instead of a sampling planner: the actor's deterministic action ``tanh(mean)``,
-    one forward pass per action (no rollouts, no cost function).
+    """A learned policy instead of a sampling planner: the actor's deterministic action ``tanh(mean)`` (or a
+    BC policy's action), one forward pass per action (no rollouts, no cost function).
 
-    ``actor`` names an ``actor_critic`` run (its directory, ``model/`` directory or ``hf://`` repo); by
-    default the model under evaluation must be that actor-critic.
+    ``actor`` names an ``actor_critic`` or ``bc`` run (its directory, ``model/`` directory or ``hf://`` repo); by
+    default the model under evaluation must be that policy.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["policy"] = "policy"
-    actor: str | None = Field(None, description="the actor_critic run; default: the model under evaluation")
+    actor: str | None = Field(None, description="the actor_critic or bc run; default: the model under evaluation")
 
 
 # tagged by ``kind``, so a validation error names the chosen planner's field, not the other planner's
@@ -202,11 +203,15 @@ class DynamicsRollout:
         return latents, disagreement
 
 
+PolicyModel = ActorCritic | BCPolicy
+POLICY_MODELS = (ActorCritic, BCPolicy)  # what planner {kind: policy} runs
+
+
 class PolicyRollout:
-    """An :class:`ActorCritic` where the suites expect a rollout model: its device, latent and
+    """A policy (:data:`PolicyModel`) where the suites expect a rollout model: its device, latent and
     normalisation (the policy planner never rolls out)."""
 
-    def __init__(self, model: ActorCritic, device: torch.device | str | None = None) -> None:
+    def __init__(self, model: PolicyModel, device: torch.device | str | None = None) -> None:
         self.model = model.eval()
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.model.to(self.device)
@@ -217,16 +222,19 @@ class PolicyRollout:
         return self.model.normalize(z)
 
     def flops_per_step(self) -> int:
-        """≈ 2 · actor parameters per action (the critic is not run)."""
-        return 2 * self.model.actor_parameters
+        """≈ 2 · actor parameters per action (an actor-critic's critic is not run)."""
+        if isinstance(self.model, ActorCritic):
+            return 2 * self.model.actor_parameters
+        return 2 * self.model.num_parameters
 
     def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        raise WmhubError("an actor-critic does not predict latents; plan with {kind: policy}, or give CEM a "
-                         "dynamics model")
+        raise WmhubError(f"a {type(self.model).__name__} does not predict latents; plan with {{kind: policy}}, "
+                         "or give CEM a dynamics model")
 
 
-def load_policy(source: str) -> ActorCritic:
-    """The :class:`ActorCritic` of a run directory, its ``model/`` directory or an ``hf://`` repo.
+def load_policy(source: str) -> PolicyModel:
+    """The policy (:class:`ActorCritic` or :class:`BCPolicy`) of a run directory, its ``model/`` directory or
+    an ``hf://`` repo.
 
     Raises:
         WmhubError: ``source`` holds no checkpoint, or another kind of model.
@@ -237,9 +245,9 @@ def load_policy(source: str) -> ActorCritic:
     if not source.startswith("hf://") and (path / "model" / "config.json").is_file():
         path = path / "model"
     model = load_model(source if source.startswith("hf://") else path)
-    if not isinstance(model, ActorCritic):
-        raise WmhubError(f"planner.actor: {source} holds a {type(model).__name__}, not an ActorCritic; name a run "
-                         "of an actor_critic recipe (e.g. runs/reacher_dreamer_ensemble_1m_state)")
+    if not isinstance(model, POLICY_MODELS):
+        raise WmhubError(f"planner.actor: {source} holds a {type(model).__name__}, not an ActorCritic or BCPolicy; "
+                         "name a run of an actor_critic or bc recipe (e.g. runs/reacher_dreamer_ensemble_1m_state)")
     return model
 
 
@@ -250,7 +258,7 @@ def as_rollout_model(model: DynamicsModel | RolloutModel, device: torch.device |
 
     if isinstance(model, WorldModel):
         return WorldModelRollout(model, device)
-    if isinstance(model, ActorCritic):
+    if isinstance(model, POLICY_MODELS):
         return PolicyRollout(model, device)
     if isinstance(model, DynamicsModel):
         return DynamicsRollout(model, device)
@@ -413,13 +421,14 @@ class MPPIPlanner(Planner):
 
 
 class PolicyPlanner(Planner):
-    """Runs an actor (see :class:`PolicyConfig`): the action is the actor's ``tanh(mean)`` at ``z0``; the
-    model and cost function are not used. The step's cost is minus the critic's value V(z0), computed after
-    the timed actor pass (so ``wall_time_s`` is the policy's alone); its model evaluations are 0."""
+    """Runs a policy (see :class:`PolicyConfig`): the action is the actor's ``tanh(mean)`` (a BC policy's
+    action) at ``z0``; the model and cost function are not used. The step's cost is minus the critic's value
+    V(z0), computed after the timed actor pass (so ``wall_time_s`` is the policy's alone; NaN for a BC policy,
+    which has no critic); its model evaluations are 0."""
 
     config: PolicyConfig
 
-    def __init__(self, config: PolicyConfig, policy: ActorCritic, seed: int = 0,
+    def __init__(self, config: PolicyConfig, policy: PolicyModel, seed: int = 0,
                  device: torch.device | str = "cpu") -> None:
         super().__init__(config, policy.action_dim, seed, device)
         self.policy = policy.eval().to(self.device)
@@ -438,6 +447,8 @@ class PolicyPlanner(Planner):
         elapsed = time.perf_counter() - start
         self.wall_times.append(elapsed)
         self.mean_abs_actions.append(float(np.abs(action).mean()))
+        if not isinstance(self.policy, ActorCritic):
+            return PlanStep(action, float("nan"), elapsed, 0)
         with torch.inference_mode():
             cost = -float(self.policy.value(z))
         return PlanStep(action, cost, elapsed, 0)
@@ -445,7 +456,7 @@ class PolicyPlanner(Planner):
 
 def make_planner(config: PlannerConfig, action_dim: int, *, seed: int = 0,
                  device: torch.device | str = "cpu", frame_skip: int = 1,
-                 policy: ActorCritic | None = None) -> Planner:
+                 policy: PolicyModel | None = None) -> Planner:
     """A :class:`CEMPlanner`, :class:`MPPIPlanner` or (with ``policy``) :class:`PolicyPlanner` for
     ``config``, seeded, sampling on ``device`` (``frame_skip``: environment actions per planned action,
     for the warm start's shift)."""

@@ -50,6 +50,7 @@ from wmhub.envs.registry import PlanningAdapter, get_env
 from wmhub.errors import WmhubError
 from wmhub.eval.fingertip_paths import FingertipPaths
 from wmhub.eval.planners import (
+    POLICY_MODELS,
     CEMConfig,
     CostFn,
     Planner,
@@ -151,6 +152,35 @@ def reward_model_cost(reward_model: RewardModel) -> CostFn:
     return cost
 
 
+def reward_value_cost(reward_model: RewardModel, value_model: ActorCritic, gamma: float) -> CostFn:
+    """−Σ_h γ^h R(z_h, a_h) − γ^H V(z_H): learned reward over the horizon plus a learned terminal value.
+
+    TD-MPC2's planning objective (Hansen et al. 2024) with the critic of a policy trained in imagination
+    (``value_model``, an ``actor_critic`` run; V = the minimum of its two heads). The value carries the
+    reward beyond the horizon, so the cost has a slope where the reward model is flat (far from the target).
+
+    Args:
+        reward_model: R(z, a), scored from the latent each action is applied in.
+        value_model: the actor-critic whose critic gives V(z_H) of the last predicted latent.
+        gamma: the discount (the suite's ``gamma`` option, 0.99 by default: the imagination recipes' own).
+
+    Returns:
+        A cost function for the planners.
+
+    Example:
+        >>> cost_fn = reward_value_cost(reward_model, agent, 0.99)  # doctest: +SKIP
+    """
+
+    def cost(rollout: Rollout) -> torch.Tensor:
+        n, horizon = rollout.latents.shape[:2]
+        before = torch.cat([rollout.start.expand(n, 1, -1), rollout.latents[:, :-1]], dim=1)
+        discount = gamma ** torch.arange(horizon, device=rollout.latents.device, dtype=torch.float32)
+        rewards = (reward_model(before, rollout.actions) * discount).sum(-1)
+        return -(rewards + gamma ** horizon * value_model.value(rollout.latents[:, -1]))
+
+    return cost
+
+
 # --------------------------------------------------------------------------- data and timing
 def _load_episodes(dataset_root: str | Path, episodes: Sequence[int]) -> dict[int, dict[str, np.ndarray]]:
     """The state columns, latents, actions and rewards of some episodes (rows in step order)."""
@@ -238,17 +268,17 @@ def env_steps(env, action: np.ndarray, frame_skip: int, limit: int) -> Iterator[
 def _prepare(dynamics: DynamicsModel | RolloutModel, planner: PlannerConfig, seed: int,
              device: torch.device | str | None) -> tuple[RolloutModel, Planner]:
     """The rollout model on its device (``None`` → CUDA when present) and a seeded planner."""
-    if isinstance(dynamics, (DynamicsModel, JEPAWorldModel, ActorCritic)):
+    if isinstance(dynamics, (DynamicsModel, JEPAWorldModel, *POLICY_MODELS)):
         device = resolve_device("auto") if device is None else torch.device(device)
     if isinstance(planner, PolicyConfig):  # an actor instead of a planner: one forward pass per action
         actor = load_policy(planner.actor) if planner.actor is not None else dynamics
-        if not isinstance(actor, ActorCritic):
-            raise WmhubError(f"planner kind policy runs an actor-critic, and this suite was given a "
+        if not isinstance(actor, POLICY_MODELS):
+            raise WmhubError(f"planner kind policy runs an actor-critic (or a BC policy), and this suite was given a "
                              f"{type(actor).__name__}; evaluate an actor_critic run, or name one in planner.actor")
         model = PolicyRollout(actor, device)
         require_state_latent(model)
         return model, make_planner(planner, model.action_dim, seed=seed, device=model.device, policy=actor)
-    if isinstance(dynamics, ActorCritic):
+    if isinstance(dynamics, POLICY_MODELS):
         raise WmhubError(f"an actor-critic acts with planner {{kind: policy}}, not {planner.kind}; set the suite's "
                          "planner to {kind: policy} (a sampling planner needs a dynamics run)")
     if isinstance(dynamics, JEPAWorldModel):
@@ -424,55 +454,58 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
     progress = Progress(episodes * budget, "action", "episode", "goal-success", enabled=show_progress)
     recorder = PlanningVideos(video_dir, "goal-success", videos, show_progress=show_progress)
     fingertips = FingertipPaths(video_dir, "goal-success", videos, model, plan, dynamics, seed)
-    for ep in chosen:
-        rec = data[ep]
-        last_t = len(rec["latent"]) - 1 - goal_offset
-        if last_t < 0:
-            raise WmhubError(f"episode {ep} has {len(rec['latent']) - 1} steps, fewer than goal_offset={goal_offset}")
-        t = int(rng.integers(0, last_t + 1))
-        goal_q = rec["qpos"][t + goal_offset]
-        goal = _goal_tensor(source.recorded(rec, t + goal_offset), model)
-        REACHER.set_state(env, rec["qpos"][t], rec["qvel"][t], rec["target_pos"][t])
-        z = source.live(env)
-        if observe is not None:
-            observe(z, None)
-        start_err = REACHER.joint_error(env, goal_q)
-        cost_fn = goal_latent_cost(goal, model.normalize, cost_steps, source.dims)
-        plan.reset()
-        recorder.start(len(per_episode), label=f"episode {ep} from step {t}", goal=(
-            rec["qpos"][t + goal_offset], rec["qvel"][t + goal_offset], rec["target_pos"][t + goal_offset]))
-        recorder.step(REACHER.physics_state(env), None)
-        fingertips.start(len(per_episode), budget, f"episode {ep}")
-        reached_at, err, k, executed = None, start_err, 0, None
-        while k < budget:
-            step = plan.plan(model, z, cost_fn, executed)
-            fingertips.capture(k, env, z)
-            todo = min(every, budget - k)
-            for i, (action, _) in enumerate(env_steps(env, step.action, fs, todo)):
-                k += 1
-                recorder.step(REACHER.physics_state(env), step.cost)
-                err = REACHER.joint_error(env, goal_q)
-                if reached_at is None and bool(np.all(err <= tolerance)):
-                    reached_at = k
-                if observe is not None or i == todo - 1:
-                    z = source.live(env)
-                if observe is not None:
-                    observe(z, action)
-                progress.update(1, 0, f"episode {len(per_episode) + 1}/{episodes}, "
-                                      f"success {sum(e['success'] for e in per_episode)}")
-            executed = todo
-        per_episode.append({
-            "episode_index": ep, "start_step": t, "success": reached_at is not None,
-            "final_success": bool(np.all(err <= tolerance)), "steps_to_success": reached_at,
-            "already_at_goal": bool(np.all(start_err <= tolerance)),
-            "start_joint_error_rad": float(start_err.max()), "final_joint_error_rad": float(err.max()),
-            "final_latent_distance": _latent_distance(model, z, goal)})
-        recorder.finish(f"success at step {reached_at}" if reached_at is not None else "no success")
-        progress.update(0, 1, f"episode {len(per_episode)}/{episodes}, "
-                              f"success {sum(e['success'] for e in per_episode)}")
-    progress.close()
-    recorder.close()
-    source.close()
+    try:
+        for ep in chosen:
+            rec = data[ep]
+            last_t = len(rec["latent"]) - 1 - goal_offset
+            if last_t < 0:
+                raise WmhubError(f"episode {ep} has {len(rec['latent']) - 1} steps, fewer than "
+                                 f"goal_offset={goal_offset}")
+            t = int(rng.integers(0, last_t + 1))
+            goal_q = rec["qpos"][t + goal_offset]
+            goal = _goal_tensor(source.recorded(rec, t + goal_offset), model)
+            REACHER.set_state(env, rec["qpos"][t], rec["qvel"][t], rec["target_pos"][t])
+            z = source.live(env)
+            if observe is not None:
+                observe(z, None)
+            start_err = REACHER.joint_error(env, goal_q)
+            cost_fn = goal_latent_cost(goal, model.normalize, cost_steps, source.dims)
+            plan.reset()
+            recorder.start(len(per_episode), label=f"episode {ep} from step {t}", goal=(
+                rec["qpos"][t + goal_offset], rec["qvel"][t + goal_offset], rec["target_pos"][t + goal_offset]))
+            recorder.step(REACHER.physics_state(env), None)
+            fingertips.start(len(per_episode), budget, f"episode {ep}")
+            reached_at, err, k, executed = None, start_err, 0, None
+            while k < budget:
+                step = plan.plan(model, z, cost_fn, executed)
+                fingertips.capture(k, env, z)
+                todo = min(every, budget - k)
+                for i, (action, _) in enumerate(env_steps(env, step.action, fs, todo)):
+                    k += 1
+                    recorder.step(REACHER.physics_state(env), step.cost)
+                    err = REACHER.joint_error(env, goal_q)
+                    if reached_at is None and bool(np.all(err <= tolerance)):
+                        reached_at = k
+                    if observe is not None or i == todo - 1:
+                        z = source.live(env)
+                    if observe is not None:
+                        observe(z, action)
+                    progress.update(1, 0, f"episode {len(per_episode) + 1}/{episodes}, "
+                                          f"success {sum(e['success'] for e in per_episode)}")
+                executed = todo
+            per_episode.append({
+                "episode_index": ep, "start_step": t, "success": reached_at is not None,
+                "final_success": bool(np.all(err <= tolerance)), "steps_to_success": reached_at,
+                "already_at_goal": bool(np.all(start_err <= tolerance)),
+                "start_joint_error_rad": float(start_err.max()), "final_joint_error_rad": float(err.max()),
+                "final_latent_distance": _latent_distance(model, z, goal)})
+            recorder.finish(f"success at step {reached_at}" if reached_at is not None else "no success")
+            progress.update(0, 1, f"episode {len(per_episode)}/{episodes}, "
+                                  f"success {sum(e['success'] for e in per_episode)}")
+    finally:  # the renderers are released whatever happens
+        progress.close()
+        recorder.close()
+        source.close()
     reached = [e["steps_to_success"] for e in per_episode if e["success"]]
     return {
         **_header("goal-success", model, planner, seed, episodes, owner=dynamics),
@@ -490,6 +523,7 @@ def run_goal_success(dynamics: DynamicsModel | RolloutModel, dataset_root: str |
 
 
 def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: RewardModel | None = None,
+                       value_model: ActorCritic | None = None, gamma: float = 0.99,
                        episodes: int = 10, planner: PlannerConfig = CEMConfig(), seed: int = 0,
                        device: torch.device | str | None = None, episode_length: int = 1000,
                        videos: int = 3, video_dir: str | Path | None = None,
@@ -497,7 +531,8 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
     """Return of the standard reacher-easy episode (1000 steps), planning with the learned dynamics.
 
     Episodes are the successive resets of ``make_env(seed)``. The planning
-    cost is ``−Σ_h R(z_h, a_h)`` with ``reward_model``, or else the smooth
+    cost is ``−Σ_h R(z_h, a_h)`` with ``reward_model``; with ``value_model`` too (an actor-critic run)
+    ``−Σ_h γ^h R(z_h, a_h) − γ^H V(z_H)`` (:func:`reward_value_cost`, no hand-written term); or else the smooth
     state surrogate :func:`to_target_cost` (mean predicted ‖to_target‖; the
     true reward is 1 while ‖to_target‖ ≤ target + finger radius, read from
     the physics). The return is the sum of the environment's rewards (0 or 1
@@ -510,9 +545,14 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
     if episodes < 1 or episode_length < 1:
         raise WmhubError("episodes and episode_length must be >= 1")
     _reject_world_model(dynamics)
-    if isinstance(planner, PolicyConfig) and reward_model is not None:
-        raise WmhubError("reacher-easy-return: a policy uses no reward model (it acts without a cost); drop the "
-                         "reward_model option or plan with {kind: cem}")
+    if isinstance(planner, PolicyConfig) and (reward_model is not None or value_model is not None):
+        raise WmhubError("reacher-easy-return: a policy uses no reward or value model (it acts without a cost); "
+                         "drop the reward_model / value_model options or plan with {kind: cem}")
+    if value_model is not None and reward_model is None:
+        raise WmhubError("reacher-easy-return: value_model is the terminal value after the learned rewards of the "
+                         "horizon; name the reward run too (reward_model: runs/reacher_reward_1m_state)")
+    if not 0.0 < gamma <= 1.0:
+        raise WmhubError(f"reacher-easy-return: gamma must be in (0, 1], got {gamma}")
     model, plan = _prepare(dynamics, planner, seed, device)
     fs = frame_skip_of(model)
     extra_flops = 0
@@ -521,7 +561,16 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
     elif reward_model is not None:
         require_state_latent(reward_model)
         reward_model = reward_model.eval().to(model.device)
-        cost_fn, source, extra_flops = reward_model_cost(reward_model), "reward_model", 2 * reward_model.num_parameters
+        extra_flops = 2 * reward_model.num_parameters
+        if value_model is None:
+            cost_fn, source = reward_model_cost(reward_model), "reward_model"
+        else:
+            require_state_latent(value_model)
+            value_model = value_model.eval().to(model.device)
+            cost_fn, source = reward_value_cost(reward_model, value_model, gamma), "reward_model+value"
+            # the critic runs once per sequence, not per step: its FLOPs spread over the horizon
+            critic = sum(p.numel() for p in value_model.critic.parameters())
+            extra_flops += 2 * critic // max(1, getattr(planner, "horizon", 1))
     else:
         cost_fn, source = to_target_cost, "state_surrogate"
     env = REACHER.make_env(seed)
@@ -530,36 +579,39 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
                         enabled=show_progress)
     recorder = PlanningVideos(video_dir, "reacher-easy-return", videos, show_progress=show_progress)
     fingertips = FingertipPaths(video_dir, "reacher-easy-return", videos, model, plan, dynamics, seed)
-    for _ in range(episodes):
-        timestep = env.reset()
-        recorder.start(len(per_episode), goal=None, label=f"reset {len(per_episode)}")
-        recorder.step(REACHER.physics_state(env), None)
-        fingertips.start(len(per_episode), episode_length, f"reset {len(per_episode)}")
-        radius = REACHER.reach_radius(env.physics)
-        z = REACHER.observation_latent(timestep.observation)
-        plan.reset()
-        total, reached_at, k = 0.0, None, 0
-        while k < episode_length:
-            step = plan.plan(model, z, cost_fn)
-            fingertips.capture(k, env, z)
-            for _, timestep in env_steps(env, step.action, fs, episode_length - k):
-                k += 1
-                recorder.step(REACHER.physics_state(env), step.cost)
-                z = REACHER.observation_latent(timestep.observation)
-                total += float(timestep.reward)
-                if reached_at is None and float(np.linalg.norm(z[TO_TARGET])) <= radius:
-                    reached_at = k
-                progress.update(1, 0, f"episode {len(per_episode) + 1}/{episodes}, return so far {total:.0f}")
-        per_episode.append({"return": total, "steps_to_reach": reached_at,
-                            "final_inside": bool(np.linalg.norm(z[TO_TARGET]) <= radius)})
-        recorder.finish(f"return {total:.0f}")
-        progress.update(0, 1, f"episode {len(per_episode)}/{episodes}, last return {total:.0f}")
-    progress.close()
-    recorder.close()
+    try:
+        for _ in range(episodes):
+            timestep = env.reset()
+            recorder.start(len(per_episode), goal=None, label=f"reset {len(per_episode)}")
+            recorder.step(REACHER.physics_state(env), None)
+            fingertips.start(len(per_episode), episode_length, f"reset {len(per_episode)}")
+            radius = REACHER.reach_radius(env.physics)
+            z = REACHER.observation_latent(timestep.observation)
+            plan.reset()
+            total, reached_at, k = 0.0, None, 0
+            while k < episode_length:
+                step = plan.plan(model, z, cost_fn)
+                fingertips.capture(k, env, z)
+                for _, timestep in env_steps(env, step.action, fs, episode_length - k):
+                    k += 1
+                    recorder.step(REACHER.physics_state(env), step.cost)
+                    z = REACHER.observation_latent(timestep.observation)
+                    total += float(timestep.reward)
+                    if reached_at is None and float(np.linalg.norm(z[TO_TARGET])) <= radius:
+                        reached_at = k
+                    progress.update(1, 0, f"episode {len(per_episode) + 1}/{episodes}, return so far {total:.0f}")
+            per_episode.append({"return": total, "steps_to_reach": reached_at,
+                                "final_inside": bool(np.linalg.norm(z[TO_TARGET]) <= radius)})
+            recorder.finish(f"return {total:.0f}")
+            progress.update(0, 1, f"episode {len(per_episode)}/{episodes}, last return {total:.0f}")
+    finally:  # the renderers are released whatever happens
+        progress.close()
+        recorder.close()
     reached = [e["steps_to_reach"] for e in per_episode if e["steps_to_reach"] is not None]
     return {
         **_header("reacher-easy-return", model, planner, seed, episodes),
         "episode_length": episode_length, "reward_source": source,
+        **({"gamma": gamma} if value_model is not None else {}),
         "return": mean_se(e["return"] for e in per_episode),
         "reached_rate": mean_se(float(e["steps_to_reach"] is not None) for e in per_episode),
         "steps_to_reach": mean_se(reached),
@@ -612,33 +664,35 @@ def run_seed_protocol(dynamics: DynamicsModel | RolloutModel, dataset_root: str 
     progress = Progress(len(chosen) * steps, "action", "episode", "seed-protocol", enabled=show_progress)
     recorder = PlanningVideos(video_dir, "seed-protocol", videos, show_progress=show_progress)
     fingertips = FingertipPaths(video_dir, "seed-protocol", videos, model, plan, dynamics, seed)
-    for ep in chosen:
-        rec, row = data[ep], goals[ep]
-        goal = _goal_tensor(rec["latent"][row], model)
-        z = REACHER.set_state(env, rec["qpos"][0], rec["qvel"][0], rec["target_pos"][0])
-        cost_fn = goal_latent_cost(goal, model.normalize, "all")
-        plan.reset()
-        recorder.start(len(per_episode), goal=(rec["qpos"][row], rec["qvel"][row], rec["target_pos"][row]),
-                       label=f"episode {ep} to step {row}")
-        recorder.step(REACHER.physics_state(env), None)
-        fingertips.start(len(per_episode), steps, f"episode {ep}")
-        dists, total = [_latent_distance(model, z, goal)], 0.0
-        while len(dists) <= steps:
-            step = plan.plan(model, z, cost_fn)
-            fingertips.capture(len(dists) - 1, env, z)
-            for _, timestep in env_steps(env, step.action, fs, steps + 1 - len(dists)):
-                recorder.step(REACHER.physics_state(env), step.cost)
-                z = REACHER.observation_latent(timestep.observation)
-                total += float(timestep.reward)
-                dists.append(_latent_distance(model, z, goal))
-                progress.update(1, 0, f"episode {len(per_episode) + 1}/{len(chosen)}, reward {total:.0f}")
-        initial, final = dists[0], dists[-1]
-        per_episode.append({"episode_index": ep, "goal_step": row, "reward_sum": total, "initial_distance": initial,
-                            "final_distance": final, "min_distance": min(dists),
-                            "improvement": (initial - final) / initial if initial > 0 else 0.0})
-        recorder.finish(f"reward {total:.0f}, distance {initial:.3g} -> {final:.3g}")
-    progress.close()
-    recorder.close()
+    try:
+        for ep in chosen:
+            rec, row = data[ep], goals[ep]
+            goal = _goal_tensor(rec["latent"][row], model)
+            z = REACHER.set_state(env, rec["qpos"][0], rec["qvel"][0], rec["target_pos"][0])
+            cost_fn = goal_latent_cost(goal, model.normalize, "all")
+            plan.reset()
+            recorder.start(len(per_episode), goal=(rec["qpos"][row], rec["qvel"][row], rec["target_pos"][row]),
+                           label=f"episode {ep} to step {row}")
+            recorder.step(REACHER.physics_state(env), None)
+            fingertips.start(len(per_episode), steps, f"episode {ep}")
+            dists, total = [_latent_distance(model, z, goal)], 0.0
+            while len(dists) <= steps:
+                step = plan.plan(model, z, cost_fn)
+                fingertips.capture(len(dists) - 1, env, z)
+                for _, timestep in env_steps(env, step.action, fs, steps + 1 - len(dists)):
+                    recorder.step(REACHER.physics_state(env), step.cost)
+                    z = REACHER.observation_latent(timestep.observation)
+                    total += float(timestep.reward)
+                    dists.append(_latent_distance(model, z, goal))
+                    progress.update(1, 0, f"episode {len(per_episode) + 1}/{len(chosen)}, reward {total:.0f}")
+            initial, final = dists[0], dists[-1]
+            per_episode.append({"episode_index": ep, "goal_step": row, "reward_sum": total, "initial_distance": initial,
+                                "final_distance": final, "min_distance": min(dists),
+                                "improvement": (initial - final) / initial if initial > 0 else 0.0})
+            recorder.finish(f"reward {total:.0f}, distance {initial:.3g} -> {final:.3g}")
+    finally:  # the renderers are released whatever happens
+        progress.close()
+        recorder.close()
     return {
         **_header("seed-protocol", model, planner, seed, len(chosen)),
         "steps": steps, "eligible_episodes": len(goals),

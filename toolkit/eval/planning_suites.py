@@ -2,8 +2,9 @@
 
 Each suite's options are the keyword arguments of its function in :mod:`wmhub.eval.planning`
 (declared once, there: the options model is built from the signature). ``planner`` is a mapping
-(``{kind: cem, samples: 500, ...}``; ``kind`` defaults to ``cem``) and ``reward_model``
-(return suite) a path to a reward run, its ``model/`` directory or an ``hf://`` source.
+(``{kind: cem, samples: 500, ...}``; ``kind`` defaults to ``cem``); ``reward_model`` and ``value_model``
+(return suite) name a reward run and an actor-critic run (the learned terminal value): a run directory, its
+``model/`` directory or an ``hf://`` source.
 
 Example:
     >>> from wmhub.eval.suites import suite
@@ -21,20 +22,21 @@ from typing import Any
 import torch
 from pydantic import TypeAdapter, ValidationError, create_model
 
-from wmhub.errors import ConfigError, NotFoundError
+from wmhub.errors import ConfigError
 from wmhub.eval import planning
 from wmhub.eval.planners import PlannerConfig
 from wmhub.eval.suite import Suite, SuiteContext, SuiteOptions
 from wmhub.models.actor_critic import ActorCritic
+from wmhub.models.bc import BCPolicy
 from wmhub.models.dynamics import DynamicsModel
 from wmhub.models.jepa import JEPAWorldModel
-from wmhub.models.registry import load_model
+from wmhub.models.registry import load_named_model
 from wmhub.models.reward import RewardModel
 
 # arguments the runner passes itself, not options of a recipe
 _CONTEXT_ARGUMENTS = {"dynamics", "dataset_root", "val_episodes", "device", "show_progress", "video_dir"}
 # options given as plain values in a recipe and converted here
-_OPTION_TYPES: dict[str, Any] = {"planner": Any, "reward_model": str | None}
+_OPTION_TYPES: dict[str, Any] = {"planner": Any, "reward_model": str | None, "value_model": str | None}
 
 
 def options_model(name: str, function: Callable[..., Any]) -> type[SuiteOptions]:
@@ -67,17 +69,20 @@ def load_reward_model(source: str, suite: str) -> RewardModel:
         NotFoundError: ``source`` is neither a training run nor a model directory.
         ConfigError: it holds another kind of model.
     """
-    path = Path(source)
-    if not source.startswith("hf://") and (path / "model" / "config.json").is_file():
-        path = path / "model"
-    elif not source.startswith("hf://") and not (path / "config.json").is_file():
-        raise NotFoundError(f"eval.{suite}.reward_model: {source} is neither a training run nor a model directory; "
-                            "train the reward recipe first (e.g. `wmhub train reacher_reward_1m_state`) or drop the "
-                            "option to plan with the state surrogate")
-    model = load_model(source if source.startswith("hf://") else path)
-    if not isinstance(model, RewardModel):
-        raise ConfigError(f"eval.{suite}.reward_model: {source} holds a {type(model).__name__}, not a RewardModel")
-    return model
+    return load_named_model(source, RewardModel, f"eval.{suite}.reward_model",
+                       "train the reward recipe first (e.g. `wmhub train reacher_reward_1m_state`) or drop the "
+                       "option to plan with the state surrogate")
+
+
+def load_value_model(source: str, suite: str) -> ActorCritic:
+    """The :class:`ActorCritic` whose critic is a planner's learned terminal value (``value_model``).
+
+    Raises:
+        NotFoundError: ``source`` is neither a training run nor a model directory.
+        ConfigError: it holds another kind of model.
+    """
+    return load_named_model(source, ActorCritic, f"eval.{suite}.value_model",
+                       "train an actor_critic recipe first (e.g. `wmhub train reacher_dreamer_ensemble_1m_state`)")
 
 
 def run_planning_suite(name: str, options: Mapping[str, Any], model: DynamicsModel, dataset_root: Path,
@@ -113,12 +118,16 @@ def _run(name: str, options: SuiteOptions, model: DynamicsModel, dataset_root: P
     kwargs = dict(options.given(), show_progress=show_progress, video_dir=video_dir)  # videos: RUN/eval/
     if "planner" in kwargs:
         kwargs["planner"] = _planner(name, kwargs["planner"])
-    reward_source = kwargs.get("reward_model")
+    reward_source, value_source = kwargs.get("reward_model"), kwargs.get("value_model")
     if reward_source is not None:
         kwargs["reward_model"] = load_reward_model(str(reward_source), name)
+    if value_source is not None:
+        kwargs["value_model"] = load_value_model(str(value_source), name)
     if name == "reacher-easy-return":
         result = function(model, device=device, **kwargs)
         result["reward_model"] = None if reward_source is None else str(reward_source)
+        if value_source is not None:
+            result["value_model"] = str(value_source)
         return result
     return function(model, dataset_root, val, device=device, **kwargs)
 
@@ -143,7 +152,7 @@ def _headline(name: str) -> Callable[[Mapping[str, Any]], dict[str, float]]:
 
 
 def _model_types() -> tuple[type, ...]:
-    return (DynamicsModel, JEPAWorldModel, ActorCritic)
+    return (DynamicsModel, JEPAWorldModel, ActorCritic, BCPolicy)
 
 
 _DESCRIPTIONS = {"goal-success": "goal reaching from held-out states in the real simulator",

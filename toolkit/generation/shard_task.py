@@ -4,6 +4,10 @@ A task (:class:`ShardTask`) writes one shard per config (``steps`` and
 ``episodes``) for episodes [start, end). It depends only on (environment,
 config, start, end, format version), so tasks can run in any order, on any
 worker, with any executor of :mod:`wmhub.jobs`, and give identical bytes.
+
+A task is staged (:class:`~wmhub.jobs.overlap.StagedUnit`): :func:`roll_out` (the simulation)
+and :func:`write_shards` (tables, parquet encoding, checksums, statistics) are separate steps, so
+the local executor writes one task's shards on a writer thread while the worker rolls out the next.
 """
 
 from __future__ import annotations
@@ -142,8 +146,7 @@ def run_shard_task(spec: RolloutSpec, config_json: str, root: Path, start: int, 
                    format_version: int = FORMAT_VERSION) -> list[ShardInfo]:
     """Roll out episodes [start, end), write their shards atomically, describe them.
 
-    A runner with ``run_episodes(indices)`` (lockstep batches, e.g. Spot) gets the whole
-    range at once; ``on_episode`` is then called per episode after the batch.
+    :func:`roll_out` then :func:`write_shards`, on this thread.
 
     Args:
         spec: the environment.
@@ -160,6 +163,30 @@ def run_shard_task(spec: RolloutSpec, config_json: str, root: Path, start: int, 
     Example:
         >>> infos = run_shard_task(get_spec("reacher"), config_json, Path("out"), 0, 4)  # doctest: +SKIP
     """
+    episodes = roll_out(spec, config_json, start, end, on_episode)
+    return write_shards(spec, episodes, root, start, end, format_version)
+
+
+def roll_out(spec: RolloutSpec, config_json: str, start: int, end: int,
+             on_episode: Callable[[int], None] | None = None) -> list[EpisodeData]:
+    """Roll out episodes [start, end) with this process's runner (nothing is written).
+
+    A runner with ``run_episodes(indices)`` (lockstep batches, e.g. Spot) gets the whole
+    range at once; ``on_episode`` is then called per episode after the batch.
+
+    Args:
+        spec: the environment.
+        config_json: its validated config, as JSON.
+        start: first episode.
+        end: one past the last episode.
+        on_episode: called with each finished episode's number of steps.
+
+    Returns:
+        The episodes, in order.
+
+    Example:
+        >>> episodes = roll_out(get_spec("reacher"), config_json, 0, 4)  # doctest: +SKIP
+    """
     runner = runner_for(spec, config_json)
     episodes = []
     run_batch = getattr(runner, "run_episodes", None)
@@ -174,6 +201,29 @@ def run_shard_task(spec: RolloutSpec, config_json: str, root: Path, start: int, 
             episodes.append(episode)
             if on_episode is not None:
                 on_episode(episode.num_steps)
+    return episodes
+
+
+def write_shards(spec: RolloutSpec, episodes: list[EpisodeData], root: Path, start: int, end: int,
+                 format_version: int = FORMAT_VERSION) -> list[ShardInfo]:
+    """Write the ``steps`` and ``episodes`` shards of episodes [start, end) atomically and describe them.
+
+    Safe on another thread than the rollouts' (it reads ``episodes`` only).
+
+    Args:
+        spec: the environment (its features).
+        episodes: the rolled-out episodes [start, end), in order.
+        root: the local directory the shards are written to.
+        start: first episode.
+        end: one past the last episode.
+        format_version: the dataset format to write (see :func:`episodes_to_tables`).
+
+    Returns:
+        The ``steps`` and ``episodes`` entries, in that order.
+
+    Example:
+        >>> infos = write_shards(get_spec("reacher"), episodes, Path("out"), 0, 4)  # doctest: +SKIP
+    """
     tables = episodes_to_tables(spec, episodes, format_version)
     infos = []
     # episodes table first: a shard pair counts as complete when the steps file exists too
@@ -219,17 +269,29 @@ class ShardTask:
     def run(self, progress: ProgressSink) -> UnitResult:
         """Roll out the range on this worker and write its shards; returns their entries.
 
-        A local dataset gets :func:`run_shard_task`'s atomic writes in place; a remote one gets the
+        A local dataset gets :func:`write_shards`'s atomic writes in place; a remote one gets the
         same files written to a worker-local scratch directory and uploaded (episodes shard first,
         steps shard last, each an atomic PUT), so the bytes are the same.
         """
+        return self.stage(progress)()
+
+    def stage(self, progress: ProgressSink) -> Callable[[], UnitResult]:
+        """Roll out the range on this thread; returns the step that writes its shards (see :meth:`run`),
+        which may run on another thread.
+
+        Example:
+            >>> result = task.stage(progress)()  # doctest: +SKIP
+        """
         spec = get_spec(self.env)
+        episodes = roll_out(spec, self.config_json, self.start, self.end,
+                            on_episode=lambda steps: progress.update(1, steps))
+        return lambda: self._write(spec, episodes)
+
+    def _write(self, spec: RolloutSpec, episodes: list[EpisodeData]) -> UnitResult:
         with worker_files(self.location, self.storage_options, prefix="wmhub-shard-") as files:
-            infos = run_shard_task(spec, self.config_json, files.root, self.start, self.end,
-                                   on_episode=lambda steps: progress.update(1, steps),
-                                   format_version=self.format_version)
+            infos = write_shards(spec, episodes, files.root, self.start, self.end, self.format_version)
             for info in sorted(infos, key=lambda i: i.config != EPISODES_CONFIG):
                 files.publish(info.path)
-        episodes = self.end - self.start
+        count = self.end - self.start
         rows = sum(i.num_rows for i in infos if i.config == STEPS_CONFIG)
-        return UnitResult(infos, episodes, rows - episodes)  # exact: T+1 rows per episode
+        return UnitResult(infos, count, rows - count)  # exact: T+1 rows per episode

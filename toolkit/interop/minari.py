@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from wmhub.data.layout import EMBEDDINGS_PREFIX
 from wmhub.errors import ConfigError, MissingDependencyError
 from wmhub.interop.source import ExportEpisode, ExportSource, staged_output
 from wmhub.interop.types import ExportResult
@@ -96,7 +97,7 @@ def _spaces(source: ExportSource):
     obs: dict[str, Any] = {n: spaces.Box(-np.inf, np.inf, (source.observation_shape(n),), np.float32)
                            for n in source.layout.names}
     for config in source.embedding_configs:
-        name = config.removeprefix("embeddings-")
+        name = config.removeprefix(EMBEDDINGS_PREFIX)
         obs[EMBEDDING_KEY.format(name=name)] = spaces.Box(-np.inf, np.inf, (source.embedding_dim(config),),
                                                           np.float32)
     size = source.frame_size()

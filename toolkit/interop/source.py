@@ -19,14 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from wmhub.data.layout import EPISODES_CONFIG, STEPS_CONFIG, TMP_MARKER
+from wmhub.data.layout import EMBEDDINGS_PREFIX, EPISODES_CONFIG, FRAMES_PREFIX, STEPS_CONFIG, TMP_MARKER
 from wmhub.data.reader import WmDataset
 from wmhub.data.schema import column_numpy
 from wmhub.data.shard_io import read_parquet
 from wmhub.errors import AlreadyExistsError, ConfigError, DatasetMismatchError, NotFoundError
-
-EMBEDDINGS_PREFIX = "embeddings-"
-FRAMES_PREFIX = "frames-"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@
 * executors: :mod:`wmhub.jobs.local_executor` (this process or spawned
   processes), :mod:`wmhub.jobs.ray_tasks` (one Ray task per unit),
   :mod:`wmhub.jobs.ray_actors` (a pool of Ray actors that load a model once);
+* :mod:`wmhub.jobs.overlap` -- a worker writes one unit's shards on its writer
+  thread while it computes the next (units that split into the two steps);
 * :mod:`wmhub.jobs.derived` -- jobs that add a config derived from the step
   shards (embeddings, frames).
 

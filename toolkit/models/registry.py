@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TypeVar
 
-from wmhub.errors import NotFoundError, TransferError, UnsupportedFormatError, UnsupportedLocationError
+from wmhub.errors import ConfigError, NotFoundError, TransferError, UnsupportedFormatError, UnsupportedLocationError
 from wmhub.models.base import LatentModel
 from wmhub.models.kinds import kinds
 from wmhub.storage.location import HubRepo
 
 MODEL_KINDS: dict[str, type[LatentModel]] = {name: k.load_class() for name, k in kinds().items()}
 _BY_CLASS = {cls.__name__: cls for cls in MODEL_KINDS.values()}
+M = TypeVar("M", bound=LatentModel)
 
 
 def load_model(source: str | Path, *, map_location: str = "cpu") -> LatentModel:
@@ -79,6 +81,40 @@ def load_model(source: str | Path, *, map_location: str = "cpu") -> LatentModel:
         detail = str(exc).splitlines()[0] if str(exc) else ""
         raise UnsupportedFormatError(f"{text}: config.json does not describe a {cls.__name__} "
                                      f"({type(exc).__name__}: {detail})") from None
+
+
+def load_named_model(source: str, expected: type[M], key: str, make_it: str) -> M:
+    """The model a recipe or suite option names: a run directory, its ``model/`` directory or ``hf://<org>/<name>``.
+
+    Args:
+        source: the option's value.
+        expected: the class the model must be (e.g. ``RewardModel``).
+        key: the option, for messages (``imagination.dynamics``, ``eval.reacher-easy-return.value_model``).
+        make_it: how to make a missing one (the end of the error message).
+
+    Returns:
+        The model.
+
+    Raises:
+        NotFoundError: ``source`` is neither a run, a model directory nor a Hub repo.
+        ConfigError: it holds another kind of model.
+
+    Example:
+        >>> reward = load_named_model("runs/reacher_reward_1m_state", RewardModel, "reward_model",
+        ...                           "train it first")  # doctest: +SKIP
+    """
+    path = Path(source)
+    remote = source.startswith("hf://")
+    if not remote and (path / "model" / "config.json").is_file():
+        path = path / "model"
+    elif not remote and not (path / "config.json").is_file():
+        raise NotFoundError(f"{key}: {source} is neither a training run nor a model directory; {make_it}")
+    model = load_model(source if remote else path)
+    if not isinstance(model, expected):
+        article = "an" if expected.__name__[0] in "AEIOU" else "a"
+        raise ConfigError(f"{key}: {source} holds a {type(model).__name__}, not {article} {expected.__name__}; "
+                          "name the right run")
+    return model
 
 
 def _snapshot(location: HubRepo, text: str) -> Path:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from wmhub.data.frame_shards import decode_png, episode_key
-from wmhub.data.layout import STEPS_CONFIG
+from wmhub.data.layout import FRAMES_PREFIX, STEPS_CONFIG
 from wmhub.data.manifest import Manifest
 from wmhub.data.schema import Feature, column_numpy
 from wmhub.errors import ConfigError, NotFoundError, UnsupportedFormatError
@@ -27,7 +27,6 @@ from wmhub.storage.location import LocalDir
 
 STEP_COLUMNS = ("episode_index", "step_index", "action", "reward")  # besides the physics state
 SPOT_COLUMNS = ("command",)
-FRAMES_PREFIX = "frames-"
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,20 @@ def _bin_label(lo: float, hi: float | None) -> str:
     return f"{lo:g}–{hi:g} rad" if hi is not None else f"≥ {lo:g} rad"
 
 
+def _return_cost(suite: dict[str, Any]) -> str:
+    """What the return suite's planner minimised (or that a policy acted), for the card."""
+    source = suite.get("reward_source")
+    if suite["planner"]["kind"] == "policy":
+        return "the actor's deterministic action, one forward pass per action"
+    if source == "reward_model+value":
+        return (f"cost −Σ γ^h R(z, a) − γ^H V(z_H) (γ {suite.get('gamma')}): the reward model "
+                f"{suite.get('reward_model')} and the critic of {suite.get('value_model')} as terminal value, "
+                "no hand-written term")
+    if source == "reward_model":
+        return f"cost −Σ R(z, a) of the reward model {suite.get('reward_model')}"
+    return "cost the predicted finger-to-target distance"
+
+
 def _planning_section(name: str, suite: dict[str, Any]) -> list[str]:
     """A planning suite's headline metrics, settings and cost, as Markdown lines."""
     planner = suite["planner"]
@@ -122,12 +136,7 @@ def _planning_section(name: str, suite: dict[str, Any]) -> list[str]:
                          if k != "kind" and not (planner["kind"] == "policy" and v is None))
     extra = {"goal-success": f"goal {suite.get('goal_offset')} steps ahead, budget {suite.get('budget')} steps, "
                              f"tolerance {suite.get('tolerance_rad')} rad, cost on {suite.get('cost_features')}",
-             "reacher-easy-return": f"{suite.get('episode_length')}-step episodes, "
-                                    + ("the actor's deterministic action, one forward pass per action"
-                                       if planner["kind"] == "policy"
-                                       else "cost −Σ R(z, a) of the reward model " + str(suite.get("reward_model"))
-                                       if suite.get("reward_source") == "reward_model"
-                                       else "cost the predicted finger-to-target distance"),
+             "reacher-easy-return": f"{suite.get('episode_length')}-step episodes, " + _return_cost(suite),
              "seed-protocol": f"{suite.get('steps')} steps toward a reached state"}.get(name, "")
     if suite.get("frame_skip", 1) > 1:
         extra += (f"; action blocks of {suite['frame_skip']} environment steps (the planner's horizon counts "

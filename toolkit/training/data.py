@@ -13,6 +13,7 @@ indices, so no step of a validation episode is ever trained on.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from wmhub.data.layout import STEPS_CONFIG
 from wmhub.data.reader import WmDataset
 from wmhub.data.schema import column_numpy
-from wmhub.data.tensors import TensorData
+from wmhub.data.tensors import TensorData, episode_starts
 from wmhub.data.windows import WindowDataset
 from wmhub.errors import ConfigError, NotFoundError
 
@@ -230,6 +231,8 @@ class StreamedWindows(IterableDataset):
         for c, first in enumerate(range(0, len(order), self.shards_per_chunk)):
             chunk = sorted(self.shards[k] for k in order[first:first + self.shards_per_chunk])
             windows = restrict(self.spec.windows(dataset, chunk), self.episodes)
+            if not len(windows):  # a chunk without windows of these episodes (e.g. no validation episode)
+                continue
             perm = torch.randperm(len(windows), generator=epoch_generator(self.seed, self.epoch, c + 1))
             items = windows.batch(perm)
             if carry is not None:
@@ -242,6 +245,100 @@ class StreamedWindows(IterableDataset):
             carry = {k: v[full:] for k, v in items.items()}
         if carry is not None and len(carry["latents"]) and produced >= self.skip:
             yield carry
+
+
+    def _index(self, dataset: WmDataset, chunk: list[int]) -> WindowDataset:
+        """The windows of ``chunk`` (as :meth:`SampleSpec.windows` and :func:`restrict` make them) from the
+        ``steps`` config's small columns alone: the window index, no latents loaded."""
+        bc = self.spec.objective == "bc"
+        features = {f.name: f for f in dataset.features(STEPS_CONFIG)}
+        flag = bc and "is_random_action" in features
+        table = dataset.table(STEPS_CONFIG, ["episode_index"] + (["is_random_action"] if flag else []), chunk)
+        index = torch.from_numpy(column_numpy(table, features["episode_index"]).astype(np.int64))
+        empty = torch.zeros((len(index), 0))
+        data = TensorData(latents=empty, actions=empty, rewards=torch.zeros(len(index)), episode_index=index,
+                          episode_starts=torch.from_numpy(episode_starts(index.numpy())), columns={})
+        windows = WindowDataset(data, horizon=self.spec.horizon, frame_skip=self.spec.frame_skip)
+        if flag:
+            random = torch.from_numpy(column_numpy(table, features["is_random_action"]).astype(bool))
+            windows.select(~random[windows.rows])
+        return restrict(windows, self.episodes)
+
+    def rank_batches(self, epoch: int, skip: int, rank: int, world_size: int,
+                     total: int) -> Iterator[tuple[int, int, dict[str, torch.Tensor]]]:
+        """Rank ``rank``'s share of each global batch of ``epoch`` (from batch ``skip`` on), reading only the rows
+        of its own windows.
+
+        The global batches are those :meth:`__iter__` yields (the epoch's chunks, each chunk's windows in
+        their seeded order, cut into consecutive batches of ``batch_size``); the share of a batch of ``n``
+        rows is rows ``[n·r/W, n·(r+1)/W)``. Per chunk, the window index comes from the small ``steps``
+        columns; then only the rows under this rank's windows are kept, read one shard at a time
+        (:meth:`~wmhub.data.reader.WmDataset.load_rows`), so a rank holds one shard plus about 1/W of a chunk.
+        A rank whose share of a batch is empty (a last batch of fewer rows than ranks) gets the batch's
+        first window, to be counted with weight 0.
+
+        Args:
+            epoch: the epoch.
+            skip: global batches of the epoch already trained (resume).
+            rank: this rank.
+            world_size: the number of ranks.
+            total: the epoch's training windows (:func:`count_samples`).
+
+        Yields:
+            (this rank's rows, the global batch's rows, this rank's share of the batch).
+
+        Raises:
+            ConfigError: the shards hold another number of windows than ``total`` (the data changed).
+
+        Example:
+            >>> for rows, n, share in stream.rank_batches(0, 0, rank=1, world_size=2, total=1000):  # doctest: +SKIP
+            ...     pass
+        """
+        size = self.batch_size
+        slices: list[tuple[int, int, int]] = []  # (first, end) positions in the epoch's window sequence, rows
+        for k in range(skip, math.ceil(total / size)):
+            n = min(size, total - k * size)
+            lo, hi = k * size + n * rank // world_size, k * size + n * (rank + 1) // world_size
+            slices.append((lo, hi, n) if hi > lo else (k * size, k * size + 1, n))
+        wanted = (np.concatenate([np.arange(lo, hi) for lo, hi, _ in slices]) if slices
+                  else np.zeros(0, dtype=np.int64))
+        dataset = WmDataset(self.root)
+        order = torch.randperm(len(self.shards), generator=epoch_generator(self.seed, epoch)).tolist()
+        pending: list[dict[str, torch.Tensor]] = []
+        have, done, offset = 0, 0, 0  # rows pending, slices yielded, windows of the chunks so far
+        span = torch.arange(self.spec.horizon * self.spec.frame_skip + 1)
+        for c, first in enumerate(range(0, len(order), self.shards_per_chunk)):
+            chunk = sorted(self.shards[k] for k in order[first:first + self.shards_per_chunk])
+            windows = self._index(dataset, chunk)
+            perm = torch.randperm(len(windows), generator=epoch_generator(self.seed, epoch, c + 1))
+            lo, hi = np.searchsorted(wanted, [offset, offset + len(windows)])
+            offset += len(windows)
+            if hi > lo:
+                picked = perm[torch.from_numpy(wanted[lo:hi] - (offset - len(windows)))]
+                starts = windows.rows[picked]
+                rows = torch.unique(starts[:, None] + span).numpy()
+                loaded = dataset.load_rows(self.spec.config, rows, self.spec.latent_features, shards=chunk)
+                loaded = dataclasses.replace(loaded, latents=loaded.latents.to(self.spec.latent_dtype))
+                check_finite_data(dataset, self.spec.config, self.spec.latent_features, loaded, chunk)
+                mine = copy.copy(windows)
+                mine.data = loaded
+                mine.rows = torch.from_numpy(np.searchsorted(rows, starts.numpy()))
+                mine.step_index = windows.step_index[picked]
+                pending.append(mine.batch(torch.arange(len(picked))))
+                have += len(picked)
+            while done < len(slices) and slices[done][1] - slices[done][0] <= have:
+                lo_, hi_, n = slices[done]
+                joined = (pending[0] if len(pending) == 1  # one piece: views, no copy
+                          else {k: torch.cat([p[k] for p in pending]) for k in pending[0]})
+                count = hi_ - lo_
+                share, rest = {k: v[:count] for k, v in joined.items()}, {k: v[count:] for k, v in joined.items()}
+                pending, have = ([rest] if have > count else []), have - count
+                mine_rows = n * (rank + 1) // world_size - n * rank // world_size
+                done += 1
+                yield mine_rows, n, share
+        if done < len(slices) or offset != total:
+            raise ConfigError(f"{self.root}: the shards hold {offset} training windows, {total} were counted; the "
+                              "dataset changed during training: rerun with --resume")
 
 
 def estimate_bytes(dataset: WmDataset, spec: SampleSpec, shards: list[int]) -> int:

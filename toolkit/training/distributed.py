@@ -113,26 +113,49 @@ def collective_timeout() -> datetime.timedelta:
     return datetime.timedelta(seconds=seconds)
 
 
-def check_batch(batch_size: int, launch: Launch, source: str) -> None:
-    """Refuse a global batch that the ranks cannot share equally.
+def check_batch(batch_size: int, launch: Launch, source: str, grad_accum_steps: int = 1) -> None:
+    """Refuse a global batch that the ranks (and their micro-batches) cannot share equally.
 
     Args:
         batch_size: the recipe's ``training.batch_size`` (the global batch).
         launch: this process's launch.
         source: the recipe's file or name, for the message.
+        grad_accum_steps: the recipe's ``training.grad_accum_steps`` (micro-batches per rank and step).
 
     Raises:
-        ConfigError: ``batch_size`` is not a multiple of the world size (the message names the nearest ones).
+        ConfigError: ``batch_size`` is not a multiple of world size × ``grad_accum_steps`` (the message names
+            the nearest ones).
 
     Example:
-        >>> check_batch(256, Launch(rank=0, world_size=4, local_rank=0), "my_recipe.yaml")
+        >>> check_batch(256, Launch(rank=0, world_size=4, local_rank=0), "my_recipe.yaml", grad_accum_steps=2)
     """
     world = launch.world_size
-    if batch_size % world:
-        lower, upper = max(world, batch_size // world * world), (batch_size // world + 1) * world
+    parts = world * grad_accum_steps
+    if batch_size % parts:
+        lower, upper = max(parts, batch_size // parts * parts), (batch_size // parts + 1) * parts
+        accum = (f" × training.grad_accum_steps {grad_accum_steps} = {parts}" if grad_accum_steps > 1 else "")
         raise ConfigError(f"{source}: training.batch_size={batch_size} (the global batch) does not divide by the "
-                          f"world size {world} (torchrun's --nnodes × --nproc_per_node); set "
-                          f"--set training.batch_size={lower} or {upper}, or launch a world size that divides it")
+                          f"world size {world} (torchrun's --nnodes × --nproc_per_node, or --ray-workers){accum}; "
+                          f"set --set training.batch_size={lower} or {upper}, or launch a world size that divides it")
+
+
+def ranks_on_node(launch: Launch, environ: dict[str, str] | None = None) -> int:
+    """How many ranks of the launch share this node (``LOCAL_WORLD_SIZE``, as torchrun and Ray Train set it).
+
+    Args:
+        launch: this process's launch.
+        environ: the environment to read (default ``os.environ``).
+
+    Returns:
+        ``LOCAL_WORLD_SIZE`` when it is a positive integer, else the world size (every rank counted: the
+        memory estimate that uses it then errs on the safe side).
+
+    Example:
+        >>> ranks_on_node(Launch(rank=0, world_size=16, local_rank=0), {"LOCAL_WORLD_SIZE": "8"})
+        8
+    """
+    raw = (os.environ if environ is None else environ).get("LOCAL_WORLD_SIZE", "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else launch.world_size
 
 
 def rank_device(device: torch.device, launch: Launch) -> torch.device:

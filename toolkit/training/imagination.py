@@ -38,13 +38,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wmhub.errors import ConfigError, DatasetMismatchError, NotFoundError
+from wmhub.errors import ConfigError, DatasetMismatchError
 from wmhub.fileio import sha256_file
 from wmhub.models.actor_critic import ActorCritic
 from wmhub.models.base import LatentModel
 from wmhub.models.dynamics import DynamicsModel
 from wmhub.models.ensemble import Ensemble
-from wmhub.models.registry import load_model
+from wmhub.models.registry import load_named_model
 from wmhub.models.reward import RewardModel
 from wmhub.training.recipe import ImaginationSpec
 
@@ -71,17 +71,12 @@ def load_frozen(source: str, expected: type[LatentModel], key: str) -> tuple[Lat
         >>> dynamics, info = load_frozen("runs/reacher_dynamics_mlp_1m_state", DynamicsModel,
         ...                              "imagination.dynamics")  # doctest: +SKIP
     """
+    model = load_named_model(source, expected, key, "train it first (`wmhub train RECIPE`) or name a Hub model "
+                             "repo hf://<org>/<name>")
     path = Path(source)
     remote = source.startswith("hf://")
     if not remote and (path / "model" / "config.json").is_file():
         path = path / "model"
-    elif not remote and not (path / "config.json").is_file():
-        raise NotFoundError(f"{key}: {source} is neither a training run nor a model directory; train it first "
-                            "(`wmhub train RECIPE`) or name a Hub model repo hf://<org>/<name>")
-    model = load_model(source if remote else path)
-    if not isinstance(model, expected):
-        raise ConfigError(f"{key}: {source} holds a {type(model).__name__}, not a {expected.__name__}; name the "
-                          "right run")
     model.eval().requires_grad_(False)
     info: dict[str, Any] = {"source": source, "model_class": type(model).__name__,
                             "num_parameters": model.num_parameters}
@@ -248,7 +243,7 @@ class ImaginationObjective:
         imagined = self.imagine(agent, z0, "sample")
         zn = agent.normalize(imagined.latents)
         with torch.no_grad():
-            slow = learner.target(zn).min(-1).values
+            slow = learner.target(agent.inputs(zn)).min(-1).values
             targets = lambda_returns(imagined.rewards, slow, s.gamma, s.td_lambda)
         predicted = agent.values_normalized(zn[:, :-1].detach())
         wanted = targets.unsqueeze(-1).expand_as(predicted)

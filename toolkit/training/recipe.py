@@ -312,6 +312,9 @@ class ActorCriticSpec(_Strict):
     critic_hidden_dims: list[PositiveInt] = Field(default_factory=lambda: [256], min_length=1)
     min_log_std: float = -5.0
     max_log_std: float = 1.0
+    periodic_dims: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list, description=(
+        "latent dimensions that are angles: the networks read their sin and cos (the reacher state latent's "
+        "joint angles, dims 0 and 1, are unwrapped and grow while the arm turns)"))
 
     @model_validator(mode="after")
     def _log_std_range(self) -> ActorCriticSpec:
@@ -409,6 +412,23 @@ class TrainingSpec(_Strict):
     num_workers: Annotated[int, Field(ge=0, le=1)] = Field(
         0, description="stream path: 1 = a DataLoader worker reads ahead (more would change the order)")
     tensorboard: bool = False
+    precision: Literal["fp32", "bf16"] = Field("fp32", description=(
+        "bf16: the training forward pass under torch.autocast(bfloat16) on the device type (weights, "
+        "gradients, optimizer and validation stay float32); fp32: no autocast"))
+    grad_accum_steps: PositiveInt = Field(1, description=(
+        "micro-batches per optimizer step: each rank's share of the global batch_size is cut into this many "
+        "(batch_size must divide by world size × grad_accum_steps); the step equals one pass over the whole "
+        "batch up to float reduction order, for losses that are a mean over the batch's windows"))
+
+    @model_validator(mode="after")
+    def _micro_batches_divide(self) -> TrainingSpec:
+        k = self.grad_accum_steps
+        if self.batch_size % k:
+            lower, upper = max(k, self.batch_size // k * k), (self.batch_size // k + 1) * k
+            raise ValueError(f"batch_size={self.batch_size} does not divide into grad_accum_steps={k} "
+                             f"micro-batches; set training.batch_size={lower} or {upper}, or another "
+                             "grad_accum_steps")
+        return self
 
 
 class CardSpec(_Strict):
@@ -451,6 +471,9 @@ class Recipe(_Strict):
         if self.training.sigreg_weight is not None and objective != "jepa":
             raise ValueError(f"training.sigreg_weight is the end-to-end (jepa_world_model) anti-collapse weight; "
                              f"remove it for a {objective} model")
+        if objective == "imagination" and (self.training.precision != "fp32" or self.training.grad_accum_steps > 1):
+            raise ValueError("training.precision and training.grad_accum_steps apply to the supervised objectives; "
+                             "an actor_critic recipe trains in fp32 with one pass per step: remove them")
         if self.training.sigreg_scope == "episode" and (objective != "jepa" or self.training.windows_per_episode < 2):
             raise ValueError("training.sigreg_scope: episode takes SIGReg over each episode's windows in a batch; it "
                              "needs a jepa_world_model and training.windows_per_episode >= 2 (e.g. 16)")

@@ -65,7 +65,7 @@ from wmhub.training.data import (
 )
 from wmhub.training.data_check import check_training_shards
 from wmhub.training.dataset_source import ObtainedDataset, obtain_dataset
-from wmhub.training.distributed import Group, check_batch, detect_launch, rank_device
+from wmhub.training.distributed import Group, check_batch, detect_launch, rank_device, ranks_on_node
 from wmhub.training.imagination import ImaginationObjective, Learner, goal_from_batches, load_frozen
 from wmhub.training.metrics_log import MetricsLog
 from wmhub.training.objectives import Objective, evaluate
@@ -112,11 +112,12 @@ class _Data:
     """Train / validation batches for one run, in memory on the device or streamed from shards."""
 
     def __init__(self, dataset: WmDataset, spec: SampleSpec, shards: list[int], split: EpisodeSplit,
-                 recipe: Recipe, device: torch.device) -> None:
+                 recipe: Recipe, device: torch.device, ranks_on_node: int = 1) -> None:
         t = recipe.training
         self.batch_size, self.seed, self.device = t.batch_size, t.seed, device
         self.windows_per_episode = t.windows_per_episode
-        need = estimate_bytes(dataset, spec, shards)
+        # the memory path holds the whole set in every process: a node's ranks each hold a copy
+        need = estimate_bytes(dataset, spec, shards) * ranks_on_node
         self.path = t.data_path if t.data_path != "auto" else ("memory" if need <= t.memory_budget_gb * 2**30
                                                                else "stream")
         if self.path == "memory":
@@ -127,10 +128,11 @@ class _Data:
             if self.windows_per_episode > 1:
                 raise ConfigError(
                     f"training.windows_per_episode={self.windows_per_episode} needs the windows in memory, but "
-                    f"{dataset.root} needs {need / 2**30:.1f} GiB (memory_budget_gb={t.memory_budget_gb}, "
+                    f"{dataset.root} needs {need / 2**30:.1f} GiB ({ranks_on_node} rank(s) on this node; "
+                    f"memory_budget_gb={t.memory_budget_gb}, "
                     f"data_path={t.data_path}); use training.data_path=memory (or auto with a larger "
                     "training.memory_budget_gb), set dataset.max_episodes, or drop windows_per_episode")
-            per_shard = max(1, need // max(1, len(shards)))
+            per_shard = max(1, need // ranks_on_node // max(1, len(shards)))
             chunk = max(1, int(t.memory_budget_gb * 2**30 // 2 // per_shard))
             self.stream = StreamedWindows(dataset, spec, shards, split.train, t.batch_size, t.seed, chunk)
             self.val_stream = StreamedWindows(dataset, spec, shards, split.val, EVAL_BATCH, t.seed, chunk)
@@ -175,10 +177,11 @@ class _Data:
                 lo, hi = group.share(len(rows))
                 yield hi - lo, len(rows), self.train.batch(rows[lo:hi] if hi > lo else rows[:1])
             return
-        for batch in self.train_batches(epoch, skip):  # the stream path reads every row and keeps its share
-            total = batch["latents"].shape[0]
-            lo, hi = group.share(total)
-            yield hi - lo, total, {k: v[lo:hi] if hi > lo else v[:1] for k, v in batch.items()}
+        # the stream path reads only the rows of this rank's share (the chunks as one process forms them)
+        launch = group.launch
+        for rows, total, share in self.stream.rank_batches(epoch, skip, launch.rank, launch.world_size,
+                                                           self.num_train):
+            yield rows, total, {k: v.to(self.device, non_blocking=True) for k, v in share.items()}
 
     def val_batches(self) -> Iterator[dict[str, torch.Tensor]]:
         if self.path == "memory":
@@ -313,7 +316,7 @@ def train(recipe: Recipe, run_dir: str | os.PathLike[str] | None = None, *, resu
         if recipe.objective == "imagination":
             raise ConfigError(f"{recipe.source}: objective imagination (actor_critic) does not train data-parallel "
                               "yet; run it as one process (`wmhub train` without torchrun)")
-        check_batch(t.batch_size, launch, recipe.source)
+        check_batch(t.batch_size, launch, recipe.source, t.grad_accum_steps)
     else:
         # every check that needs no training comes before the run directory is created, so a refused
         # recipe leaves nothing that blocks the next attempt
@@ -408,7 +411,7 @@ def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool
     t = recipe.training
     lead = group is None or group.launch.lead
     started = time.perf_counter()
-    data = _Data(dataset, spec, shards, split, recipe, device)
+    data = _Data(dataset, spec, shards, split, recipe, device, 1 if group is None else ranks_on_node(group.launch))
     action_dim = data_action_dim(dataset) * recipe.frame_skip
     latent_dim = int(_normalisation(dataset, spec)[0].numel())
     torch.manual_seed(t.seed)
@@ -452,14 +455,12 @@ def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool
                 if group is None:
                     batch = item
                     n = batch["latents"].shape[0]
-                    loss = objective(model, batch)
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
+                    loss = _backward(model, objective, batch, t.grad_accum_steps, t.precision, device)
                 else:
                     rows, n, batch = item
-                    loss = objective(model, batch)
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
+                    loss = _backward(model, objective, batch, t.grad_accum_steps, t.precision, device)
                     reduce_start = time.perf_counter()
                     loss = group.reduce_gradients(model.parameters(), loss.detach(), rows, n)
                     window_reduce += time.perf_counter() - reduce_start
@@ -523,7 +524,8 @@ def _train_loop(recipe: Recipe, run_dir: Path, resume: bool, show_progress: bool
     model_dir = run_dir / "model"
     model.to("cpu").save_pretrained(model_dir)
     summary = _summary(recipe, run_dir, model, obtained, dataset, spec, split, data, state, final, step,
-                       total_steps, device, time.perf_counter() - started)
+                       total_steps, device, time.perf_counter() - started,
+                       1 if group is None else group.launch.world_size)
     summary.write(run_dir / SUMMARY_NAME)
     if group is not None:
         group.barrier()
@@ -715,6 +717,33 @@ def _validate(model: LatentModel, objective: Objective, data: _Data, device: tor
     return metrics
 
 
+def _backward(model: LatentModel, objective: Objective, batch: dict[str, torch.Tensor], micro_batches: int,
+              precision: str, device: torch.device) -> torch.Tensor:
+    """Backward of the mean loss over ``batch``, in ``micro_batches`` contiguous slices (gradient accumulation),
+    the forward under bf16 autocast when ``precision`` says so; returns the mean loss (detached).
+
+    A slice's loss is weighted by its share of the rows, so the gradient is the whole batch's mean up to float
+    reduction order, also when the rows do not split evenly (an epoch's last batch)."""
+    rows = batch["latents"].shape[0]
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    if micro_batches == 1 or rows <= 1:
+        with autocast:
+            loss = objective(model, batch)
+        loss.backward()
+        return loss.detach().float()
+    total = torch.zeros((), device=device)
+    for j in range(micro_batches):
+        lo, hi = rows * j // micro_batches, rows * (j + 1) // micro_batches
+        if hi == lo:
+            continue
+        with autocast:
+            loss = objective(model, {k: v[lo:hi] for k, v in batch.items()})
+        weight = (hi - lo) / rows
+        (loss * weight).backward()
+        total += loss.detach().float() * weight
+    return total
+
+
 def _check_finite(value: float, what: str, first: int, last: int) -> None:
     """Stop training at a nan or inf loss: nothing from these steps is logged, kept as best or checkpointed."""
     if math.isfinite(value):
@@ -727,7 +756,7 @@ def _check_finite(value: float, what: str, first: int, last: int) -> None:
 
 def _summary(recipe: Recipe, run_dir: Path, model: LatentModel, obtained: ObtainedDataset, dataset: WmDataset,
              spec: SampleSpec, split: EpisodeSplit, data: _Data, state: dict[str, Any], final: dict[str, float],
-             step: int, total_steps: int, device: torch.device, wall: float) -> RunSummary:
+             step: int, total_steps: int, device: torch.device, wall: float, world_size: int = 1) -> RunSummary:
     manifest_path = dataset.root / "manifest.json"
     return RunSummary.model_validate({
         "recipe": recipe.name,
@@ -766,5 +795,8 @@ def _summary(recipe: Recipe, run_dir: Path, model: LatentModel, obtained: Obtain
         "samples_per_s": state["samples"] / max(state["wall_time_s"], 1e-9),
         "data_wait_share": state["data_time_s"] / max(state["wall_time_s"], 1e-9),
         "wall_time_s": wall,
+        "precision": recipe.training.precision,
+        "grad_accum_steps": recipe.training.grad_accum_steps,
+        "world_size": world_size,
         "versions": {"wmhub": __version__, "torch": torch.__version__, "python": platform.python_version()},
     })
