@@ -83,7 +83,13 @@ def run_overlapped(units: Iterable[StagedUnit], progress: ProgressSink, on_resul
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wmhub-writer") as writer:
         # the pool's exit waits for the write in flight, also when computing a unit raised
         for unit in units:
-            write = unit.stage(progress)
+            try:
+                write = unit.stage(progress)
+            except BaseException as exc:  # the write in flight finishes first; its failure is not lost
+                earlier = in_flight[1].exception() if in_flight is not None else None
+                if in_flight is not None and earlier is not None:
+                    exc.add_note(f"(the shards of {in_flight[0].name} failed to write too: {earlier!r})")
+                raise
             if in_flight is not None:
                 _wait(*in_flight)
             in_flight = (unit, writer.submit(_write_and_report, write, on_result))
