@@ -138,3 +138,44 @@ def test_a_bc_policy_acts_in_the_suites(dreamer_run):
     result = run_reacher_return(bc, planner=PolicyConfig(), episodes=1, episode_length=20, device="cpu", videos=0)
     assert result["model"]["class"] == "BCPolicy" and result["actions_planned"] == 20
     assert result["model_flops_per_action"] == 2 * bc.num_parameters and result["mean_abs_action"] > 0
+
+
+def test_cem_policy_prior_adds_the_actors_rollout_to_the_population(dreamer_run, small_dataset):
+    from wmhub.eval.planners import DynamicsRollout, make_planner
+
+    dynamics = DynamicsRollout(load_model(dreamer_run / "dynamics" / "model"), "cpu")
+    agent = load_model(dreamer_run / "dreamer" / "model").eval()
+    z0 = torch.randn(6, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():  # the actor's deterministic rollout through the model, by hand
+        z, by_hand = z0[None], []
+        for _ in range(4):
+            by_hand.append(agent(z)[0])
+            z = dynamics.rollout(z0, torch.stack(by_hand)[None])[0][:, -1]
+    wanted = torch.stack(by_hand)
+
+    def cost(rollout: Rollout) -> torch.Tensor:  # cheapest: exactly the actor's sequence
+        return (rollout.actions - wanted).abs().sum((1, 2))
+
+    config = CEMConfig(samples=4, elites=1, iterations=1, horizon=4, init_std=0.05, min_std=0.0,
+                       policy_samples=5)
+    planner = make_planner(config, 2, seed=0, policy=agent)
+    step = planner.plan(dynamics, z0, cost)
+    assert step.cost == pytest.approx(0.0, abs=1e-5)
+    assert torch.allclose(torch.as_tensor(step.action, dtype=torch.float32), wanted[0], atol=1e-6)
+    assert step.model_evaluations == (4 + 5) * 4 + 5 * (1 + 2 + 3 + 4)  # the population, then the proposals
+    without = make_planner(config.model_copy(update={"policy_samples": 0}), 2, seed=0).plan(dynamics, z0, cost)
+    assert without.cost > 0.05  # four Gaussian samples around zero do not find it
+
+    # the suite's value model proposes by default; the refusals name the fix
+    options = {"reward_model": str(dreamer_run / "reward"), "value_model": str(dreamer_run / "dreamer"),
+               "episodes": 1, "episode_length": 5, "videos": 0,
+               "planner": {"samples": 8, "elites": 2, "iterations": 1, "horizon": 3, "policy_samples": 4}}
+    result = run_planning_suite("reacher-easy-return", options, dynamics.model, small_dataset, [0],
+                                torch.device("cpu"), False)
+    assert result["planner"]["policy_samples"] == 4 and result["actions_planned"] == 5
+    with pytest.raises(WmhubError, match="needs an actor: name an actor_critic run in planner.actor"):
+        run_reacher_return(dynamics.model, reward_model=load_model(dreamer_run / "reward" / "model"),
+                           planner=CEMConfig(samples=8, elites=2, horizon=3, policy_samples=4), episodes=1,
+                           episode_length=5)
+    with pytest.raises(ValueError, match="set policy_samples > 0 or drop actor"):
+        CEMConfig(actor="runs/x")

@@ -56,7 +56,11 @@ class CEMConfig(BaseModel):
     ``keep_elites`` (iCEM, Pinneri et al. 2020) adds that many of the last
     iteration's elites to the next iteration's samples, and the previous
     environment step's, shifted like the mean (with ``warm_start``), to the first iteration's; so a
-    good sequence, once found, is not lost to sampling noise.
+    good sequence, once found, is not lost to sampling noise. ``policy_samples`` (TD-MPC2's policy prior,
+    Hansen et al. 2024) adds that many sequences proposed by an actor-critic's actor to every iteration:
+    drawn once per plan by rolling the actor through the model (the first one its deterministic action,
+    the others sampled from its Gaussian with the planner's generator), so a value-guided plan starts
+    from what the policy would do.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -73,6 +77,11 @@ class CEMConfig(BaseModel):
                               "(0 = white; iCEM uses 2-2.5)")
     keep_elites: int = Field(0, ge=0, description="elites carried into the next iteration and step (iCEM)")
     disagreement_weight: float = Field(0.0, ge=0.0, description="λ in cost += λ · mean ensemble std")
+    policy_samples: int = Field(0, ge=0, description="sequences an actor proposes, rolled out through the model "
+                                "and added to every iteration's samples (TD-MPC2's policy prior); needs an "
+                                "actor_critic run: planner.actor, or the suite's value_model")
+    actor: str | None = Field(None, description="the actor_critic run of policy_samples (default: the suite's "
+                              "value_model)")
 
     @model_validator(mode="after")
     def _check(self) -> CEMConfig:
@@ -82,6 +91,8 @@ class CEMConfig(BaseModel):
             raise ValueError(f"keep_elites ({self.keep_elites}) must not exceed elites ({self.elites})")
         if self.min_std > self.init_std:
             raise ValueError(f"min_std ({self.min_std}) must not exceed init_std ({self.init_std})")
+        if self.actor is not None and self.policy_samples == 0:
+            raise ValueError("actor is the proposer of policy_samples; set policy_samples > 0 or drop actor")
         return self
 
 
@@ -379,19 +390,51 @@ class Planner(ABC):
 
 
 class CEMPlanner(Planner):
-    """Cross-entropy method (see :class:`CEMConfig`)."""
+    """Cross-entropy method (see :class:`CEMConfig`); ``prior`` is the actor of ``policy_samples``."""
 
     config: CEMConfig
+
+    def __init__(self, config: CEMConfig, action_dim: int, seed: int = 0, device: torch.device | str = "cpu",
+                 frame_skip: int = 1, prior: ActorCritic | None = None) -> None:
+        super().__init__(config, action_dim, seed, device, frame_skip)
+        if config.policy_samples and prior is None:
+            raise WmhubError(f"planner.policy_samples {config.policy_samples} needs an actor: name an actor_critic "
+                             "run in planner.actor, or give the suite a value_model")
+        if prior is not None and (prior.action_dim != action_dim or frame_skip != 1):
+            raise WmhubError(f"the prior's actor acts in {prior.action_dim} dimensions; the model plans "
+                             f"{action_dim}-d actions in blocks of {frame_skip}: policy_samples needs one action "
+                             "per model step of the actor's size")
+        self.prior = prior.eval().to(self.device) if prior is not None else None
+
+    def _proposals(self, model: RolloutModel, z0: torch.Tensor) -> torch.Tensor:
+        """``[policy_samples, H, A]``: the actor rolled out through the model from ``z0`` (row 0 deterministic).
+        Each step re-rolls the prefix, so any :class:`RolloutModel` serves (H is small)."""
+        assert self.prior is not None
+        n, h = self.config.policy_samples, self.config.horizon
+        actions = torch.zeros(n, 0, self.action_dim, device=self.device)
+        z = z0.expand(n, -1)
+        for _ in range(h):
+            noise = torch.randn(n, self.action_dim, generator=self.generator, device=self.device)
+            noise[0] = 0.0
+            a, _ = self.prior.sample_normalized(self.prior.normalize(z), noise)
+            actions = torch.cat([actions, a[:, None]], dim=1)
+            latents, _ = model.rollout(z0, actions)
+            self._evaluations += actions.shape[0] * actions.shape[1]
+            z = latents[:, -1]
+        return actions.clamp(ACTION_LOW, ACTION_HIGH)
 
     def _optimise(self, model: RolloutModel, z0: torch.Tensor, cost_fn: CostFn,
                   mean: torch.Tensor) -> tuple[torch.Tensor, float]:
         c = self.config
         std = torch.full_like(mean, c.init_std)
         best = float("inf")
+        proposals = self._proposals(model, z0) if c.policy_samples else None
         for _ in range(c.iterations):
             actions = (mean + std * self._noise(c.samples)).clamp(ACTION_LOW, ACTION_HIGH)
             if self._kept is not None:
                 actions = torch.cat([actions, self._kept])
+            if proposals is not None:
+                actions = torch.cat([actions, proposals])
             cost = self._evaluate(model, z0, actions, cost_fn)
             elite_cost, idx = torch.topk(cost, c.elites, largest=False)
             elites = actions[idx]
@@ -459,7 +502,12 @@ def make_planner(config: PlannerConfig, action_dim: int, *, seed: int = 0,
                  policy: PolicyModel | None = None) -> Planner:
     """A :class:`CEMPlanner`, :class:`MPPIPlanner` or (with ``policy``) :class:`PolicyPlanner` for
     ``config``, seeded, sampling on ``device`` (``frame_skip``: environment actions per planned action,
-    for the warm start's shift)."""
+    for the warm start's shift). For CEM with ``policy_samples``, ``policy`` is the proposing actor-critic.
+
+    Raises:
+        WmhubError: a policy planner without ``policy``, a CEM prior that is not an actor-critic, or
+            mismatched action sizes.
+    """
     if isinstance(config, PolicyConfig):
         if policy is None:
             raise WmhubError("planner kind policy needs the actor: pass policy= (or name planner.actor)")
@@ -467,18 +515,23 @@ def make_planner(config: PlannerConfig, action_dim: int, *, seed: int = 0,
             raise WmhubError(f"the policy acts in {policy.action_dim} dimensions, the model in {action_dim}")
         return PolicyPlanner(config, policy, seed, device)
     if isinstance(config, CEMConfig):
-        return CEMPlanner(config, action_dim, seed, device, frame_skip)
+        if config.policy_samples and policy is not None and not isinstance(policy, ActorCritic):
+            raise WmhubError(f"planner.policy_samples samples from an actor-critic's Gaussian; got a "
+                             f"{type(policy).__name__}; name an actor_critic run")
+        return CEMPlanner(config, action_dim, seed, device, frame_skip,
+                          prior=policy if config.policy_samples else None)
     if isinstance(config, MPPIConfig):
         return MPPIPlanner(config, action_dim, seed, device, frame_skip)
     raise WmhubError(f"unknown planner config {type(config).__name__}; use CEMConfig or MPPIConfig")
 
 
 def planning_flops_per_action(config: PlannerConfig, flops_per_step: int) -> int:
-    """Model FLOPs per planned action: ``flops_per_step × (samples + kept elites) × horizon × iterations``
-    (an episode's first iteration has no kept elites yet); a policy's: one forward, ``flops_per_step``."""
+    """Model FLOPs per planned action: ``flops_per_step × (samples + kept elites + policy samples) × horizon ×
+    iterations`` (an episode's first iteration has no kept elites yet; the proposals' own rollouts and the
+    actor's passes are not counted); a policy's: one forward, ``flops_per_step``."""
     if isinstance(config, PolicyConfig):
         return int(flops_per_step)
-    sequences = config.samples + getattr(config, "keep_elites", 0)
+    sequences = config.samples + getattr(config, "keep_elites", 0) + getattr(config, "policy_samples", 0)
     return int(flops_per_step) * sequences * config.horizon * config.iterations
 
 

@@ -266,8 +266,9 @@ def env_steps(env, action: np.ndarray, frame_skip: int, limit: int) -> Iterator[
 
 
 def _prepare(dynamics: DynamicsModel | RolloutModel, planner: PlannerConfig, seed: int,
-             device: torch.device | str | None) -> tuple[RolloutModel, Planner]:
-    """The rollout model on its device (``None`` → CUDA when present) and a seeded planner."""
+             device: torch.device | str | None, prior: ActorCritic | None = None) -> tuple[RolloutModel, Planner]:
+    """The rollout model on its device (``None`` → CUDA when present) and a seeded planner; a CEM with
+    ``policy_samples`` gets its proposing actor from ``planner.actor``, else ``prior`` (the suite's value model)."""
     if isinstance(dynamics, (DynamicsModel, JEPAWorldModel, *POLICY_MODELS)):
         device = resolve_device("auto") if device is None else torch.device(device)
     if isinstance(planner, PolicyConfig):  # an actor instead of a planner: one forward pass per action
@@ -286,8 +287,10 @@ def _prepare(dynamics: DynamicsModel | RolloutModel, planner: PlannerConfig, see
     else:
         model = as_rollout_model(dynamics, device)
         require_state_latent(model)
+    if isinstance(planner, CEMConfig) and planner.policy_samples:
+        prior = load_policy(planner.actor) if planner.actor is not None else prior
     return model, make_planner(planner, model.action_dim, seed=seed, device=model.device,
-                               frame_skip=frame_skip_of(model))
+                               frame_skip=frame_skip_of(model), policy=prior)
 
 
 class StateLatents:
@@ -553,7 +556,7 @@ def run_reacher_return(dynamics: DynamicsModel | RolloutModel, *, reward_model: 
                          "horizon; name the reward run too (reward_model: runs/reacher_reward_1m_state)")
     if not 0.0 < gamma <= 1.0:
         raise WmhubError(f"reacher-easy-return: gamma must be in (0, 1], got {gamma}")
-    model, plan = _prepare(dynamics, planner, seed, device)
+    model, plan = _prepare(dynamics, planner, seed, device, prior=value_model)
     fs = frame_skip_of(model)
     extra_flops = 0
     if isinstance(planner, PolicyConfig):
