@@ -132,7 +132,9 @@ def test_tiny_dreamer_trains_and_loads(small_dataset, frozen, tmp_path):
     ["imagination.reward=learned", "imagination.reward_model={reward}", "imagination.dynamics={ensemble}",
      "imagination.uncertainty_penalty=1.0", "imagination.bc_weight=0.5",
      "imagination.actor_gradient=likelihood_ratio"],
-], ids=["hybrid", "ensemble-penalty-bc-likelihood-ratio"])
+    ["imagination.reward=learned", "imagination.reward_model={reward}", "imagination.dynamics={ensemble}",
+     "imagination.uncertainty_penalty=1.0", "imagination.ensemble_step=member"],
+], ids=["hybrid", "ensemble-penalty-bc-likelihood-ratio", "ensemble-member-steps"])
 def test_reward_and_gradient_options_train(small_dataset, frozen, tmp_path, options):
     chosen = [o.format(**{k: str(v) for k, v in frozen.items()}) for o in options]
     s = train(_dreamer(small_dataset, frozen, "training.max_steps=10", *chosen), tmp_path / "run",
@@ -164,6 +166,30 @@ def test_errors_are_clear_and_leave_no_run(small_dataset, frozen, tmp_path):
     assert not any((tmp_path / name).exists() for name in "abc")
     with pytest.raises(ConfigError, match="imagination.reward hybrid needs imagination.reward_model"):
         _dreamer(small_dataset, frozen, "imagination.reward=hybrid")
+
+
+def test_member_steps_draw_one_member_per_row(frozen):
+    """``ensemble_step: member``: each training row moves with one member's prediction (several members drawn
+    across rows); validation rollouts (draw off) and ``mean`` use the members' average."""
+    from wmhub.training.imagination import ImaginationObjective
+
+    ensemble = load_model(frozen["ensemble"] / "model").eval()
+    spec = load_recipe(DREAMER, [f"imagination.dynamics={frozen['ensemble']}", "imagination.ensemble_step=member"]
+                       ).imagination
+    objective = ImaginationObjective(spec, ensemble, None, torch.zeros(6))
+    zn, action = torch.randn(64, 6), torch.rand(64, 2) * 2 - 1
+    with torch.no_grad():
+        members = ensemble.step_normalized(zn, action)  # [K, B, D]
+        torch.manual_seed(0)
+        drawn, disagreement = objective._step(zn, action, draw=True)
+        which = (drawn[None] == members).all(-1).float().argmax(0)
+        assert torch.equal(drawn, members[which, torch.arange(64)])
+        assert len(set(which.tolist())) == members.shape[0]
+        assert torch.allclose(disagreement, members.std(0).mean(-1))
+        assert torch.allclose(objective._step(zn, action, draw=False)[0], members.mean(0))
+    with pytest.raises(ConfigError, match="ensemble_step member draws ensemble members.*set ensemble_step: mean"):
+        ImaginationObjective(spec.model_copy(update={"dynamics": "single"}),
+                             load_model(frozen["dynamics"] / "model"), None, torch.zeros(6))
 
 
 @pytest.mark.slow

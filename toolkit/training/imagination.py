@@ -10,6 +10,8 @@ the recipe's reward and updates both networks once:
   + action_scale·‖a‖ (phase 5b). With an ensemble the next state is the members' mean and
   ``r − uncertainty_penalty · disagreement`` penalises where they disagree (MOPO, Yu et al. 2020;
   disagreement = std across members in normalised units, averaged over dimensions, as the planners');
+  ``ensemble_step: member`` steps each rollout with one member drawn at random per step instead (MBPO /
+  MOPO), which the actor cannot exploit as it can one smooth average;
 * critic: both heads regress TD(λ) targets (γ, λ; DreamerV3, Hafner et al. 2023) bootstrapped from a
   slow critic, an EMA of the critic at rate ``target_update`` (TD-MPC2 / DQN practice), taking the
   minimum of its two heads (clipped double estimate, TD3);
@@ -167,8 +169,11 @@ class ImaginationObjective:
         """Settings that depend on the frozen model: the uncertainty penalty needs an ensemble.
 
         Raises:
-            ConfigError: ``uncertainty_penalty`` > 0 with a single dynamics model.
+            ConfigError: ``uncertainty_penalty`` > 0 or ``ensemble_step: member`` with a single dynamics model.
         """
+        if spec.ensemble_step == "member" and not isinstance(dynamics, Ensemble):
+            raise ConfigError(f"imagination.ensemble_step member draws ensemble members, but {spec.dynamics} is a "
+                              f"{type(dynamics).__name__}; name an ensemble run or set ensemble_step: mean")
         if spec.uncertainty_penalty > 0 and not isinstance(dynamics, Ensemble):
             raise ConfigError(f"imagination.uncertainty_penalty {spec.uncertainty_penalty} needs disagreement, but "
                               f"{spec.dynamics} is a {type(dynamics).__name__}; name an ensemble run "
@@ -184,10 +189,15 @@ class ImaginationObjective:
             raise DatasetMismatchError(f"{key}: {exc}") from None
 
     # ------------------------------------------------------------------ imagination
-    def _step(self, zn: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Next normalised latent (an ensemble's mean) and the disagreement ``[B]``."""
+    def _step(self, zn: torch.Tensor, action: torch.Tensor, draw: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Next normalised latent (an ensemble's mean, or with ``ensemble_step: member`` one member's drawn
+        for each row when ``draw``: training rollouts; validation stays on the mean) and the disagreement
+        ``[B]``."""
         nxt = self.dynamics.step_normalized(zn, action)
         if isinstance(self.dynamics, Ensemble):
+            if draw and self.spec.ensemble_step == "member":  # one member per rollout and step, torch RNG
+                pick = torch.randint(nxt.shape[0], (nxt.shape[1],), device=nxt.device)
+                return nxt[pick, torch.arange(nxt.shape[1], device=nxt.device)], nxt.std(0).mean(-1)
             return nxt.mean(0), nxt.std(0).mean(-1)
         return nxt, torch.zeros(nxt.shape[0], device=nxt.device)
 
@@ -223,7 +233,7 @@ class ImaginationObjective:
             else:
                 action = torch.rand(z.shape[0], agent.action_dim, generator=generator, device=z.device) * 2 - 1
                 log_prob = torch.zeros(z.shape[0], device=z.device)
-            zn, disagreement = self._step(zn, action)
+            zn, disagreement = self._step(zn, action, policy == "sample")
             z_next = self.dynamics.denormalize(zn)
             rewards.append(self.reward(z, action, z_next) - s.uncertainty_penalty * disagreement)
             latents.append(z_next)

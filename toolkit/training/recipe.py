@@ -357,6 +357,9 @@ class ImaginationSpec(_Strict):
         "EMA rate of the slow critic that gives the TD targets (1 = no slow critic)"))
     uncertainty_penalty: Annotated[float, Field(ge=0)] = Field(0.0, description=(
         "lambda in r - lambda * disagreement (MOPO); needs an ensemble when > 0"))
+    ensemble_step: Literal["mean", "member"] = Field("mean", description=(
+        "with an ensemble: the next imagined state is the members' mean, or (member) that of one member drawn "
+        "at random for each rollout and step (MBPO / MOPO), so the actor cannot exploit one smooth average"))
     bc_weight: Annotated[float, Field(ge=0)] = Field(0.0, description=(
         "TD3+BC: the actor loss becomes -Q/mean|Q| + bc_weight * ||pi(z) - a_data||^2 (0 = off)"))
     val_starts: PositiveInt = Field(1024, description="held-out start states the validation imagines from")
