@@ -179,3 +179,36 @@ def test_cem_policy_prior_adds_the_actors_rollout_to_the_population(dreamer_run,
                            episode_length=5)
     with pytest.raises(ValueError, match="set policy_samples > 0 or drop actor"):
         CEMConfig(actor="runs/x")
+
+
+def test_imagination_drift_benchmark_measures_open_loop_error(dreamer_run, small_dataset, tmp_path):
+    """benchmarks/imagination_drift.py: the one-step figures on the data equal a by-hand model step."""
+    import importlib.util
+    import sys
+
+    import numpy as np
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "imagination_drift.py"
+    if "imagination_drift" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("imagination_drift", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["imagination_drift"] = module
+        spec.loader.exec_module(module)
+    bench = sys.modules["imagination_drift"]
+    out = tmp_path / "drift.json"
+    assert bench.main(["--actor", str(dreamer_run / "dreamer"), "--dynamics", str(dreamer_run / "dynamics"),
+                       "--data", str(small_dataset), "--episodes", "0", "--steps", "12", "--horizons", "1", "4",
+                       "--data-episodes", "2", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [(r["where"].split(" (")[0], r["horizon"], r["windows"]) for r in rows] == [  # 30-step episodes
+        ("policy path", 1, 12), ("policy path", 4, 9), ("held-out data", 1, 2 * 30), ("held-out data", 4, 2 * 27)]
+    model = load_model(dreamer_run / "dynamics" / "model").eval()
+    (zs, actions), _ = bench.data_paths(str(small_dataset), 2)
+    with torch.no_grad():
+        z = torch.as_tensor(zs[:-1])
+        predicted = model.denormalize(model.step_normalized(model.normalize(z), torch.as_tensor(actions)))
+        real = torch.as_tensor(zs[1:])
+    errors, distance, truth = bench.drift(model, [(zs, actions)], 1)
+    np.testing.assert_allclose(errors, (model.normalize(predicted) - model.normalize(real)).abs().numpy(), atol=1e-6)
+    np.testing.assert_allclose(distance - truth, (predicted[:, 2:4].norm(dim=-1) - real[:, 2:4].norm(dim=-1)).numpy(),
+                               atol=1e-6)
