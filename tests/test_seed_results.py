@@ -101,9 +101,9 @@ def test_rows_come_from_the_runs_eval_files_and_missing_rows_print_commands(runs
                          f" --set imagination.reward_model={runs / 'reacher_reward_1m_state'}")
     assert rows["4-random-shooting"]["commands"] == [
         f"python benchmarks/seed_results.py --runs {runs} --evaluate --rows 4-random-shooting"]
-    assert rows["value-mpc"]["commands"] == [  # the 1M MLP, the reward model, the ensemble Dreamer and its runs
+    assert rows["value-mpc"]["commands"] == [  # the ensemble, the reward model, the ensemble Dreamer
         *[f"wmhub train {name} --out {runs / name}" for name in (
-            "reacher_dynamics_mlp_1m_state", "reacher_reward_1m_state", "reacher_ensemble_1m_state")],
+            "reacher_ensemble_1m_state", "reacher_reward_1m_state")],
         f"wmhub train reacher_dreamer_ensemble_1m_state --out {runs / 'reacher_dreamer_ensemble_1m_state'}"
         f" --set imagination.dynamics={runs / 'reacher_ensemble_1m_state'}"
         f" --set imagination.reward_model={runs / 'reacher_reward_1m_state'}",
@@ -191,15 +191,16 @@ def test_train_makes_a_missing_row(small_dataset, tmp_path):
 
 
 def test_value_mpc_row_plans_with_the_learned_reward_and_value(runs, small_dataset, tmp_path):
-    """The learned-value MPC row: the return suite on the 1M MLP's run with the reward run and the ensemble
-    Dreamer's run as options (tiny stand-ins copied under their names), measured into the benchmark's file."""
+    """The learned-value MPC row: the return suite on the ensemble's run with the reward run and the ensemble
+    Dreamer's run as options (its critic the terminal value, its actor proposing to CEM; tiny stand-ins copied
+    under their names), measured into the benchmark's file."""
     import shutil
 
     from wmhub.eval.suites import suite
 
     bench = _bench()
     own_runs = tmp_path / "runs"
-    shutil.copytree(runs / MLP_100K, own_runs / "reacher_dynamics_mlp_1m_state")
+    shutil.copytree(runs / MLP_100K, own_runs / "reacher_ensemble_1m_state")
     shutil.copytree(runs / DREAMER, own_runs / "reacher_dreamer_ensemble_1m_state")
     train(load_recipe("tiny_reacher_reward_state", [f"dataset.source={small_dataset}", "dataset.generate=null",
                                                     "training.epochs=1", "model.hidden_dim=32", "eval={}"]),
@@ -211,8 +212,11 @@ def test_value_mpc_row_plans_with_the_learned_reward_and_value(runs, small_datas
     own = own_runs / "seed-results" / "value-mpc.json"
     if "value_model" in suite("reacher-easy-return").option_names():
         measured = json.loads(own.read_text())
+        planner = next(r for r in bench.ROWS if r.key == "value-mpc").options["planner"]
+        assert planner["policy_samples"] > 0  # the actor proposes to CEM
         assert measured["options"] == {"reward_model": str(own_runs / "reacher_reward_1m_state"),
-                                       "value_model": str(own_runs / "reacher_dreamer_ensemble_1m_state")}
+                                       "value_model": str(own_runs / "reacher_dreamer_ensemble_1m_state"),
+                                       "planner": planner}
         assert set(measured["weights_sha256"]) == {"run", "reward_model", "value_model"}
         result = measured["suites"]["reacher-easy-return"]
         assert result["reward_source"] not in ("state_surrogate", "reward_model")  # the reward and the value
